@@ -1,0 +1,1 @@
+"""What happens to a case after registration: calendar, workflow, deadlines, outbox."""

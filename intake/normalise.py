@@ -1,0 +1,77 @@
+"""Normalisation of what citizens send: phone numbers, text, lengths.
+
+Every function raises ``InvalidInput`` naming the field and saying, in words a
+citizen or agent understands, what is wrong; nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+
+DEFAULT_REGION = "CN"
+MAX_TEXT_CHARS = 5000
+MAX_NAME_CHARS = 50
+
+# C0/C1 control characters except tab and newline; also lone surrogates, which
+# come from broken UTF-16 (e.g. invalid UCS-2 in an SMS) and cannot be stored.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200b\u2028\u2029\ufeff]")
+
+
+class InvalidInput(ValueError):
+    """Input that cannot become a record as it is; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def clean_text(raw: str, *, field: str = "text", max_chars: int = MAX_TEXT_CHARS,
+               required: bool = True) -> str:
+    """NFC-normalise, drop control characters, unify line ends, trim; enforce limits."""
+    text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text).strip()
+    if required and not text:
+        raise InvalidInput(field, "内容不能为空 (must not be empty)")
+    if len(text) > max_chars:
+        raise InvalidInput(field, f"内容过长：最多 {max_chars} 字，收到 {len(text)} 字")
+    return text
+
+
+def decode_utf8(raw: bytes, *, field: str = "text") -> str:
+    """Decode bytes that must be UTF-8; broken encodings are refused, never guessed."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(field, f"文字编码无效，请使用 UTF-8 (invalid UTF-8 at byte {exc.start})") \
+            from exc
+
+
+def normalise_phone(raw: str, *, region: str = DEFAULT_REGION, field: str = "phone") -> str:
+    """Return the number in E.164 (``+8659187654321``) or raise ``InvalidInput``.
+
+    Accepts what people and gateways write: spaces, dashes, brackets, a leading
+    ``00`` or ``+86``, Fuzhou landlines with ``0591``, mobiles of 11 digits.
+    """
+    candidate = unicodedata.normalize("NFKC", raw).strip()
+    if not candidate:
+        raise InvalidInput(field, "电话号码不能为空")
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        parsed = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput(field, f"无法识别的电话号码：{raw!r}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(field, f"电话号码无效：{raw!r}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(e164: str) -> str:
+    """Mask a phone number for display to people who need not see it whole."""
+    if len(e164) <= 7:
+        return "*" * len(e164)
+    return e164[:-8] + "****" + e164[-4:]
