@@ -1,0 +1,1 @@
+"""The web channel: the citizen's form, the receipt page. Server-rendered, Chinese UI."""

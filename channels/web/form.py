@@ -1,0 +1,173 @@
+"""The citizen form as data: fields and uploads in, an ``Envelope`` or field errors out.
+
+Pure apart from reading the clock value it is given; the aiohttp handler in
+``routes.py`` streams the multipart body into ``RawForm`` with size limits.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from intake.envelope import Attachment, Channel, Envelope
+from intake.normalise import InvalidInput, clean_text, decode_utf8, normalise_phone
+
+EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}$")
+
+# Leading bytes of each accepted type: the declared Content-Type is never trusted.
+_SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
+    ("image/jpeg", b"\xff\xd8\xff", 0),
+    ("image/png", b"\x89PNG\r\n\x1a\n", 0),
+    ("image/gif", b"GIF87a", 0),
+    ("image/gif", b"GIF89a", 0),
+    ("image/tiff", b"II*\x00", 0),
+    ("image/tiff", b"MM\x00*", 0),
+    ("application/pdf", b"%PDF-", 0),
+    ("audio/mpeg", b"ID3", 0),
+    ("video/mp4", b"ftyp", 4),
+)
+
+
+def sniff_type(data: bytes) -> str | None:
+    """The file's real type from its first bytes, or None if it is none we know."""
+    for content_type, magic, offset in _SIGNATURES:
+        if data[offset:offset + len(magic)] == magic:
+            return content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "audio/mpeg"
+    return None
+
+
+def safe_filename(raw: str | None, fallback: str) -> str:
+    """A display name for an upload: no path, no control characters, bounded length."""
+    name = unicodedata.normalize("NFC", (raw or "").replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    return name[:100] or fallback
+
+
+@dataclass(slots=True)
+class Upload:
+    filename: str | None
+    declared_type: str
+    data: bytes
+    too_large: bool = False
+
+
+@dataclass(slots=True)
+class RawForm:
+    """What the browser sent, undecoded."""
+
+    fields: dict[str, bytes] = field(default_factory=dict)
+    uploads: list[Upload] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FormLimits:
+    max_attachments: int
+    max_attachment_bytes: int
+    allowed_types: frozenset[str]
+    districts: tuple[str, ...]
+
+
+class FormErrors(Exception):
+    """Field → message, shown next to each field; the form keeps what was typed."""
+
+    def __init__(self, errors: dict[str, str], values: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+        self.values = values
+
+
+def _text(raw: RawForm, name: str, errors: dict[str, str]) -> str:
+    value = raw.fields.get(name, b"")
+    try:
+        return decode_utf8(value, field=name)
+    except InvalidInput as exc:
+        errors[name] = exc.message
+        return ""
+
+
+def parse_form(raw: RawForm, *, submission_id: str, received_at: datetime,
+               limits: FormLimits) -> Envelope:
+    """Validate the citizen's form; raise ``FormErrors`` with every problem at once."""
+    errors: dict[str, str] = {}
+    values = {name: _text(raw, name, errors)
+              for name in ("name", "phone", "email", "text", "district", "location", "public")}
+    cleaned: dict[str, str] = {}
+    for name, limit, required in (("text", 5000, True), ("name", 50, False),
+                                  ("location", 200, False)):
+        if name in errors:
+            continue
+        try:
+            cleaned[name] = clean_text(values[name], field=name, max_chars=limit,
+                                       required=required)
+        except InvalidInput as exc:
+            errors[name] = exc.message
+    phone = email = None
+    if values["phone"].strip() and "phone" not in errors:
+        try:
+            phone = normalise_phone(values["phone"])
+        except InvalidInput as exc:
+            errors["phone"] = exc.message
+    if values["email"].strip() and "email" not in errors:
+        email = unicodedata.normalize("NFKC", values["email"]).strip()
+        if not EMAIL.match(email):
+            errors["email"] = "电子邮箱格式不正确"
+            email = None
+    if not phone and not email and "phone" not in errors and "email" not in errors:
+        errors["phone"] = "请至少留下手机号码或电子邮箱，以便我们答复您"
+    district = values["district"].strip()
+    if district and district not in limits.districts:
+        errors["district"] = "请选择列表中的区县"
+    if values["public"] not in ("yes", "no"):
+        errors["public"] = "请选择是否同意公开"
+    attachments = _attachments(raw.uploads, limits, errors)
+    if errors:
+        raise FormErrors(errors, values)
+    return Envelope(
+        channel=Channel.WEB,
+        external_id=submission_id,
+        received_at=received_at,
+        text=cleaned["text"],
+        sender=phone or email,
+        reply_address=phone or email,
+        display_name=cleaned.get("name") or None,
+        attachments=tuple(attachments),
+        public_allowed=values["public"] == "yes",
+        district_hint=district or None,
+        location_hint=cleaned.get("location") or None,
+        notes=(f"web.email={email}",) if phone and email else (),
+    )
+
+
+def _attachments(uploads: list[Upload], limits: FormLimits,
+                 errors: dict[str, str]) -> list[Attachment]:
+    present = [u for u in uploads if u.data or u.too_large or u.filename]
+    if len(present) > limits.max_attachments:
+        errors["attachments"] = f"最多上传 {limits.max_attachments} 个附件"
+        return []
+    out: list[Attachment] = []
+    problems: list[str] = []
+    for index, upload in enumerate(present, start=1):
+        name = safe_filename(upload.filename, f"附件{index}")
+        if upload.too_large:
+            mb = limits.max_attachment_bytes / 1_048_576
+            problems.append(f"“{name}”超过 {mb:.0f} MB 的大小限制")
+            continue
+        if not upload.data:
+            problems.append(f"“{name}”是空文件")
+            continue
+        real = sniff_type(upload.data)
+        if real is None or real not in limits.allowed_types:
+            problems.append(f"“{name}”的文件类型不被接受（仅限图片、PDF、音频、视频）")
+            continue
+        out.append(Attachment(filename=name, content_type=real, data=upload.data))
+    if problems:
+        errors["attachments"] = "；".join(problems)
+    return out

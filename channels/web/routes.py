@@ -1,0 +1,149 @@
+"""aiohttp handlers of the citizen web channel: the form, its post, the receipt page.
+
+The post is acknowledged (redirect to the receipt) only after the sink has
+committed the case; a store outage answers 503 with a "try again" page and no
+number. The hidden ``submission`` id makes a double-click one case.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import BodyPartReader, web
+
+from channels.web.csrf import Signer
+from channels.web.form import FormErrors, FormLimits, RawForm, Upload, parse_form
+from intake.envelope import Sink, TryLater
+
+log = logging.getLogger(__name__)
+
+CSRF_COOKIE = "hotline_csrf"
+CSRF_PURPOSE = "citizen-form"
+RECEIPT_PURPOSE = "receipt"
+MAX_FIELD_BYTES = 64 * 1024
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+class FormTooLarge(Exception):
+    """A text field beyond any sane size: refuse without reading further."""
+
+
+@dataclass(slots=True)
+class CitizenWeb:
+    """The citizen pages; built by the composition root with the sink it should call."""
+
+    sink: Sink
+    limits: FormLimits
+    signer: Signer
+    now: Any  # Callable[[], datetime]; the app's clock
+    secure_cookies: bool = False
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self.form_page, name="citizen_form")
+        app.router.add_post("/submit", self.submit, name="citizen_submit")
+        app.router.add_get("/receipt", self.receipt, name="citizen_receipt")
+
+    def _render_form(self, request: web.Request, *, status: int = 200,
+                     errors: dict[str, str] | None = None,
+                     values: dict[str, str] | None = None) -> web.Response:
+        token = request.cookies.get(CSRF_COOKIE)
+        if not self.signer.check_token(CSRF_PURPOSE, token):
+            token = self.signer.new_token(CSRF_PURPOSE)
+        assert token is not None
+        response = aiohttp_jinja2.render_template("citizen_form.html", request, {
+            "csrf": token,
+            "submission": str(uuid.uuid4()),
+            "errors": errors or {},
+            "values": values or {"public": "yes"},
+            "districts": self.limits.districts,
+            "max_attachments": self.limits.max_attachments,
+            "max_mb": self.limits.max_attachment_bytes // 1_048_576,
+        }, status=status)
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict",
+                            secure=self.secure_cookies, path="/")
+        return response
+
+    async def form_page(self, request: web.Request) -> web.Response:
+        return self._render_form(request)
+
+    async def _read(self, request: web.Request) -> RawForm:
+        raw = RawForm()
+        reader = await request.multipart()
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.filename is not None:
+                data = bytearray()
+                too_large = False
+                while chunk := await part.read_chunk(65536):
+                    if len(data) + len(chunk) > self.limits.max_attachment_bytes:
+                        too_large = True
+                        data.clear()
+                        while await part.read_chunk(65536):
+                            pass  # drain, keeping nothing
+                        break
+                    data.extend(chunk)
+                raw.uploads.append(Upload(part.filename,
+                                          part.headers.get("Content-Type", ""),
+                                          bytes(data), too_large))
+                if len(raw.uploads) > self.limits.max_attachments + 10:
+                    raise FormTooLarge
+            elif part.name:
+                value = await part.read(decode=False)
+                if len(value) > MAX_FIELD_BYTES:
+                    raise FormTooLarge
+                raw.fields[part.name] = bytes(value)
+        return raw
+
+    async def submit(self, request: web.Request) -> web.Response:
+        if not request.content_type.startswith("multipart/form-data"):
+            return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
+        try:
+            raw = await self._read(request)
+        except FormTooLarge:
+            return self._refuse(request, 413, "提交的内容过大。")
+        except ValueError:
+            return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
+        token = raw.fields.get("csrf", b"").decode("ascii", "replace")
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if token != cookie or not self.signer.check_token(CSRF_PURPOSE, token):
+            return self._refuse(request, 403, "页面已过期或来源不明，请刷新页面后重新提交。")
+        submission = raw.fields.get("submission", b"").decode("ascii", "replace")
+        if not _UUID.match(submission):
+            return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
+        try:
+            envelope = parse_form(raw, submission_id=submission, received_at=self.now(),
+                                  limits=self.limits)
+        except FormErrors as exc:
+            return self._render_form(request, status=400, errors=exc.errors, values=exc.values)
+        try:
+            receipt = await self.sink(envelope)
+        except TryLater:
+            return aiohttp_jinja2.render_template("citizen_try_later.html", request, {},
+                                                  status=503)
+        signature = self.signer.sign(RECEIPT_PURPOSE,
+                                     f"{receipt.case_number}|{receipt.query_code}")
+        location = request.app.router["citizen_receipt"].url_for().with_query(
+            n=receipt.case_number, c=receipt.query_code, s=signature)
+        raise web.HTTPSeeOther(location)
+
+    async def receipt(self, request: web.Request) -> web.Response:
+        number = request.query.get("n", "")
+        code = request.query.get("c", "")
+        signature = request.query.get("s", "")
+        if not self.signer.verify(RECEIPT_PURPOSE, f"{number}|{code}", signature):
+            raise web.HTTPNotFound(text="回执不存在 (no such receipt)")
+        return aiohttp_jinja2.render_template("citizen_receipt.html", request,
+                                              {"number": number, "code": code})
+
+    def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
+        return aiohttp_jinja2.render_template("citizen_refused.html", request,
+                                              {"message": message}, status=status)

@@ -1,0 +1,32 @@
+"""Notice templates (``config/notices.toml``): Simplified Chinese texts with placeholders."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from config.settings import CONFIG_DIR, ConfigError
+
+NOTICES_FILE = CONFIG_DIR / "notices.toml"
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path) -> dict[str, object]:
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def render_notice(kind: str, channel: str, *, path: Path = NOTICES_FILE, **values: str) -> str:
+    """Render the template for ``kind`` (per-channel variant first); missing keys are errors."""
+    table = _load(path).get(kind)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: no notice template [{kind}]")
+    variant = table.get(channel)
+    template = variant.get("text") if isinstance(variant, dict) else table.get("text")
+    if not isinstance(template, str):
+        raise ConfigError(f"{path}: [{kind}] has no text")
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: [{kind}] uses unknown placeholder {exc}") from exc

@@ -1,0 +1,105 @@
+"""The ``hotline`` command: serve, migrate, seed the demo, inspect cases.
+
+Operators use it on the server; `make run` uses it to set up a fresh clone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from config.organisation import load_organisation
+from config.settings import ConfigError, Settings, load_settings
+from registrar.clock import SystemClock
+from registrar.db import create_engine, make_sessionmaker
+from registrar.migrate import upgrade
+from registrar.organisation import sync_organisation
+from registrar.queries import case_detail, format_case_detail
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="12345 citizen service hotline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (web and every configured channel)")
+    serve.add_argument("--host", help="override web.host")
+    serve.add_argument("--port", type=int, help="override web.port")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_subparsers(dest="db_command", required=True).add_parser(
+        "upgrade", help="apply migrations up to the newest")
+    demo = sub.add_parser("demo", help="demo data")
+    demo.add_subparsers(dest="demo_command", required=True).add_parser(
+        "seed", help="load the organisation (units, roster) into the database")
+    case = sub.add_parser("case", help="inspect cases")
+    show = case.add_subparsers(dest="case_command", required=True).add_parser(
+        "show", help="print a case: what was stored, events, notices")
+    show.add_argument("number")
+    return parser
+
+
+async def _seed(settings: Settings) -> str:
+    organisation = load_organisation(settings.organisation_path)
+    engine = create_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine).begin() as session:
+            report = await sync_organisation(session, organisation,
+                                             now=SystemClock(settings.tz).now())
+    finally:
+        await engine.dispose()
+    return (f"organisation {settings.organisation_path.name}: {report.units_added} units added, "
+            f"{report.units_updated} updated; roster {report.roster_opened} opened, "
+            f"{report.roster_closed} closed")
+
+
+async def _show(settings: Settings, number: str) -> str | None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            detail = await case_detail(session, number.strip())
+            return None if detail is None else format_case_detail(detail, tz=settings.tz)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"hotline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        from intake.app import create_app
+
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        if overrides:
+            settings = settings.model_copy(
+                update={"web": settings.web.model_copy(update=overrides)})
+        print(f"hotline: serving on http://{settings.web.host}:{settings.web.port}/", flush=True)
+        web.run_app(create_app(settings), host=settings.web.host, port=settings.web.port,
+                    print=None)
+        return 0
+    if args.command == "db":
+        upgrade(settings.database_url)
+        print("hotline: database is at the newest schema")
+        return 0
+    if args.command == "demo":
+        print("hotline: " + asyncio.run(_seed(settings)))
+        return 0
+    if args.command == "case":
+        output = asyncio.run(_show(settings, args.number))
+        if output is None:
+            print(f"hotline: no case {args.number}", file=sys.stderr)
+            return 1
+        print(output)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

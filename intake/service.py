@@ -1,0 +1,50 @@
+"""The intake sink: envelope → committed case → receipt, or ``TryLater``.
+
+This is what every channel adapter calls. It owns the transaction, so a
+channel acknowledges its sender only after the commit has returned; any
+failure of the store becomes ``TryLater`` (HTTP 503, SMTP 451, SMS left on the
+SIM) and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from intake.envelope import Envelope, Receipt, TryLater
+from registrar.attachments import AttachmentStore
+from registrar.clock import Clock
+from registrar.registration import RegistrationError, register
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IntakeService:
+    """Registers envelopes from every channel; an instance is the channels' ``Sink``."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    store: AttachmentStore
+    prefix: str
+
+    async def __call__(self, envelope: Envelope) -> Receipt:
+        try:
+            async with self.sessionmaker.begin() as session:
+                result = await register(session, envelope, clock=self.clock, store=self.store,
+                                        prefix=self.prefix)
+                number, code = result.case.number, result.case.query_code
+        except (OperationalError, DBAPIError, OSError, ConnectionError, TimeoutError) as exc:
+            log.warning("store unavailable, %s/%s deferred: %s",
+                        envelope.channel, envelope.external_id, exc)
+            raise TryLater("the registry is unavailable; please try again shortly") from exc
+        except (RegistrationError, SQLAlchemyError) as exc:
+            log.error("registration of %s/%s failed: %s",
+                      envelope.channel, envelope.external_id, exc)
+            raise TryLater(str(exc)) from exc
+        if result.created:
+            log.info("registered %s from %s/%s", number, envelope.channel, envelope.external_id)
+        return Receipt(case_number=number, created=result.created, query_code=code)

@@ -1,0 +1,184 @@
+"""``register()``: an envelope becomes a case, in one transaction (R5.1, R5.2).
+
+One call writes the case with its number, its attachments (files already
+fsynced), the citizen's contact, the ``registered`` event, the case's place in
+the city bureau's queue (R5.2: forwarded the same day) and the receipt notice
+for the citizen's original channel. A second call for the same ``(channel,
+external_id)`` returns the first case and writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.notices import render_notice
+from config.organisation import UnitKind
+from intake.envelope import Channel, Envelope
+from registrar.attachments import AttachmentStore
+from registrar.clock import Clock
+from registrar.models import (
+    Assignment,
+    AssignmentState,
+    AttachmentRecord,
+    Case,
+    CaseStatus,
+    Contact,
+    Event,
+    Notice,
+    NoticeStatus,
+    Unit,
+)
+from registrar.numbers import format_number, new_query_code, next_sequence
+
+# Channels where the receipt reaches the citizen at once, in the same exchange:
+# the web receipt page and the agent reading the number back on the phone.
+RECEIPT_SHOWN_IN_SESSION = {Channel.WEB, Channel.PHONE}
+
+
+class RegistrationError(Exception):
+    """The registrar cannot register anything (e.g. the organisation is not seeded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """The case for an envelope and whether this call created it."""
+
+    case: Case
+    created: bool
+
+
+async def find_case(session: AsyncSession, channel: str, external_id: str) -> Case | None:
+    result = await session.execute(
+        select(Case).where(Case.channel == channel, Case.external_id == external_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def city_bureau(session: AsyncSession) -> Unit:
+    result = await session.execute(
+        select(Unit).where(Unit.kind == UnitKind.CITY_BUREAU, Unit.active.is_(True))
+    )
+    unit = result.scalars().first()
+    if unit is None:
+        raise RegistrationError("no city bureau in the database: run `hotline demo seed` "
+                                "or load the organisation")
+    return unit
+
+
+def contact_kind(channel: Channel, address: str) -> str:
+    if channel is Channel.FAX:
+        return "fax"
+    return "email" if "@" in address else "phone"
+
+
+async def _contact(session: AsyncSession, envelope: Envelope, clock: Clock) -> Contact | None:
+    """Get or create the contact the reply goes to (race-safe under a savepoint)."""
+    address = envelope.reply_address
+    if not address:
+        return None
+    kind = contact_kind(envelope.channel, address)
+    query = select(Contact).where(Contact.kind == kind, Contact.address == address)
+    existing = (await session.execute(query)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    try:
+        async with session.begin_nested():
+            contact = Contact(kind=kind, address=address, display_name=envelope.display_name,
+                              opted_out=False, created_at=clock.now())
+            session.add(contact)
+        return contact
+    except IntegrityError:
+        return (await session.execute(query)).scalar_one()
+
+
+async def register(
+    session: AsyncSession,
+    envelope: Envelope,
+    *,
+    clock: Clock,
+    store: AttachmentStore,
+    prefix: str = "FZ12345",
+) -> Registration:
+    """Register ``envelope``; the caller owns the transaction and commits it."""
+    existing = await find_case(session, envelope.channel, envelope.external_id)
+    if existing is not None:
+        return Registration(existing, created=False)
+    bureau = await city_bureau(session)
+    # Files reach the disk (fsynced) before the row that names them can commit.
+    digests = [await store.put(attachment.data) for attachment in envelope.attachments]
+    contact = await _contact(session, envelope, clock)
+    now = clock.now()
+    try:
+        async with session.begin_nested():
+            case = Case(
+                number=format_number(prefix, now.date(), await next_sequence(session, now.date())),
+                query_code=new_query_code(),
+                channel=envelope.channel,
+                external_id=envelope.external_id,
+                received_at=envelope.received_at,
+                registered_at=now,
+                status=CaseStatus.REGISTERED,
+                text=envelope.text,
+                sender=envelope.sender,
+                reply_address=envelope.reply_address,
+                display_name=envelope.display_name,
+                language=envelope.language,
+                public_allowed=envelope.public_allowed,
+                district_hint=envelope.district_hint,
+                location_hint=envelope.location_hint,
+                notes=list(envelope.notes),
+                contact_id=contact.id if contact else None,
+            )
+            session.add(case)
+            await session.flush()
+            _add_rows(session, case, envelope, digests, bureau, now)
+            await session.flush()
+    except IntegrityError:
+        # Lost a race with a concurrent delivery of the same item: theirs stands.
+        existing = await find_case(session, envelope.channel, envelope.external_id)
+        if existing is None:
+            raise
+        return Registration(existing, created=False)
+    return Registration(case, created=True)
+
+
+def _add_rows(session: AsyncSession, case: Case, envelope: Envelope, digests: list[str],
+              bureau: Unit, now: datetime) -> None:
+    for attachment, digest in zip(envelope.attachments, digests, strict=True):
+        session.add(AttachmentRecord(case_id=case.id, sha256=digest, filename=attachment.filename,
+                                     content_type=attachment.content_type, size=attachment.size))
+    actor = f"channel:{envelope.channel}"
+    session.add(Event(case_id=case.id, at=now, actor=actor, action="registered",
+                      from_state=None, to_state=CaseStatus.REGISTERED,
+                      data={"number": case.number, "attachments": len(digests)}))
+    # R5.2: the item is in the city bureau's queue the moment it is registered.
+    queue = Assignment(case_id=case.id, unit_id=bureau.id, role="bureau",
+                       state=AssignmentState.QUEUED, created_at=now, due_at=None)
+    session.add(queue)
+    session.add(Event(case_id=case.id, at=now, actor=actor, action="forwarded_to_city_bureau",
+                      from_state=None, to_state=AssignmentState.QUEUED,
+                      data={"unit": bureau.code}))
+    session.add(_receipt_notice(case, envelope, now))
+
+
+def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
+    text = render_notice("receipt", envelope.channel, number=case.number,
+                         query_code=case.query_code)
+    shown = envelope.channel in RECEIPT_SHOWN_IN_SESSION
+    status = NoticeStatus.PENDING
+    error = None
+    if shown:
+        status = NoticeStatus.SENT
+    elif not envelope.reply_address:
+        status, error = NoticeStatus.FAILED, "no reply address: the citizen left none we can use"
+    return Notice(case_id=case.id, kind="receipt", channel=envelope.channel,
+                  address=envelope.reply_address, text=text, status=status, essential=True,
+                  attempts=0, created_at=now, next_attempt_at=None if shown else now,
+                  sent_at=now if shown else None,
+                  provider_ref=f"shown-in-session:{envelope.channel}" if shown else None,
+                  last_error=error)
