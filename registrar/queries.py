@@ -36,7 +36,7 @@ async def case_detail(session: AsyncSession, number: str) -> CaseDetail | None:
     assignments = [(a, u) for a, u in (await session.execute(
         select(Assignment, Unit).join(Unit, Unit.id == Assignment.unit_id)
         .where(Assignment.case_id == case.id).order_by(Assignment.id)
-    )).tuples()]
+    ))]
     return CaseDetail(case, events, notices, assignments)
 
 

@@ -10,10 +10,12 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import unquote
 
 from intake.envelope import Attachment, Channel, Envelope
 from intake.normalise import InvalidInput, clean_text, decode_utf8, normalise_phone
 
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}$")
 
 # Leading bytes of each accepted type: the declared Content-Type is never trusted.
@@ -46,7 +48,9 @@ def sniff_type(data: bytes) -> str | None:
 
 def safe_filename(raw: str | None, fallback: str) -> str:
     """A display name for an upload: no path, no control characters, bounded length."""
-    name = unicodedata.normalize("NFC", (raw or "").replace("\\", "/").rsplit("/", 1)[-1])
+    # Some clients (aiohttp's own, older browsers) percent-encode non-ASCII names.
+    text = unquote(raw or "", errors="strict") if _PERCENT.search(raw or "") else (raw or "")
+    name = unicodedata.normalize("NFC", text.replace("\\", "/").rsplit("/", 1)[-1])
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
     return name[:100] or fallback
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from urllib.parse import parse_qsl
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,16 @@ class CitizenWeb:
 
     async def _read(self, request: web.Request) -> RawForm:
         raw = RawForm()
+        if request.content_type == "application/x-www-form-urlencoded":
+            body = await request.read()
+            if len(body) > MAX_FIELD_BYTES * 4:
+                raise FormTooLarge
+            # Keep the bytes undecoded so broken UTF-8 is reported, not guessed.
+            # latin-1 maps bytes 1:1, so percent-decoded UTF-8 comes back as its raw bytes.
+            pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+            for name, value in pairs:
+                raw.fields[name] = value.encode("latin-1")
+            return raw
         reader = await request.multipart()
         while True:
             part = await reader.next()
@@ -104,7 +115,8 @@ class CitizenWeb:
         return raw
 
     async def submit(self, request: web.Request) -> web.Response:
-        if not request.content_type.startswith("multipart/form-data"):
+        if request.content_type not in ("multipart/form-data",
+                                        "application/x-www-form-urlencoded"):
             return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
         try:
             raw = await self._read(request)

@@ -1,0 +1,202 @@
+"""The citizen form end to end through the app factory, on both databases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from config.settings import Settings
+from intake.app import create_app
+from registrar.clock import FixedClock
+from registrar.db import create_engine, make_sessionmaker
+from registrar.models import AttachmentRecord, Case, Notice
+from tests.conftest import make_settings
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 100
+Client = TestClient[Any, Any]
+
+
+async def open_form(client: Client) -> dict[str, str]:
+    page = await (await client.get("/")).text()
+    return {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+            for name in ("csrf", "submission")}
+
+
+def form(hidden: dict[str, str], **fields: Any) -> aiohttp.MultipartWriter:
+    """A multipart body as a browser sends it; bytes values go in raw (e.g. broken UTF-8)."""
+    writer = aiohttp.MultipartWriter("form-data")
+    values = {"text": "晋安区福新路工地夜间施工噪音扰民", "phone": "13805912345",
+              "public": "yes", "district": "晋安区", **hidden, **fields}
+    for name, value in values.items():
+        files = value if isinstance(value, list) else [value] if isinstance(value, tuple) else []
+        for filename, content, content_type in files:
+            part = writer.append(content, {"Content-Type": content_type})
+            part.set_content_disposition("form-data", name=name, filename=filename)
+        if not files:
+            raw = value if isinstance(value, bytes) else str(value).encode()
+            part = writer.append(raw, {"Content-Type": "text/plain"})
+            part.set_content_disposition("form-data", name=name)
+    return writer
+
+
+async def count(settings: Settings, model: type) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_R2_1_web_form_registers_a_case_and_shows_its_number(
+        client: Client, settings: Settings) -> None:
+    hidden = await open_form(client)
+    photo = ("路面.png", PNG, "image/png")
+    response = await client.post("/submit", data=form(hidden, attachments=photo),
+                                 allow_redirects=False)
+    assert response.status == 303
+    receipt = await client.get(response.headers["Location"])
+    page = await receipt.text()
+    number = re.search(r'id="case-number">([^<]+)<', page).group(1)  # type: ignore[union-attr]
+    assert number == "FZ12345-20261124-000001"
+    engine = create_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        assert (case.text, case.sender, case.district_hint, case.public_allowed) == (
+            "晋安区福新路工地夜间施工噪音扰民", "+8613805912345", "晋安区", True)
+        assert case.query_code in page
+        att = (await session.execute(select(AttachmentRecord))).scalar_one()
+        assert (att.filename, att.content_type, att.size) == ("路面.png", "image/png", len(PNG))
+    await engine.dispose()
+
+
+async def test_double_click_makes_one_case(client: Client, settings: Settings) -> None:
+    hidden = await open_form(client)
+    first = await client.post("/submit", data=form(hidden), allow_redirects=False)
+    second = await client.post("/submit", data=form(hidden), allow_redirects=False)
+    assert first.status == second.status == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert await count(settings, Case) == 1
+
+
+async def test_R6_4_citizen_can_choose_not_public(client: Client, settings: Settings) -> None:
+    hidden = await open_form(client)
+    response = await client.post("/submit", data=form(hidden, public="no"), allow_redirects=False)
+    assert response.status == 303
+    engine = create_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as session:
+        assert (await session.execute(select(Case.public_allowed))).scalar_one() is False
+    await engine.dispose()
+
+
+BAD_INPUTS = [
+    ("empty text", {"text": "   \n "}, "内容不能为空"),
+    ("invalid phone", {"phone": "12345"}, "电话号码无效"),
+    ("no contact at all", {"phone": ""}, "请至少留下手机号码或电子邮箱"),
+    ("bad email", {"phone": "", "email": "not-an-email"}, "电子邮箱格式不正确"),
+    ("unknown district", {"district": "火星区"}, "请选择列表中的区县"),
+    ("text too long", {"text": "长" * 5001}, "内容过长"),
+    ("broken utf-8", {"text": b"\xe4\xb8 broken"}, "文字编码无效"),
+    ("executable disguised as png", {"attachments": ("a.png", b"MZ\x90\x00" * 20, "image/png")},
+     "文件类型不被接受"),
+    ("empty file", {"attachments": ("empty.pdf", b"", "application/pdf")}, "是空文件"),
+    ("too many files", {"attachments": [("p.png", PNG, "image/png")] * 6}, "最多上传 5 个附件"),
+]
+
+
+@pytest.mark.parametrize(("label", "fields", "message"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+async def test_bad_input_gets_a_clear_message_and_stores_nothing(
+        client: Client, settings: Settings, label: str, fields: dict[str, Any],
+        message: str) -> None:
+    hidden = await open_form(client)
+    response = await client.post("/submit", data=form(hidden, **fields), allow_redirects=False)
+    assert response.status == 400, label
+    assert message in await response.text()
+    assert await count(settings, Case) == 0
+
+
+async def test_oversized_upload_is_refused(db_url: str, tmp_path: Path,
+                                           clock: FixedClock) -> None:
+    settings = make_settings(db_url, tmp_path, web={
+        "secret_key": "test-secret-key-0123456789abcdef", "max_attachment_bytes": 1000})
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        hidden = await open_form(client)
+        big = ("big.png", PNG + b"\x00" * 2000, "image/png")
+        response = await client.post("/submit", data=form(hidden, attachments=big))
+        assert response.status == 400
+        assert "超过 0 MB" in await response.text() or "大小限制" in await response.text()
+        assert await count(settings, Case) == 0
+        assert not (tmp_path / "attachments").exists()
+
+
+async def test_script_in_the_form_is_rendered_inert(client: Client) -> None:
+    hidden = await open_form(client)
+    payload = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    response = await client.post("/submit", data=form(hidden, text=payload, phone="bad"))
+    page = await response.text()
+    assert response.status == 400
+    assert "<script>alert(1)" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_post_without_csrf_token_is_refused(client: Client, settings: Settings) -> None:
+    hidden = await open_form(client)
+    forged = {**hidden, "csrf": "forged.0000"}
+    response = await client.post("/submit", data=form(forged))
+    assert response.status == 403
+    client.session.cookie_jar.clear()
+    response = await client.post("/submit", data=form(hidden))
+    assert response.status == 403
+    assert await count(settings, Case) == 0
+
+
+async def test_receipt_links_cannot_be_forged(client: Client) -> None:
+    response = await client.get("/receipt", params={"n": "FZ12345-20261124-999999",
+                                                    "c": "AAAAAAAA", "s": "0" * 32})
+    assert response.status == 404
+
+
+async def test_database_down_gives_try_again_page_and_no_number(
+        tmp_path: Path, clock: FixedClock) -> None:
+    settings = make_settings("postgresql+asyncpg://postgres@127.0.0.1:1/down", tmp_path)
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        hidden = await open_form(client)
+        response = await client.post("/submit", data=form(hidden), allow_redirects=False)
+        assert response.status == 503
+        page = await response.text()
+        assert "尚未登记" in page and "FZ12345-" not in page
+        health = await client.get("/healthz")
+        assert health.status == 503
+
+
+async def test_database_outage_while_running_then_recovery(
+        client: Client, settings: Settings, backend: str) -> None:
+    """The store goes away under a running app: 503 and nothing partial; back: registered."""
+    from intake import keys
+
+    app = client.server.app
+    assert app is not None
+    real = app[keys.INTAKE].sessionmaker
+    app[keys.INTAKE].sessionmaker = make_sessionmaker(
+        create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/down"))
+    hidden = await open_form(client)
+    down = await client.post("/submit", data=form(hidden), allow_redirects=False)
+    assert down.status == 503
+    app[keys.INTAKE].sessionmaker = real
+    again = await client.post("/submit", data=form(hidden), allow_redirects=False)
+    assert again.status == 303
+    assert await count(settings, Case) == 1
+    assert await count(settings, Notice) == 1
+
+
+async def test_healthz_reports_ok(client: Client) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert (await response.json())["database"] == "ok"
