@@ -48,6 +48,7 @@ class Settings(_Strict):
     timezone: str = "Asia/Shanghai"
     case_prefix: str = Field("FZ12345", pattern=r"^[A-Z0-9]{2,12}$")
     organisation_file: str = ""
+    calendar_file: str = ""
     web: WebSettings = WebSettings()
 
     @field_validator("database_url")
@@ -73,6 +74,10 @@ class Settings(_Strict):
     @property
     def organisation_path(self) -> Path:
         return Path(self.organisation_file) if self.organisation_file else DEMO_ORGANISATION_FILE
+
+    @property
+    def calendar_path(self) -> Path | None:
+        return Path(self.calendar_file) if self.calendar_file else None
 
     @property
     def attachments_dir(self) -> Path:

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     show = case.add_subparsers(dest="case_command", required=True).add_parser(
         "show", help="print a case: what was stored, events, notices")
     show.add_argument("number")
+    calendar = sub.add_parser("calendar", help="the working-day calendar")
+    calendar.add_subparsers(dest="calendar_command", required=True).add_parser(
+        "check", help="which years' holidays are confirmed; exits 1 if one is not")
     return parser
 
 
@@ -98,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(output)
         return 0
+    if args.command == "calendar":
+        from forwarder.calendar import WorkingCalendar
+        from forwarder.calendar_check import calendar_check, unconfirmed_years
+
+        cal = WorkingCalendar.load(zone=settings.tz, site_file=settings.calendar_path)
+        today = SystemClock(settings.tz).now().date()
+        print("\n".join(calendar_check(cal, today)))
+        return 1 if unconfirmed_years(cal, today) else 0
     return 2
 
 

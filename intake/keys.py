@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from aiohttp import web
 from config.settings import Settings
 from intake.service import IntakeService
 from registrar.clock import Clock
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 INTAKE = web.AppKey("intake", IntakeService)

@@ -36,11 +36,14 @@ async def next_sequence(session: AsyncSession, day: date) -> int:
     value = result.scalar_one_or_none()
     if value is not None:
         return value
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(CaseSequence).values(day=day, last=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[CaseSequence.day], set_={"last": CaseSequence.last + 1}
-    ).returning(CaseSequence.last)
+    # Two first registrations of a day may race to create the row: upsert.
+    upsert_set = {"last": CaseSequence.last + 1}
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(CaseSequence).values(day=day, last=1).on_conflict_do_update(
+            index_elements=[CaseSequence.day], set_=upsert_set).returning(CaseSequence.last)
+    else:
+        stmt = sqlite_insert(CaseSequence).values(day=day, last=1).on_conflict_do_update(
+            index_elements=[CaseSequence.day], set_=upsert_set).returning(CaseSequence.last)
     return int((await session.execute(stmt)).scalar_one())
 
 

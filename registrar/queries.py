@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,25 +42,20 @@ async def case_detail(session: AsyncSession, number: str) -> CaseDetail | None:
     return CaseDetail(case, events, notices, assignments)
 
 
-def format_case_detail(detail: CaseDetail, *, tz: object = None) -> str:
-    """Plain-text rendering for the terminal."""
-    from zoneinfo import ZoneInfo
-
-    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo("Asia/Shanghai")
+def format_case_detail(detail: CaseDetail, *, tz: ZoneInfo) -> str:
+    """Plain-text rendering for the terminal, times in the city's zone."""
     c = detail.case
 
-    def t(value: object) -> str:
-        from datetime import datetime
-
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if isinstance(
-            value, datetime) else "-"
+    def t(value: datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
     lines = [
         f"案件编号 Case      {c.number}    查询码 {c.query_code}",
         f"状态 Status        {c.status}",
         f"渠道 Channel       {c.channel}  (external id {c.external_id})",
         f"收到 Received      {t(c.received_at)}    登记 Registered {t(c.registered_at)}",
-        f"诉求人 Sender      {c.display_name or '-'}  {c.sender or '-'}  回复 reply → {c.reply_address or '-'}",
+        f"诉求人 Sender      {c.display_name or '-'}  {c.sender or '-'}",
+        f"回复 Reply to      {c.reply_address or '-'}",
         f"公开 Public        {'同意公开' if c.public_allowed else '不同意公开'}",
         f"区域 District      {c.district_hint or '-'}   地点 {c.location_hint or '-'}",
         "内容 Text:",

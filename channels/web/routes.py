@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from urllib.parse import parse_qsl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp_jinja2
 from aiohttp import BodyPartReader, web
@@ -108,10 +108,10 @@ class CitizenWeb:
                 if len(raw.uploads) > self.limits.max_attachments + 10:
                     raise FormTooLarge
             elif part.name:
-                value = await part.read(decode=False)
-                if len(value) > MAX_FIELD_BYTES:
+                field_value = await part.read(decode=False)
+                if len(field_value) > MAX_FIELD_BYTES:
                     raise FormTooLarge
-                raw.fields[part.name] = bytes(value)
+                raw.fields[part.name] = bytes(field_value)
         return raw
 
     async def submit(self, request: web.Request) -> web.Response:
