@@ -22,6 +22,8 @@ class Channel(StrEnum):
     FAX = "fax"
     SMS_MODEM = "sms_modem"
     SMS_TWILIO = "sms_twilio"
+    EMAIL = "email"
+    """Outbound only so far: replies to web items whose citizen left only an email."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Envelope:
     district_hint: str | None = None
     location_hint: str | None = None
     notes: tuple[str, ...] = field(default=())
+    alt_reply_addresses: tuple[str, ...] = field(default=())
+    """Further ways to reach the citizen (E.164 phone, email), used when the reply address fails."""
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:

@@ -164,6 +164,16 @@ class Contact(Base):
     created_at: Mapped[datetime]
 
 
+class CaseContact(Base):
+    """Every way the citizen of a case can be reached, in the order to try them."""
+
+    __tablename__ = "case_contact"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+
+
 class CaseSequence(Base):
     """The last case number given on one local day; a row lock makes numbers gap-free."""
 

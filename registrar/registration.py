@@ -26,6 +26,7 @@ from registrar.models import (
     AssignmentState,
     AttachmentRecord,
     Case,
+    CaseContact,
     CaseStatus,
     Contact,
     Event,
@@ -71,16 +72,14 @@ async def city_bureau(session: AsyncSession) -> Unit:
 
 
 def contact_kind(channel: Channel, address: str) -> str:
-    if channel is Channel.FAX:
+    if channel is Channel.FAX and "@" not in address:
         return "fax"
     return "email" if "@" in address else "phone"
 
 
-async def _contact(session: AsyncSession, envelope: Envelope, clock: Clock) -> Contact | None:
-    """Get or create the contact the reply goes to (race-safe under a savepoint)."""
-    address = envelope.reply_address
-    if not address:
-        return None
+async def _contact(session: AsyncSession, envelope: Envelope, address: str,
+                   clock: Clock) -> Contact:
+    """Get or create one contact of the citizen (race-safe under a savepoint)."""
     kind = contact_kind(envelope.channel, address)
     query = select(Contact).where(Contact.kind == kind, Contact.address == address)
     existing = (await session.execute(query)).scalar_one_or_none()
@@ -111,7 +110,8 @@ async def register(
     bureau = await city_bureau(session)
     # Files reach the disk (fsynced) before the row that names them can commit.
     digests = [await store.put(attachment.data) for attachment in envelope.attachments]
-    contact = await _contact(session, envelope, clock)
+    addresses = [a for a in (envelope.reply_address, *envelope.alt_reply_addresses) if a]
+    contacts = [await _contact(session, envelope, a, clock) for a in dict.fromkeys(addresses)]
     now = clock.now()
     try:
         async with session.begin_nested():
@@ -132,10 +132,12 @@ async def register(
                 district_hint=envelope.district_hint,
                 location_hint=envelope.location_hint,
                 notes=list(envelope.notes),
-                contact_id=contact.id if contact else None,
+                contact_id=contacts[0].id if contacts else None,
             )
             session.add(case)
             await session.flush()
+            for rank, contact in enumerate(contacts):
+                session.add(CaseContact(case_id=case.id, contact_id=contact.id, rank=rank))
             _add_rows(session, case, envelope, digests, bureau, now)
             await session.flush()
     except IntegrityError:

@@ -146,7 +146,7 @@ def parse_form(raw: RawForm, *, submission_id: str, received_at: datetime,
         public_allowed=values["public"] == "yes",
         district_hint=district or None,
         location_hint=cleaned.get("location") or None,
-        notes=(f"web.email={email}",) if phone and email else (),
+        alt_reply_addresses=(email,) if phone and email else (),
     )
 
 

@@ -223,3 +223,17 @@ async def test_store_unreachable_raises_try_later(clock: FixedClock, tmp_path: P
                 await service(eng, clock, tmp_path)(envelope())
         finally:
             await eng.dispose()
+
+
+async def test_every_contact_the_citizen_left_is_kept_in_order(
+        session: AsyncSession, clock: FixedClock, tmp_path: Path) -> None:
+    from registrar.models import CaseContact
+
+    env = Envelope(channel=Channel.WEB, external_id="form-1", received_at=clock.now(),
+                   text="小区电梯停运", sender="+8613805912345", reply_address="+8613805912345",
+                   alt_reply_addresses=("citizen@example.cn",))
+    case = (await register(session, env, clock=clock, store=AttachmentStore(tmp_path))).case
+    rows = (await session.execute(
+        select(Contact.kind, Contact.address).join(CaseContact, CaseContact.contact_id == Contact.id)
+        .where(CaseContact.case_id == case.id).order_by(CaseContact.rank))).all()
+    assert [tuple(r) for r in rows] == [("phone", "+8613805912345"), ("email", "citizen@example.cn")]
