@@ -1,0 +1,287 @@
+"""The outbox dispatcher: every notice row is delivered through its channel's ``deliver()``.
+
+One pass (``run_once``) has three steps, so that no transaction is held open
+while a provider is being talked to:
+
+1. **Claim** in one short transaction the due rows: PENDING whose time has
+   come, and SENDING whose lease ran out (the worker that claimed them died).
+   On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``, so several
+   worker processes share the outbox without taking the same row; SQLite runs
+   every transaction ``BEGIN IMMEDIATE``, which serialises the claims. A claimed
+   row is SENDING with ``next_attempt_at`` = now + lease and one more attempt
+   counted, so a worker that crashes mid-send costs one attempt, not the notice.
+2. **Deliver** outside any transaction.
+3. **Record** each result in its own transaction: SENT, a retry later with
+   exponential backoff, or FAILED for good followed by the fallback to another
+   contact of the citizen. A result only changes a row the same claim still
+   holds (status SENDING with the attempt count it was claimed with).
+
+Delivery is at least once: a worker that dies after the provider accepted a
+notice but before recording it makes the next claim send it again. Deadlines
+for retries are rows, not timers (DESIGN.md, invariant 4): a restarted worker
+finds every due notice in the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.base import Deliverer, SendError
+from channels.base import Notice as WireNotice
+from forwarder.outbox_rules import DispatchReport, RetryPolicy, backoff_delay, exhausted
+from forwarder.outbox_states import add_event, cancel, mark_failed, mark_retry, mark_sent, opted_out
+from forwarder.outbox_states import record_status as _record_status
+from intake.envelope import Channel, TryLater
+from registrar.clock import Clock
+from registrar.models import Case, Notice, NoticeStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """One row this worker holds: what to send, or why it cannot be sent at all."""
+
+    notice_id: int
+    attempt: int
+    wire: WireNotice | None
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    ref: str | None = None
+    error: str = ""
+    retryable: bool = False
+    code: str = ""
+
+
+class OutboxDispatcher:
+    """Delivers the outbox; one per worker process, any number of processes on PostgreSQL."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
+                 deliverers: Mapping[str, Deliverer], clock: Clock, *,
+                 policy: RetryPolicy | None = None, sms_channel: str = Channel.SMS_MODEM,
+                 rand: Callable[[], float] = random.random) -> None:
+        self._sessionmaker = sessionmaker
+        self._deliverers = dict(deliverers)
+        self._clock = clock
+        self.policy = policy or RetryPolicy()
+        self._sms_channel = sms_channel
+        self._rand = rand
+        self._wake = asyncio.Event()
+
+    def poke(self) -> None:
+        """A notice was just written: let the worker look now instead of at its next tick."""
+        self._wake.set()
+
+    async def wait_for_poke(self, interval_s: float) -> None:
+        """Sleep until poked or ``interval_s`` seconds passed (the worker loop's pause)."""
+        with suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def run_once(self, *, limit: int = 20) -> DispatchReport:
+        """Claim up to ``limit`` due notices, deliver them, record each result."""
+        report = DispatchReport()
+        claims = await self._claim(limit, report)
+        gate = asyncio.Semaphore(self.policy.concurrency)
+
+        async def one(claim: _Claim) -> None:
+            async with gate:
+                outcome = await self._deliver(claim)
+            try:
+                await self._record(claim, outcome, report)
+            except (OperationalError, DBAPIError, OSError):
+                # The row keeps its lease and is claimed again when it runs out.
+                report.errors += 1
+                log.exception("outbox: could not record the result of notice %s", claim.notice_id)
+
+        await asyncio.gather(*(one(claim) for claim in claims))
+        return report
+
+    async def record_delivery_status(self, ref: str, status: str, error_code: str | None) -> None:
+        """A provider's delivery report (the Twilio status webhook's ``StatusRecorder``).
+
+        ``ref`` is our notice id or the provider's message reference. Raises
+        ``TryLater`` when the database cannot take it, so the provider retries.
+        """
+        try:
+            async with self._sessionmaker.begin() as session:
+                await _record_status(session, ref, status, error_code, now=self._clock.now(),
+                                     sms_channel=self._sms_channel,
+                                     usable_channels=self._deliverers.keys())
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.exception("outbox: could not record delivery status %r for %r", status, ref)
+            raise TryLater(str(exc)) from exc
+
+    # -- step 1 -----------------------------------------------------------------------------
+
+    async def _claim(self, limit: int, report: DispatchReport) -> list[_Claim]:
+        claims: list[_Claim] = []
+        async with self._sessionmaker.begin() as session:
+            now = self._clock.now()
+            due = or_(
+                and_(Notice.status == NoticeStatus.PENDING,
+                     or_(Notice.next_attempt_at <= now, Notice.next_attempt_at.is_(None))),
+                and_(Notice.status == NoticeStatus.SENDING, Notice.next_attempt_at <= now),
+            )
+            query = (select(Notice, Case.number).join(Case, Case.id == Notice.case_id)
+                     .where(due).order_by(Notice.next_attempt_at, Notice.id).limit(limit))
+            if session.get_bind().dialect.name == "postgresql":
+                # Lock the notice rows only, never the case: the workflow may be updating it.
+                query = query.with_for_update(skip_locked=True, of=Notice)
+            rows = (await session.execute(query)).all()
+            report.due = len(rows)
+            for notice, number in rows:
+                claim = await self._claim_one(session, notice, number, report)
+                if claim is not None:
+                    claims.append(claim)
+        report.claimed = len(claims)
+        return claims
+
+    async def _claim_one(self, session: AsyncSession, notice: Notice, number: str,
+                         report: DispatchReport) -> _Claim | None:
+        now = self._clock.now()
+        before = notice.status
+        reclaimed = before == NoticeStatus.SENDING
+        if reclaimed and exhausted(self.policy, notice.attempts):
+            # The last allowed attempt died with its worker: no more tries.
+            await self._fail(session, notice, error="worker stopped during the last attempt "
+                             "(lease expired)", code="lease_expired", report=report)
+            return None
+        if not notice.essential and await opted_out(session, notice):
+            cancel(session, notice, now=now, reason="citizen opted out of non-essential notices")
+            report.cancelled += 1
+            return None
+        notice.status = NoticeStatus.SENDING
+        notice.attempts += 1
+        notice.next_attempt_at = now + self.policy.lease
+        add_event(session, notice, "notice_reclaimed" if reclaimed else "notice_sending",
+                  now=now, from_state=before, deadline=notice.next_attempt_at)
+        wire, problem = self._wire(notice, number)
+        return _Claim(notice.id, notice.attempts, wire, problem)
+
+    def _wire(self, notice: Notice, number: str) -> tuple[WireNotice | None, str]:
+        """The channel's view of the row, or why no channel can take it."""
+        if notice.channel not in self._deliverers:
+            return None, f"no deliverer for channel {notice.channel} (channel not enabled)"
+        try:
+            channel = Channel(notice.channel)
+        except ValueError:
+            return None, f"unknown channel {notice.channel!r}"
+        if not notice.address:
+            return None, "notice has no address"
+        return WireNotice(notice_id=notice.id, channel=channel, address=notice.address,
+                          text=notice.text, case_number=number), ""
+
+    # -- step 2 -----------------------------------------------------------------------------
+
+    async def _deliver(self, claim: _Claim) -> _Outcome:
+        if claim.wire is None:
+            return _Outcome(error=claim.problem, retryable=False, code="undeliverable")
+        deliverer = self._deliverers[claim.wire.channel]
+        try:
+            ref = await deliverer.deliver(claim.wire)
+        except SendError as exc:
+            log.warning("outbox: notice %s on %s failed (%s, retryable=%s): %s",
+                        claim.notice_id, claim.wire.channel, exc.code, exc.retryable, exc)
+            return _Outcome(error=str(exc) or exc.code, retryable=exc.retryable,
+                            code=exc.code or "send_error")
+        except Exception as exc:  # a bug in an adapter must not stop the outbox
+            log.exception("outbox: deliverer for %s raised on notice %s",
+                          claim.wire.channel, claim.notice_id)
+            return _Outcome(error=f"unexpected {type(exc).__name__}: {exc}", retryable=True,
+                            code="unexpected")
+        return _Outcome(ref=ref or f"{claim.wire.channel}:{claim.notice_id}")
+
+    # -- step 3 -----------------------------------------------------------------------------
+
+    async def _record(self, claim: _Claim, outcome: _Outcome, report: DispatchReport) -> None:
+        async with self._sessionmaker.begin() as session:
+            now = self._clock.now()
+            query = select(Notice).where(Notice.id == claim.notice_id)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            notice = (await session.execute(query)).scalar_one()
+            ours = notice.status == NoticeStatus.SENDING and notice.attempts == claim.attempt
+            if outcome.ref is not None:
+                self._record_sent(session, notice, outcome.ref, ours=ours, report=report)
+                return
+            if not ours:
+                log.warning("outbox: result for notice %s dropped: another claim holds it (%s)",
+                            notice.id, notice.status)
+                return
+            if outcome.retryable and not exhausted(self.policy, notice.attempts):
+                at = now + backoff_delay(self.policy, notice.attempts, rand=self._rand)
+                mark_retry(session, notice, now=now, at=at, error=outcome.error, code=outcome.code)
+                report.retried += 1
+                return
+            error = outcome.error
+            if outcome.retryable:
+                error = f"gave up after {notice.attempts} attempts: {error}"
+            await self._fail(session, notice, error=error, code=outcome.code, report=report)
+
+    def _record_sent(self, session: AsyncSession, notice: Notice, ref: str, *, ours: bool,
+                     report: DispatchReport) -> None:
+        now = self._clock.now()
+        if notice.status in (NoticeStatus.SENDING, NoticeStatus.PENDING):
+            # Late (the lease ran out and another claim has it) still means it went out.
+            mark_sent(session, notice, now=now, ref=ref, late=not ours)
+            report.sent += 1
+            report.sent_ids.append(notice.id)
+        elif notice.provider_ref is None:
+            # A delivery report overtook us (DELIVERED or FAILED already): keep its word.
+            notice.provider_ref = ref[:255]
+            notice.sent_at = notice.sent_at or now
+
+    async def _fail(self, session: AsyncSession, notice: Notice, *, error: str, code: str,
+                    report: DispatchReport) -> None:
+        copy = await mark_failed(session, notice, now=self._clock.now(), error=error, code=code,
+                                 sms_channel=self._sms_channel,
+                                 usable_channels=self._deliverers.keys())
+        report.failed += 1
+        if copy is not None:
+            report.fallbacks += 1
+            self.poke()
+
+
+@asynccontextmanager
+async def outbox_worker(dispatcher: OutboxDispatcher, *, interval_s: float,
+                        limit: int = 20) -> AsyncIterator[OutboxDispatcher]:
+    """Run the dispatcher in a loop task while the context is open (for ``app.cleanup_ctx``)."""
+    task = asyncio.create_task(_work(dispatcher, interval_s=interval_s, limit=limit),
+                               name="outbox-worker")
+    try:
+        yield dispatcher
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+async def _work(dispatcher: OutboxDispatcher, *, interval_s: float, limit: int) -> None:
+    while True:
+        try:
+            report = await dispatcher.run_once(limit=limit)
+        except Exception:
+            # Database down or a bug: say so loudly, then try again on the next tick.
+            log.exception("outbox: pass failed")
+            await dispatcher.wait_for_poke(interval_s)
+            continue
+        if report.due:
+            log.info("outbox: %s", report)
+        if report.due < limit:
+            await dispatcher.wait_for_poke(interval_s)
+        else:
+            await asyncio.sleep(0)  # more is due: go on, but let others run
