@@ -17,7 +17,8 @@ def _load(path: Path) -> dict[str, object]:
         return tomllib.load(fh)
 
 
-def render_notice(kind: str, channel: str, *, path: Path = NOTICES_FILE, **values: str) -> str:
+def render_notice(kind: str, channel: str, values: dict[str, str], *,
+                  path: Path = NOTICES_FILE) -> str:
     """Render the template for ``kind`` (per-channel variant first); missing keys are errors."""
     table = _load(path).get(kind)
     if not isinstance(table, dict):

@@ -22,7 +22,10 @@ from channels.web.form import FormLimits
 from channels.web.routes import CitizenWeb
 from config.organisation import load_organisation
 from config.settings import Settings
+from forwarder.calendar import WorkingCalendar
+from forwarder.due import CalendarDuePolicy
 from intake import keys
+from intake.screening import load_rules
 from intake.service import IntakeService
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock, SystemClock
@@ -59,7 +62,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.SESSIONMAKER] = sessionmaker
     app[keys.INTAKE] = IntakeService(sessionmaker=sessionmaker, clock=app[keys.CLOCK],
                                      store=AttachmentStore(settings.attachments_dir),
-                                     prefix=settings.case_prefix)
+                                     prefix=settings.case_prefix, due=app[keys.DUE],
+                                     emergency_rules=load_rules())
     yield
     await engine.dispose()
 
@@ -83,6 +87,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.SETTINGS] = settings
     the_clock: Clock = clock or SystemClock(settings.tz)
     app[keys.CLOCK] = the_clock
+    calendar = WorkingCalendar.load(zone=settings.tz, site_file=settings.calendar_path)
+    app[keys.CALENDAR] = calendar
+    app[keys.DUE] = CalendarDuePolicy(calendar)
     app.cleanup_ctx.append(_database)
 
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),

@@ -18,8 +18,8 @@ from config.settings import ConfigError, Settings, load_settings
 from registrar.clock import SystemClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
-from registrar.organisation import sync_organisation
 from registrar.queries import case_detail, format_case_detail
+from registrar.roster import sync_organisation
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -68,6 +68,9 @@ class Envelope:
     notes: tuple[str, ...] = field(default=())
     alt_reply_addresses: tuple[str, ...] = field(default=())
     """Further ways to reach the citizen (E.164 phone, email), used when the reply address fails."""
+    receipt_in_reply: bool = False
+    """The channel gives the case number in its own reply (a webhook's TwiML, a web
+    receipt page), so the registrar records the receipt as sent instead of queueing it."""
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:
@@ -84,6 +87,8 @@ class Receipt:
     created: bool
     """False when the item was a redelivery of one already registered."""
     query_code: str = ""
+    emergency_advice: str = ""
+    """R3.8: advice to call 110/119/120/122 now, to show the sender at once."""
 
 
 class TryLater(Exception):

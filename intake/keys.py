@@ -6,6 +6,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
+from forwarder.calendar import WorkingCalendar
+from forwarder.due import CalendarDuePolicy
 from intake.service import IntakeService
 from registrar.clock import Clock
 
@@ -14,3 +16,5 @@ CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 INTAKE = web.AppKey("intake", IntakeService)
+CALENDAR = web.AppKey("calendar", WorkingCalendar)
+DUE = web.AppKey("due", CalendarDuePolicy)

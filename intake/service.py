@@ -15,8 +15,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from intake.envelope import Envelope, Receipt, TryLater
+from intake.screening import EmergencyRule, emergency_hint
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock
+from registrar.deadlines import DuePolicy
 from registrar.registration import RegistrationError, register
 
 log = logging.getLogger(__name__)
@@ -30,12 +32,16 @@ class IntakeService:
     clock: Clock
     store: AttachmentStore
     prefix: str
+    due: DuePolicy | None = None
+    """Counts the city bureau's dispatch clock (R7.2); None only in narrow tests."""
+    emergency_rules: tuple[EmergencyRule, ...] = ()
 
     async def __call__(self, envelope: Envelope) -> Receipt:
         try:
             async with self.sessionmaker.begin() as session:
+                advice = emergency_hint(envelope.text, self.emergency_rules)
                 result = await register(session, envelope, clock=self.clock, store=self.store,
-                                        prefix=self.prefix)
+                                        prefix=self.prefix, due=self.due, emergency=advice)
                 number, code = result.case.number, result.case.query_code
         except (OperationalError, DBAPIError, OSError, ConnectionError, TimeoutError) as exc:
             log.warning("store unavailable, %s/%s deferred: %s",
@@ -47,4 +53,5 @@ class IntakeService:
             raise TryLater(str(exc)) from exc
         if result.created:
             log.info("registered %s from %s/%s", number, envelope.channel, envelope.external_id)
-        return Receipt(case_number=number, created=result.created, query_code=code)
+        return Receipt(case_number=number, created=result.created, query_code=code,
+                       emergency_advice=advice.text if advice else "")

@@ -77,29 +77,45 @@ class CaseStatus(StrEnum):
     """The case as a whole; the workflow refines it through assignments."""
 
     REGISTERED = "registered"
+    """In the city bureau's queue, not yet screened (R5.2)."""
     NOT_ACCEPTED = "not_accepted"
-    OPEN = "open"
+    """Screened out under Article 3 (R3.1–R3.9); final."""
+    ACCEPTED = "accepted"
+    """Screened in; to be classified (R4.3) and dispatched (R4.1)."""
+    DISPATCHED = "dispatched"
+    """At least one unit is handling it."""
+    SPLIT = "split"
+    """Divided into parts for several units (R8.7); waits for all parts."""
     ANSWERED = "answered"
-    PUBLISHED = "published"
+    """Review passed (R8.4); waits for the publication decision (R9)."""
     CLOSED = "closed"
+    """The result went to the citizen (and, if public, was published)."""
+    STOPPED = "stopped"
+    """Repeat item the city bureau stopped dispatching (R8.5b); final."""
 
 
 class AssignmentState(StrEnum):
     """One unit's duty on a case (see DESIGN.md, the case and its assignments)."""
 
     QUEUED = "queued"
+    """A bureau's copy of the item, waiting for its screening or dispatch."""
     DISPATCHED = "dispatched"
     READ = "read"
     DRAFTED = "drafted"
     APPROVED = "approved"
-    ANSWERED = "answered"
-    UNDER_REVIEW = "under_review"
+    """The unit leader approved the draft (R8.2c)."""
+    SUBMITTED = "submitted"
+    """Answer sent to the bureau, under review (R8.4a)."""
     PASSED = "passed"
     REDO = "redo"
+    """Review failed; being redone (R8.4b)."""
+    CONTRIBUTED = "contributed"
+    """A co-handling unit gave its part to the lead unit (R8.6)."""
     RETURN_REQUESTED = "return_requested"
-    RETURNED = "returned"
     DONE = "done"
+    """A bureau's part is finished (dispatched onward, screened out, …)."""
     WITHDRAWN = "withdrawn"
+    """Taken back from the unit (return accepted, case stopped, …)."""
 
 
 class NoticeStatus(StrEnum):
@@ -111,6 +127,24 @@ class NoticeStatus(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class Classification(StrEnum):
+    """R4.3: every accepted item is internal or public."""
+
+    INTERNAL = "internal"
+    PUBLIC = "public"
+
+
+class AssignmentRole(StrEnum):
+    BUREAU = "bureau"
+    """The city bureau's queue or a district bureau's copy."""
+    LEAD = "lead"
+    """The unit that answers (the only one, or the lead of several, R8.6)."""
+    CO = "co"
+    """A co-handling unit (R8.6)."""
+    COORDINATION = "coordination"
+    """The government office asked to coordinate a hard item (R8.8)."""
 
 
 class Unit(Base):
@@ -212,6 +246,18 @@ class Case(Base):
     location_hint: Mapped[str | None] = mapped_column(String(500))
     notes: Mapped[list[str]] = mapped_column(default=list)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
+    emergency: Mapped[str | None] = mapped_column(String(64))
+    screening_reason: Mapped[str | None] = mapped_column(String(8))
+    classification: Mapped[str | None] = mapped_column(String(16))
+    internal_reason: Mapped[str | None] = mapped_column(String(8))
+    reserved: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    unit_proposes_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    publication: Mapped[str | None] = mapped_column(String(16))
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    published_text: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None]
 
     attachments: Mapped[list[AttachmentRecord]] = relationship(lazy="raise", order_by="AttachmentRecord.id")
 
@@ -230,23 +276,80 @@ class AttachmentRecord(Base):
 
 
 class Assignment(Base):
-    """One unit's duty on a case, with its own state and clocks (DESIGN.md)."""
+    """One unit's duty on a case, with its own state; its clocks are ``Deadline`` rows."""
 
     __tablename__ = "assignment"
     __table_args__ = (
         CheckConstraint(f"state IN ({_values(AssignmentState)})", name="state"),
+        CheckConstraint(f"role IN ({_values(AssignmentRole)})", name="role"),
         Index("ix_assignment_unit_state", "unit_id", "state"),
-        Index("ix_assignment_due_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("assignment.id"))
     role: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
-    due_at: Mapped[datetime | None]
-    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    dispatched_by: Mapped[str | None] = mapped_column(String(64))
+    return_until: Mapped[datetime | None]
+    return_refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    proposed_unit: Mapped[str | None] = mapped_column(String(64))
+    late_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    overdue_handling: Mapped[bool] = mapped_column(Boolean, default=False)
+    expired_unhandled: Mapped[bool] = mapped_column(Boolean, default=False)
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    answer_done: Mapped[str | None] = mapped_column(Text)
+    answer_problems: Mapped[str | None] = mapped_column(Text)
+    answer_measures: Mapped[str | None] = mapped_column(Text)
+    proposes_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    review_failures: Mapped[int] = mapped_column(Integer, default=0)
+    review_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadlineKind(StrEnum):
+    """The clocks of the regulation, each stored as a row the sweeper checks."""
+
+    DISPATCH = "dispatch"
+    """R7.2 / R7.3: a bureau dispatches within 1 working day."""
+    READ = "read"
+    """R8.1: the unit reads and passes on within 2 working days."""
+    ANSWER = "answer"
+    """R8.2a: the unit answers within 10 working days of dispatch."""
+    REVIEW = "review"
+    """R8.4a: the bureau reviews within 2 working days."""
+    REDO = "redo"
+    """R8.4b: a failed answer is redone within 3 working days."""
+    RETURN_DECISION = "return_decision"
+    """R8.3d: the city bureau accepts a district's return within 1 working day, or it stays."""
+
+
+class Deadline(Base):
+    """One clock on one assignment: due, warned, met or missed (DESIGN.md: deadlines are data)."""
+
+    __tablename__ = "deadline"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_values(DeadlineKind)})", name="kind"),
+        Index("ix_deadline_open_due", "met_at", "missed", "due_at"),
+        Index("ix_deadline_open_warn", "met_at", "warned", "warn_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    working_days: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    warn_at: Mapped[datetime]
+    warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    met_at: Mapped[datetime | None]
+    missed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Event(Base):
@@ -291,3 +394,45 @@ class Notice(Base):
     sent_at: Mapped[datetime | None]
     provider_ref: Mapped[str | None] = mapped_column(String(255), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Role(StrEnum):
+    """What a person may do; checked together with the unit they belong to."""
+
+    AGENT = "agent"
+    CITY_BUREAU = "city_bureau"
+    DISTRICT_BUREAU = "district_bureau"
+    UNIT_HANDLER = "unit_handler"
+    UNIT_LEADER = "unit_leader"
+    DISCIPLINE = "discipline"
+    EFFICIENCY = "efficiency"
+    ADMIN = "admin"
+
+
+class Account(Base):
+    """A person who signs in to the desks or calls the API."""
+
+    __tablename__ = "account"
+    __table_args__ = (CheckConstraint(f"role IN ({_values(Role)})", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

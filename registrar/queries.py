@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from registrar.models import Assignment, Case, Event, Notice, Unit
+from registrar.models import Assignment, Case, Deadline, Event, Notice, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,7 @@ class CaseDetail:
     events: list[Event]
     notices: list[Notice]
     assignments: list[tuple[Assignment, Unit]]
+    deadlines: list[Deadline]
 
 
 async def case_detail(session: AsyncSession, number: str) -> CaseDetail | None:
@@ -39,7 +40,9 @@ async def case_detail(session: AsyncSession, number: str) -> CaseDetail | None:
         select(Assignment, Unit).join(Unit, Unit.id == Assignment.unit_id)
         .where(Assignment.case_id == case.id).order_by(Assignment.id)
     ))]
-    return CaseDetail(case, events, notices, assignments)
+    deadlines = list((await session.execute(
+        select(Deadline).where(Deadline.case_id == case.id).order_by(Deadline.id))).scalars())
+    return CaseDetail(case, events, notices, assignments, deadlines)
 
 
 def format_case_detail(detail: CaseDetail, *, tz: ZoneInfo) -> str:
@@ -67,8 +70,16 @@ def format_case_detail(detail: CaseDetail, *, tz: ZoneInfo) -> str:
     lines += [f"    {a.filename}  {a.content_type}  {a.size} B  sha256 {a.sha256[:16]}…"
               for a in c.attachments]
     lines.append("办理 Assignments:")
-    lines += [f"    {u.name} [{u.code}]  {a.role}  {a.state}  due {t(a.due_at)}"
-              for a, u in detail.assignments]
+    for a, u in detail.assignments:
+        flags = [name for name, on in (("迟阅 late reading", a.late_read),
+                                       ("逾期办理 overdue", a.overdue_handling),
+                                       ("过期未处理 expired unhandled", a.expired_unhandled)) if on]
+        lines.append(f"    #{a.id} {u.name} [{u.code}]  {a.role}  {a.state}"
+                     + (f"  !{', '.join(flags)}" if flags else ""))
+        for d in (d for d in detail.deadlines if d.assignment_id == a.id):
+            state = "met " + t(d.met_at) if d.met_at else ("MISSED" if d.missed else "open")
+            lines.append(f"        {d.rule:<6} {d.kind:<16} due {t(d.due_at)}"
+                         f"{' (provisional)' if d.provisional else ''}  {state}")
     lines.append("事件 Events:")
     lines += [f"    {t(e.at)}  {e.action:<26} {e.from_state or '':>10} → {e.to_state or '':<12} "
               f"by {e.actor}" + (f"  ({e.reason})" if e.reason else "") for e in detail.events]

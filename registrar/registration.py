@@ -21,14 +21,17 @@ from config.organisation import UnitKind
 from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock
+from registrar.deadlines import DuePolicy, open_deadline
 from registrar.models import (
     Assignment,
+    AssignmentRole,
     AssignmentState,
     AttachmentRecord,
     Case,
     CaseContact,
     CaseStatus,
     Contact,
+    DeadlineKind,
     Event,
     Notice,
     NoticeStatus,
@@ -39,6 +42,16 @@ from registrar.numbers import format_number, new_query_code, next_sequence
 # Channels where the receipt reaches the citizen at once, in the same exchange:
 # the web receipt page and the agent reading the number back on the phone.
 RECEIPT_SHOWN_IN_SESSION = {Channel.WEB, Channel.PHONE}
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyAdvice:
+    """Intake's hint that an item may be an emergency (R3.8)."""
+
+    services: str
+    """The numbers to call, e.g. "110,120"."""
+    text: str
+    """The advice to give the citizen at once."""
 
 
 class RegistrationError(Exception):
@@ -102,8 +115,15 @@ async def register(
     clock: Clock,
     store: AttachmentStore,
     prefix: str = "FZ12345",
+    due: DuePolicy | None = None,
+    emergency: EmergencyAdvice | None = None,
 ) -> Registration:
-    """Register ``envelope``; the caller owns the transaction and commits it."""
+    """Register ``envelope``; the caller owns the transaction and commits it.
+
+    ``due`` counts working days for the city bureau's dispatch clock (R7.2);
+    ``emergency`` is intake's hint that the item may need 110/119/120/122 at once
+    (R3.8): it is stored and, where the channel can take it, advised at once.
+    """
     existing = await find_case(session, envelope.channel, envelope.external_id)
     if existing is not None:
         return Registration(existing, created=False)
@@ -133,13 +153,21 @@ async def register(
                 location_hint=envelope.location_hint,
                 notes=list(envelope.notes),
                 contact_id=contacts[0].id if contacts else None,
+                emergency=emergency.services if emergency else None,
             )
             session.add(case)
             await session.flush()
             for rank, contact in enumerate(contacts):
                 session.add(CaseContact(case_id=case.id, contact_id=contact.id, rank=rank))
-            _add_rows(session, case, envelope, digests, bureau, now)
+            queue = _add_rows(session, case, envelope, digests, bureau, now)
             await session.flush()
+            if due is not None:
+                # R7.2 / R7.3: the city bureau dispatches within 1 working day.
+                await open_deadline(session, due, case_id=case.id, assignment_id=queue.id,
+                                    kind=DeadlineKind.DISPATCH, rule="R7.2", start=now,
+                                    working_days=1)
+            if emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
+                session.add(_emergency_notice(case, envelope, emergency, now))
     except IntegrityError:
         # Lost a race with a concurrent delivery of the same item: theirs stands.
         existing = await find_case(session, envelope.channel, envelope.external_id)
@@ -150,7 +178,7 @@ async def register(
 
 
 def _add_rows(session: AsyncSession, case: Case, envelope: Envelope, digests: list[str],
-              bureau: Unit, now: datetime) -> None:
+              bureau: Unit, now: datetime) -> Assignment:
     for attachment, digest in zip(envelope.attachments, digests, strict=True):
         session.add(AttachmentRecord(case_id=case.id, sha256=digest, filename=attachment.filename,
                                      content_type=attachment.content_type, size=attachment.size))
@@ -159,19 +187,20 @@ def _add_rows(session: AsyncSession, case: Case, envelope: Envelope, digests: li
                       from_state=None, to_state=CaseStatus.REGISTERED,
                       data={"number": case.number, "attachments": len(digests)}))
     # R5.2: the item is in the city bureau's queue the moment it is registered.
-    queue = Assignment(case_id=case.id, unit_id=bureau.id, role="bureau",
-                       state=AssignmentState.QUEUED, created_at=now, due_at=None)
+    queue = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
+                       state=AssignmentState.QUEUED, created_at=now)
     session.add(queue)
     session.add(Event(case_id=case.id, at=now, actor=actor, action="forwarded_to_city_bureau",
                       from_state=None, to_state=AssignmentState.QUEUED,
                       data={"unit": bureau.code}))
     session.add(_receipt_notice(case, envelope, now))
+    return queue
 
 
 def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
-    text = render_notice("receipt", envelope.channel, number=case.number,
-                         query_code=case.query_code)
-    shown = envelope.channel in RECEIPT_SHOWN_IN_SESSION
+    text = render_notice("receipt", envelope.channel,
+                         {"number": case.number, "query_code": case.query_code})
+    shown = envelope.receipt_in_reply or envelope.channel in RECEIPT_SHOWN_IN_SESSION
     status = NoticeStatus.PENDING
     error = None
     if shown:
@@ -182,5 +211,16 @@ def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
                   address=envelope.reply_address, text=text, status=status, essential=True,
                   attempts=0, created_at=now, next_attempt_at=None if shown else now,
                   sent_at=now if shown else None,
-                  provider_ref=f"shown-in-session:{envelope.channel}" if shown else None,
+                  provider_ref=f"in-reply:{envelope.channel}" if shown else None,
                   last_error=error)
+
+
+def _emergency_notice(case: Case, envelope: Envelope, advice: EmergencyAdvice,
+                      now: datetime) -> Notice:
+    """R3.8: the advice to call 110/119/120/122 goes out before anything else."""
+    return Notice(case_id=case.id, kind="emergency_advice", channel=envelope.channel,
+                  address=envelope.reply_address, text=advice.text,
+                  status=NoticeStatus.PENDING if envelope.reply_address else NoticeStatus.FAILED,
+                  essential=True, attempts=0, created_at=now, next_attempt_at=now, sent_at=None,
+                  provider_ref=None,
+                  last_error=None if envelope.reply_address else "no reply address")

@@ -28,7 +28,7 @@ from config.settings import DEMO_ORGANISATION_FILE, Settings, load_settings
 from registrar.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
-from registrar.organisation import sync_organisation
+from registrar.roster import sync_organisation
 
 TZ = ZoneInfo("Asia/Shanghai")
 PG_ADMIN_URL = os.environ.get(

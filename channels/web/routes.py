@@ -141,20 +141,24 @@ class CitizenWeb:
         except TryLater:
             return aiohttp_jinja2.render_template("citizen_try_later.html", request, {},
                                                   status=503)
+        advice = receipt.emergency_advice
         signature = self.signer.sign(RECEIPT_PURPOSE,
-                                     f"{receipt.case_number}|{receipt.query_code}")
-        location = request.app.router["citizen_receipt"].url_for().with_query(
-            n=receipt.case_number, c=receipt.query_code, s=signature)
+                                     f"{receipt.case_number}|{receipt.query_code}|{advice}")
+        query = {"n": receipt.case_number, "c": receipt.query_code, "s": signature}
+        if advice:
+            query["e"] = advice
+        location = request.app.router["citizen_receipt"].url_for().with_query(query)
         raise web.HTTPSeeOther(location)
 
     async def receipt(self, request: web.Request) -> web.Response:
         number = request.query.get("n", "")
         code = request.query.get("c", "")
         signature = request.query.get("s", "")
-        if not self.signer.verify(RECEIPT_PURPOSE, f"{number}|{code}", signature):
+        advice = request.query.get("e", "")
+        if not self.signer.verify(RECEIPT_PURPOSE, f"{number}|{code}|{advice}", signature):
             raise web.HTTPNotFound(text="回执不存在 (no such receipt)")
         return aiohttp_jinja2.render_template("citizen_receipt.html", request,
-                                              {"number": number, "code": code})
+                                              {"number": number, "code": code, "advice": advice})
 
     def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
         return aiohttp_jinja2.render_template("citizen_refused.html", request,

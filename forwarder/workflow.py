@@ -1,0 +1,445 @@
+"""The case lifecycle of the regulation, Articles 3–9: one function per action.
+
+Each action runs inside the caller's transaction and writes, together, the new
+state, an event, any deadline it starts or stops and any notice to the citizen
+(DESIGN.md invariant 3). Lateness never blocks work: it is recorded by the
+sweeper on the assignment (逾期办理, 过期未处理), and the work goes on.
+
+Returns, repeats, splitting and escalation are in ``forwarder.workflow_special``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.organisation import UnitKind
+from forwarder import rules
+from forwarder.publication import mask_personal_data
+from forwarder.workflow_base import (
+    Actor,
+    Context,
+    WorkflowError,
+    add_event,
+    load_assignment,
+    load_case,
+    move_assignment,
+    move_case,
+    notify_citizen,
+    require_unit,
+    unit_by_code,
+    unit_by_kind,
+)
+from registrar.deadlines import meet_deadlines, open_deadline
+from registrar.models import (
+    Assignment,
+    AssignmentRole,
+    AssignmentState,
+    Case,
+    CaseStatus,
+    Classification,
+    DeadlineKind,
+    Unit,
+)
+
+CITY_LEVEL = {UnitKind.CITY_UNIT, UnitKind.DISCIPLINE, UnitKind.EFFICIENCY, UnitKind.GOV_OFFICE}
+HANDLING_KINDS = CITY_LEVEL | {UnitKind.DISTRICT_UNIT}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A unit's answer (R8.2b: a complex item states what was done, what is open, what next)."""
+
+    text: str
+    complex: bool = False
+    done: str = ""
+    problems: str = ""
+    measures: str = ""
+    propose_private: bool = False
+    """The unit proposes not publishing (R9.2b); the bureau decides."""
+
+
+async def queue_of(session: AsyncSession, case: Case, unit: Unit) -> Assignment:
+    """The bureau's open copy of the case (the city queue, or a district bureau's)."""
+    row = (await session.execute(select(Assignment).where(
+        Assignment.case_id == case.id, Assignment.unit_id == unit.id,
+        Assignment.role == AssignmentRole.BUREAU,
+        Assignment.state.in_([AssignmentState.QUEUED, AssignmentState.RETURN_REQUESTED]))
+        .with_for_update())).scalars().first()
+    if row is None:
+        raise WorkflowError(f"case {case.number} is not in the queue of {unit.name}")
+    return row
+
+
+def _city_bureau_actor(actor: Actor, city: Unit, what: str) -> None:
+    require_unit(actor, city, what)
+
+
+# --- Article 3: screening --------------------------------------------------------------
+
+
+async def not_accept(session: AsyncSession, ctx: Context, number: str, reason: str,
+                     actor: Actor, *, note: str = "") -> Case:
+    """R3.1–R3.9: the item is not accepted; the record stays, the citizen is told why."""
+    if reason not in rules.NOT_ACCEPTED_REASONS:
+        raise WorkflowError(f"unknown reason {reason!r}; one of {', '.join(rules.NOT_ACCEPTED_REASONS)}",
+                            code="invalid")
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    city = await unit_by_kind_city(session)
+    _city_bureau_actor(actor, city, "screening")
+    queue = await queue_of(session, case, city)
+    move_case(session, case, "not_accept", actor, now=now, reason=reason,
+              data={"note": note} if note else None)
+    case.screening_reason = reason
+    move_assignment(session, case, queue, "screened", actor, now=now, reason=reason)
+    await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
+    await notify_citizen(session, ctx, case, "not_accepted", now=now,
+                         reason=rules.NOT_ACCEPTED_REASONS[reason],
+                         advice=rules.NOT_ACCEPTED_ADVICE.get(reason, ""))
+    return case
+
+
+async def unit_by_kind_city(session: AsyncSession) -> Unit:
+    return await unit_by_kind(session, UnitKind.CITY_BUREAU)
+
+
+async def accept(session: AsyncSession, ctx: Context, number: str, actor: Actor, *,
+                 internal_reason: str | None = None, reserved: bool = False) -> Case:
+    """Screening passed; classify internal (R6.1–R6.4) or public (R7.1) at once (R4.3).
+
+    A citizen who chose not to publish makes the item internal whatever the
+    bureau says (R6.4). ``reserved`` marks a major or sensitive item whose answer
+    the city bureau reviews finally (R8.4d).
+    """
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    city = await unit_by_kind_city(session)
+    _city_bureau_actor(actor, city, "screening")
+    if internal_reason is not None and internal_reason not in rules.INTERNAL_REASONS:
+        raise WorkflowError(f"unknown internal reason {internal_reason!r}", code="invalid")
+    if not case.public_allowed and internal_reason is None:
+        internal_reason = "R6.4"
+    move_case(session, case, "accept", actor, now=now, reason=internal_reason,
+              data={"classification": Classification.INTERNAL if internal_reason
+                    else Classification.PUBLIC, "reserved": reserved})
+    case.classification = Classification.INTERNAL if internal_reason else Classification.PUBLIC
+    case.internal_reason = internal_reason
+    case.reserved = reserved
+    return case
+
+
+# --- Articles 4 and 7: dispatch --------------------------------------------------------
+
+
+async def _start_handling(session: AsyncSession, ctx: Context, case: Case, unit: Unit,
+                          role: AssignmentRole, actor: Actor, *, parent: Assignment | None,
+                          dispatcher: Unit) -> Assignment:
+    now = ctx.clock.now()
+    assignment = Assignment(case_id=case.id, unit_id=unit.id, parent_id=parent.id if parent else None,
+                            role=role, state=AssignmentState.DISPATCHED, created_at=now,
+                            dispatched_by=dispatcher.code,
+                            return_until=ctx.due.due(now, rules.RETURN_WINDOW_DAYS).at)
+    session.add(assignment)
+    await session.flush()
+    read = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                               kind=DeadlineKind.READ, rule="R8.1", start=now,
+                               working_days=rules.READ_DAYS)
+    answer = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                                 kind=DeadlineKind.ANSWER, rule="R8.2a", start=now,
+                                 working_days=rules.ANSWER_DAYS)
+    add_event(session, case, actor, "dispatched", now=now, assignment=assignment,
+              to_state=AssignmentState.DISPATCHED, deadline=answer.due_at,
+              data={"unit": unit.code, "role": role, "read_due": read.due_at.isoformat(),
+                    "provisional": answer.provisional})
+    return assignment
+
+
+async def dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: str, actor: Actor,
+                   *, co_units: tuple[str, ...] = ()) -> list[Assignment]:
+    """The city bureau sends an accepted item to a city unit or a district bureau (R4.1, R7.2, R7.3).
+
+    With ``co_units`` the first unit leads and the others co-handle (R8.6).
+    """
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    if case.classification is None:
+        raise WorkflowError(f"case {number} must be accepted and classified first")
+    city = await unit_by_kind_city(session)
+    require_unit(actor, city, "dispatch")
+    queue = await queue_of(session, case, city)
+    target = await unit_by_code(session, unit_code)
+    _check_internal_target(case, target)
+    made: list[Assignment] = []
+    if target.kind == UnitKind.DISTRICT_BUREAU:
+        if co_units:
+            raise WorkflowError("co-handling units are named with a handling unit, not a bureau")
+        made.append(await _to_district_bureau(session, ctx, case, target, actor, now=now))
+    elif target.kind in CITY_LEVEL:
+        made.append(await _start_handling(session, ctx, case, target, AssignmentRole.LEAD, actor,
+                                          parent=None, dispatcher=city))
+        for code in co_units:
+            co = await unit_by_code(session, code)
+            if co.kind not in HANDLING_KINDS or co.id == target.id:
+                raise WorkflowError(f"{co.name} cannot co-handle this item")
+            made.append(await _start_handling(session, ctx, case, co, AssignmentRole.CO, actor,
+                                              parent=None, dispatcher=city))
+    else:
+        raise WorkflowError(f"{target.name} is not a unit the city bureau dispatches to")
+    move_assignment(session, case, queue, "dispatch_on", actor, now=now, data={"to": unit_code})
+    await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
+    move_case(session, case, "dispatch", actor, now=now, data={"to": unit_code})
+    if case.classification == Classification.INTERNAL and target.kind != UnitKind.DISTRICT_BUREAU:
+        await _internal_notice(session, ctx, case, target, now=now)
+    return made
+
+
+def _check_internal_target(case: Case, target: Unit) -> None:
+    wanted = rules.INTERNAL_UNIT_KIND.get(case.internal_reason or "")
+    if wanted and target.kind != wanted:
+        raise WorkflowError(f"{case.internal_reason} items go to the {wanted} unit, not {target.name}")
+
+
+async def _internal_notice(session: AsyncSession, ctx: Context, case: Case, unit: Unit, *,
+                           now: datetime) -> None:
+    """R6.5: "您所反映的问题已转由××单位内部办理", on the original channel."""
+    await notify_citizen(session, ctx, case, "internal", now=now, unit=unit.name)
+
+
+async def _to_district_bureau(session: AsyncSession, ctx: Context, case: Case, bureau: Unit,
+                              actor: Actor, *, now: datetime) -> Assignment:
+    copy = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
+                      state=AssignmentState.QUEUED, created_at=now, dispatched_by="city-bureau",
+                      return_until=ctx.due.due(now, rules.DISTRICT_RETURN_WINDOW_DAYS).at)
+    session.add(copy)
+    await session.flush()
+    clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=copy.id,
+                                kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
+                                working_days=rules.DISPATCH_DAYS)
+    add_event(session, case, actor, "dispatched", now=now, assignment=copy,
+              to_state=AssignmentState.QUEUED, deadline=clock.due_at,
+              data={"unit": bureau.code, "role": "bureau"})
+    return copy
+
+
+async def district_dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: str,
+                            actor: Actor, *, co_units: tuple[str, ...] = ()) -> list[Assignment]:
+    """A district bureau sends the item on to one of its district units (R7.3)."""
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    bureau = await unit_by_code(session, actor.unit_code or "")
+    if bureau.kind != UnitKind.DISTRICT_BUREAU:
+        raise WorkflowError("only a district bureau dispatches to district units", code="forbidden")
+    copy = await queue_of(session, case, bureau)
+    if copy.state != AssignmentState.QUEUED:
+        raise WorkflowError(f"case {number} is waiting for the city bureau's decision on its return")
+    made = []
+    for index, code in enumerate((unit_code, *co_units)):
+        unit = await unit_by_code(session, code)
+        if unit.parent_code != bureau.code or unit.kind not in HANDLING_KINDS:
+            raise WorkflowError(f"{unit.name} is not a unit of {bureau.name}")
+        made.append(await _start_handling(
+            session, ctx, case, unit, AssignmentRole.LEAD if index == 0 else AssignmentRole.CO,
+            actor, parent=copy, dispatcher=bureau))
+    move_assignment(session, case, copy, "dispatch_on", actor, now=now, data={"to": unit_code})
+    await meet_deadlines(session, copy.id, [DeadlineKind.DISPATCH], now)
+    if case.classification == Classification.INTERNAL:
+        await _internal_notice(session, ctx, case, await unit_by_code(session, unit_code), now=now)
+    return made
+
+
+# --- Article 8: handling by the unit -----------------------------------------------------
+
+
+async def read(session: AsyncSession, ctx: Context, assignment_id: int, actor: Actor) -> Assignment:
+    """R8.1: the unit's handler reads the item (and passes it to the leader)."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    require_unit(actor, unit, "reading")
+    move_assignment(session, case, assignment, "read", actor, now=now)
+    await meet_deadlines(session, assignment.id, [DeadlineKind.READ], now)
+    return assignment
+
+
+async def draft(session: AsyncSession, ctx: Context, assignment_id: int, answer: Answer,
+                actor: Actor) -> Assignment:
+    """The handler writes (or rewrites) the answer; R8.2b for complex items."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    require_unit(actor, unit, "drafting")
+    if not answer.text.strip():
+        raise WorkflowError("the answer must not be empty", code="invalid")
+    if answer.complex and not (answer.done.strip() and answer.problems.strip()
+                               and answer.measures.strip()):
+        raise WorkflowError("R8.2b: a complex item's answer states what was done, the open "
+                            "problems and the measures from here on", code="invalid")
+    move_assignment(session, case, assignment, "draft", actor, now=now)
+    assignment.answer_text = answer.text.strip()
+    assignment.answer_done = answer.done.strip() or None
+    assignment.answer_problems = answer.problems.strip() or None
+    assignment.answer_measures = answer.measures.strip() or None
+    assignment.proposes_private = answer.propose_private
+    assignment.approved_by = None
+    return assignment
+
+
+async def approve(session: AsyncSession, ctx: Context, assignment_id: int, actor: Actor) -> Assignment:
+    """R8.2c: the unit leader approves the answer before it leaves the unit."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    require_unit(actor, unit, "approval")
+    if actor.role != "unit_leader":
+        raise WorkflowError("R8.2c: only the unit leader approves an answer", code="forbidden")
+    move_assignment(session, case, assignment, "approve", actor, now=now)
+    assignment.approved_by = actor.name
+    return assignment
+
+
+async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor: Actor) -> Assignment:
+    """The unit sends its approved answer: to the bureau for review (R8.4a), or, as a
+    co-handling unit, to the lead unit (R8.6)."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    require_unit(actor, unit, "answering")
+    if assignment.state != AssignmentState.APPROVED:
+        raise WorkflowError("R8.2c: the answer must be approved by the unit leader first")
+    met = await meet_deadlines(session, assignment.id,
+                               [DeadlineKind.ANSWER, DeadlineKind.REDO, DeadlineKind.READ], now)
+    if assignment.role == AssignmentRole.CO:
+        move_assignment(session, case, assignment, "contribute", actor, now=now)
+        return assignment
+    reviewer = await reviewer_of(session, case, unit)
+    clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                                kind=DeadlineKind.REVIEW, rule="R8.4a", start=now,
+                                working_days=rules.REVIEW_DAYS)
+    move_assignment(session, case, assignment, "submit", actor, now=now, deadline=clock.due_at,
+                    data={"reviewer": reviewer.code, "met": [d.kind for d in met]})
+    return assignment
+
+
+async def reviewer_of(session: AsyncSession, case: Case, unit: Unit) -> Unit:
+    """R8.4a: the bureau of the same level; R8.4d: the city bureau for reserved items."""
+    if case.reserved or unit.kind in CITY_LEVEL or not unit.parent_code:
+        return await unit_by_kind_city(session)
+    return await unit_by_code(session, unit.parent_code)
+
+
+async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, passed: bool,
+                 actor: Actor, comment: str = "") -> Assignment:
+    """R8.4: pass, or send back for redoing within 3 working days; a second failure is 逾期办理."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    reviewer = await reviewer_of(session, case, unit)
+    require_unit(actor, reviewer, "review")
+    if assignment.state != AssignmentState.SUBMITTED:
+        raise WorkflowError(f"assignment {assignment_id} has no answer waiting for review")
+    await meet_deadlines(session, assignment.id, [DeadlineKind.REVIEW], now)
+    assignment.review_comment = comment.strip() or None
+    if passed:
+        move_assignment(session, case, assignment, "pass", actor, now=now, reason=comment or None)
+        await _maybe_answered(session, ctx, case, actor)
+        return assignment
+    if not comment.strip():
+        raise WorkflowError("say why the answer fails review", code="invalid")
+    assignment.review_failures += 1
+    clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                                kind=DeadlineKind.REDO, rule="R8.4b", start=now,
+                                working_days=rules.REDO_DAYS)
+    move_assignment(session, case, assignment, "fail", actor, now=now, reason=comment,
+                    deadline=clock.due_at, data={"failures": assignment.review_failures})
+    if assignment.review_failures >= 2 and not assignment.overdue_handling:
+        assignment.overdue_handling = True  # R8.4c: failed again
+        add_event(session, case, actor, "overdue_handling", now=now, assignment=assignment,
+                  reason="R8.4c: the redone answer failed review again")
+    return assignment
+
+
+async def _maybe_answered(session: AsyncSession, ctx: Context, case: Case, actor: Actor) -> None:
+    """When every lead assignment has passed, the case is answered; a part may finish its parent."""
+    now = ctx.clock.now()
+    rows = (await session.execute(select(Assignment).where(
+        Assignment.case_id == case.id, Assignment.role == AssignmentRole.LEAD,
+        Assignment.state != AssignmentState.WITHDRAWN))).scalars().all()
+    if not rows or any(a.state != AssignmentState.PASSED for a in rows):
+        return
+    co = (await session.execute(select(Assignment).where(
+        Assignment.case_id == case.id, Assignment.role == AssignmentRole.CO,
+        Assignment.state == AssignmentState.CONTRIBUTED))).scalars().all()
+    parts = [_answer_text(a) for a in rows] + [f"（协办）{_answer_text(a)}" for a in co]
+    case.answer_text = "\n".join(parts)
+    case.unit_proposes_private = any(a.proposes_private for a in rows)
+    move_case(session, case, "answered", actor, now=now)
+    if case.parent_case_id is not None:
+        parent = await session.get(Case, case.parent_case_id, with_for_update=True)
+        assert parent is not None
+        siblings = (await session.execute(select(Case).where(
+            Case.parent_case_id == parent.id))).scalars().all()
+        if all(s.status == CaseStatus.ANSWERED for s in siblings):
+            parent.answer_text = "\n".join(f"{i}. {s.answer_text}" for i, s in
+                                           enumerate(sorted(siblings, key=lambda s: s.number), 1))
+            parent.unit_proposes_private = any(s.unit_proposes_private for s in siblings)
+            move_case(session, parent, "answered", actor, now=now,
+                      data={"parts": [s.number for s in siblings]})
+
+
+def _answer_text(assignment: Assignment) -> str:
+    text = assignment.answer_text or ""
+    if assignment.answer_done:
+        text += f"\n已办理：{assignment.answer_done}\n存在问题：{assignment.answer_problems}" \
+                f"\n下一步措施：{assignment.answer_measures}"
+    return text
+
+
+# --- Article 9: publication and feedback -------------------------------------------------
+
+
+async def decide_publication(session: AsyncSession, ctx: Context, number: str, *, publish: bool,
+                             actor: Actor) -> Case:
+    """R9: after review passed, send the result on the original channel and, unless internal
+    or withheld at the unit's proposal, publish it with personal data masked."""
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    if case.parent_case_id is not None:
+        raise WorkflowError("a part of a split item is answered with its whole item (R8.7)")
+    if case.status != CaseStatus.ANSWERED:
+        raise WorkflowError(f"R9.1: case {number} has no answer that passed review yet")
+    city = await unit_by_kind_city(session)
+    bureau_codes = {city.code}
+    for a in (await session.execute(select(Assignment).where(
+            Assignment.case_id == case.id, Assignment.role == AssignmentRole.BUREAU))).scalars():
+        unit = await session.get(Unit, a.unit_id)
+        assert unit is not None
+        bureau_codes.add(unit.code)
+    if not actor.is_system and actor.unit_code not in bureau_codes:
+        raise WorkflowError("only the bureau that handled the item decides its publication",
+                            code="forbidden")
+    internal = case.classification == Classification.INTERNAL
+    if publish and internal:
+        raise WorkflowError("R9.2a: an internal item is never published")
+    if not publish and not internal and not case.unit_proposes_private:
+        raise WorkflowError("R9.3: a public item is published unless its unit proposed otherwise")
+    rule = "R9.2a" if internal else ("R9.2b" if not publish else "R9.3")
+    case.publication = "publish" if publish else "original_only"
+    if publish:
+        case.published_text = mask_personal_data(case.answer_text or "",
+                                                 names=[case.display_name or ""])
+        case.published_at = now
+    case.closed_at = now
+    move_case(session, case, "close", actor, now=now, reason=rule)
+    leads = await _lead_unit_names(session, case)
+    await notify_citizen(session, ctx, case, "answer", now=now, unit="、".join(leads) or "有关单位",
+                         answer=case.answer_text or "")
+    return case
+
+
+async def _lead_unit_names(session: AsyncSession, case: Case) -> list[str]:
+    parts = (await session.execute(select(Case.id).where(Case.parent_case_id == case.id))).scalars()
+    ids = [case.id, *parts]
+    rows = (await session.execute(select(Unit.name).join(Assignment, Assignment.unit_id == Unit.id)
+                                  .where(Assignment.case_id.in_(ids),
+                                         Assignment.role == AssignmentRole.LEAD,
+                                         Assignment.state == AssignmentState.PASSED))).scalars()
+    return list(dict.fromkeys(rows))

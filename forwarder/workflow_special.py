@@ -1,0 +1,317 @@
+"""The regulation's less common paths: returns (R8.3), repeats (R8.5), splitting (R8.7)
+and escalation to the government office (R8.8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.organisation import UnitKind
+from forwarder import rules
+from forwarder.similarity import similarity
+from forwarder.workflow import (
+    CITY_LEVEL,
+    HANDLING_KINDS,
+    dispatch,
+    queue_of,
+    unit_by_kind_city,
+)
+from forwarder.workflow_base import (
+    Actor,
+    Context,
+    WorkflowError,
+    add_event,
+    load_assignment,
+    load_case,
+    move_assignment,
+    move_case,
+    notify_citizen,
+    require_unit,
+    unit_by_code,
+    unit_by_kind,
+)
+from registrar.deadlines import meet_deadlines, open_deadline
+from registrar.models import (
+    Assignment,
+    AssignmentRole,
+    AssignmentState,
+    Case,
+    CaseStatus,
+    DeadlineKind,
+    Unit,
+)
+from registrar.numbers import new_query_code
+from registrar.roster import roster_at
+
+# --- R8.3: returns --------------------------------------------------------------------
+
+
+async def request_return(session: AsyncSession, ctx: Context, assignment_id: int, *, reason: str,
+                         proposed_unit: str, actor: Actor) -> Assignment:
+    """R8.3a: a unit tells its bureau within 2 working days that the item is not its remit;
+    R8.3c: a district bureau asks the city bureau within 1 working day to take it back."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    require_unit(actor, unit, "return")
+    if not reason.strip():
+        raise WorkflowError("give the reason for the return", code="invalid")
+    await unit_by_code(session, proposed_unit)
+    if assignment.return_refused:
+        raise WorkflowError("R8.3b: the bureau refused this unit's return; it keeps the item")
+    if assignment.return_until is not None and now >= assignment.return_until:
+        rule = "R8.3c" if assignment.role == AssignmentRole.BUREAU else "R8.3a"
+        raise WorkflowError(f"{rule}: the time to return this item ended "
+                            f"{assignment.return_until.isoformat()}")
+    if assignment.role == AssignmentRole.BUREAU and unit.kind != UnitKind.DISTRICT_BUREAU:
+        raise WorkflowError("the city bureau does not return items")
+    move_assignment(session, case, assignment, "request_return", actor, now=now, reason=reason,
+                    data={"proposed_unit": proposed_unit})
+    assignment.return_reason = reason.strip()
+    assignment.proposed_unit = proposed_unit
+    if assignment.role == AssignmentRole.BUREAU:
+        # R8.3d: the city bureau has 1 working day; its silence keeps the item in the district.
+        await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                            kind=DeadlineKind.RETURN_DECISION, rule="R8.3d", start=now,
+                            working_days=rules.RETURN_DECISION_DAYS)
+    return assignment
+
+
+async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int, *, accept: bool,
+                        actor: Actor, redispatch_to: str | None = None,
+                        comment: str = "") -> list[Assignment]:
+    """R8.3b: the bureau accepts the return (withdraws and re-dispatches) or refuses it
+    (the unit keeps the item and can never return it again)."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    if assignment.state != AssignmentState.RETURN_REQUESTED:
+        raise WorkflowError(f"assignment {assignment_id} has asked for no return")
+    decider = await _dispatcher_of(session, assignment, unit)
+    require_unit(actor, decider, "deciding a return")
+    await meet_deadlines(session, assignment.id, [DeadlineKind.RETURN_DECISION], now)
+    if not accept:
+        await refuse_return(session, ctx, assignment, case, actor, reason=comment or None)
+        return [assignment]
+    target = redispatch_to or assignment.proposed_unit
+    if not target:
+        raise WorkflowError("name the unit the item goes to instead", code="invalid")
+    move_assignment(session, case, assignment, "return_accepted", actor, now=now,
+                    reason=comment or None, data={"redispatch_to": target})
+    await meet_deadlines(session, assignment.id, list(DeadlineKind), now)
+    # Co-handling units of a withdrawn lead unit keep their own duties; the new lead
+    # takes over. A district bureau's return also withdraws nothing below it (none yet).
+    if decider.kind == UnitKind.CITY_BUREAU:
+        return await _redispatch_from_city(session, ctx, case, target, actor)
+    return await _redispatch_in_district(session, ctx, case, decider, target, actor)
+
+
+async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignment, case: Case,
+                        actor: Actor, *, reason: str | None) -> None:
+    """The unit keeps the item (R8.3b); by silence too (R8.3d, called by the sweeper)."""
+    now = ctx.clock.now()
+    previous = await _state_before_return(session, assignment)
+    move_assignment(session, case, assignment, f"return_refused_{previous}", actor, now=now,
+                    reason=reason)
+    assignment.return_refused = True
+    if assignment.role == AssignmentRole.BUREAU:
+        # The district keeps it and owes a dispatch again within 1 working day.
+        await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                            kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
+                            working_days=rules.DISPATCH_DAYS)
+
+
+async def _state_before_return(session: AsyncSession, assignment: Assignment) -> str:
+    from registrar.models import Event
+
+    before = (await session.execute(select(Event.from_state).where(
+        Event.assignment_id == assignment.id, Event.action == "request_return")
+        .order_by(Event.id.desc()))).scalars().first()
+    return str(before or AssignmentState.DISPATCHED)
+
+
+async def _dispatcher_of(session: AsyncSession, assignment: Assignment, unit: Unit) -> Unit:
+    if assignment.role == AssignmentRole.BUREAU or unit.kind in CITY_LEVEL or not unit.parent_code:
+        return await unit_by_kind_city(session)
+    return await unit_by_code(session, unit.parent_code)
+
+
+async def _redispatch_from_city(session: AsyncSession, ctx: Context, case: Case, target: str,
+                                actor: Actor) -> list[Assignment]:
+    """Back to the city bureau's queue, then straight on to ``target`` (R8.3b)."""
+    now = ctx.clock.now()
+    city = await unit_by_kind_city(session)
+    open_leads = (await session.execute(select(Assignment.id).where(
+        Assignment.case_id == case.id, Assignment.role.in_([AssignmentRole.LEAD,
+                                                              AssignmentRole.BUREAU]),
+        Assignment.state.not_in([AssignmentState.WITHDRAWN, AssignmentState.DONE])))).all()
+    if not open_leads and case.status == CaseStatus.DISPATCHED:
+        move_case(session, case, "reopen", actor, now=now)
+    queue = Assignment(case_id=case.id, unit_id=city.id, role=AssignmentRole.BUREAU,
+                       state=AssignmentState.QUEUED, created_at=now)
+    session.add(queue)
+    await session.flush()
+    add_event(session, case, actor, "requeued", now=now, assignment=queue,
+              to_state=AssignmentState.QUEUED, data={"unit": city.code})
+    return await dispatch(session, ctx, case.number, target, actor)
+
+
+async def _redispatch_in_district(session: AsyncSession, ctx: Context, case: Case, bureau: Unit,
+                                  target: str, actor: Actor) -> list[Assignment]:
+    from forwarder.workflow import _start_handling
+
+    unit = await unit_by_code(session, target)
+    if unit.parent_code != bureau.code or unit.kind not in HANDLING_KINDS:
+        raise WorkflowError(f"{unit.name} is not a unit of {bureau.name}; ask the city bureau "
+                            "to take the item back (R8.3c)")
+    return [await _start_handling(session, ctx, case, unit, AssignmentRole.LEAD, actor,
+                                  parent=None, dispatcher=bureau)]
+
+
+# --- R8.5: repeats --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """An earlier item of the same citizen about (probably) the same issue."""
+
+    number: str
+    status: str
+    similarity: float
+    answered: bool
+
+
+REPEAT_THRESHOLD = 0.45
+
+
+async def find_repeats(session: AsyncSession, number: str, *,
+                       threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
+    """R8.5: earlier items from the same contact whose text is similar (character bigrams)."""
+    case = await load_case(session, number, lock=False)
+    if case.contact_id is None and not case.sender:
+        return []
+    same_person = []
+    if case.contact_id is not None:
+        same_person.append(Case.contact_id == case.contact_id)
+    if case.sender:
+        same_person.append(Case.sender == case.sender)
+    earlier = (await session.execute(select(Case).where(
+        or_(*same_person), Case.id != case.id, Case.registered_at <= case.registered_at,
+        Case.parent_case_id.is_(None)).order_by(Case.registered_at.desc()).limit(200))).scalars()
+    found = []
+    for other in earlier:
+        score = similarity(case.text, other.text)
+        if score >= threshold:
+            found.append(Repeat(other.number, other.status, round(score, 3),
+                                other.status == CaseStatus.CLOSED))
+    return found
+
+
+async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor: Actor) -> Case:
+    """R8.5b: the city bureau may stop dispatching a repeat answered more than three times."""
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    city = await unit_by_kind_city(session)
+    require_unit(actor, city, "stopping a repeat")
+    repeats = await find_repeats(session, number)
+    answered = [r.number for r in repeats if r.answered]
+    if len(answered) <= rules.REPEAT_ANSWERS_BEFORE_STOP:
+        raise WorkflowError(f"R8.5b: the same issue was answered {len(answered)} time(s); only "
+                            f"after more than {rules.REPEAT_ANSWERS_BEFORE_STOP} may dispatch stop "
+                            "(R8.5a: a repeat still gets a patient answer)")
+    queue = await queue_of(session, case, city)
+    move_case(session, case, "stop", actor, now=now, reason="R8.5b",
+              data={"answered_before": answered})
+    move_assignment(session, case, queue, "screened", actor, now=now, reason="R8.5b")
+    await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
+    await notify_citizen(session, ctx, case, "stopped", now=now)
+    return case
+
+
+# --- R8.7: one item, several issues, several units --------------------------------------
+
+
+async def split(session: AsyncSession, ctx: Context, number: str, parts: list[str],
+                actor: Actor) -> list[Case]:
+    """R8.7: divide an accepted item into parts, each dispatched on its own; the citizen
+    gets one combined answer when every part has passed review."""
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    city = await unit_by_kind_city(session)
+    require_unit(actor, city, "splitting")
+    texts = [p.strip() for p in parts if p.strip()]
+    if len(texts) < 2:
+        raise WorkflowError("a split needs at least two parts", code="invalid")
+    if case.parent_case_id is not None:
+        raise WorkflowError("a part cannot be split again")
+    queue = await queue_of(session, case, city)
+    move_case(session, case, "split", actor, now=now, data={"parts": len(texts)})
+    move_assignment(session, case, queue, "dispatch_on", actor, now=now, reason="R8.7")
+    await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
+    children = []
+    for index, text in enumerate(texts, 1):
+        child = Case(number=f"{case.number}-{index}", query_code=new_query_code(),
+                     channel=case.channel, external_id=f"{case.external_id}#part{index}",
+                     received_at=case.received_at, registered_at=now, status=CaseStatus.ACCEPTED,
+                     text=text, sender=case.sender, reply_address=case.reply_address,
+                     display_name=case.display_name, language=case.language,
+                     public_allowed=case.public_allowed, district_hint=case.district_hint,
+                     location_hint=case.location_hint, notes=[f"part {index} of {case.number}"],
+                     contact_id=case.contact_id, classification=case.classification,
+                     internal_reason=case.internal_reason, reserved=case.reserved,
+                     parent_case_id=case.id)
+        session.add(child)
+        await session.flush()
+        child_queue = Assignment(case_id=child.id, unit_id=city.id, role=AssignmentRole.BUREAU,
+                                 state=AssignmentState.QUEUED, created_at=now)
+        session.add(child_queue)
+        await session.flush()
+        await open_deadline(session, ctx.due, case_id=child.id, assignment_id=child_queue.id,
+                            kind=DeadlineKind.DISPATCH, rule="R8.7", start=now,
+                            working_days=rules.DISPATCH_DAYS)
+        add_event(session, child, actor, "split_part", now=now, to_state=CaseStatus.ACCEPTED,
+                  data={"parent": case.number, "part": index})
+        children.append(child)
+    return children
+
+
+# --- R8.8: escalation -------------------------------------------------------------------
+
+
+async def escalate(session: AsyncSession, ctx: Context, number: str, *, reason: str,
+                   actor: Actor) -> Assignment:
+    """R8.8: a hard item goes to the government office for coordination, copied to the
+    leaders in charge of the units handling it."""
+    now = ctx.clock.now()
+    case = await load_case(session, number)
+    if not reason.strip():
+        raise WorkflowError("say why the item needs the government's coordination", code="invalid")
+    if actor.role not in ("city_bureau", "district_bureau", "system"):
+        raise WorkflowError("only a bureau escalates an item", code="forbidden")
+    if case.status not in (CaseStatus.DISPATCHED, CaseStatus.ACCEPTED, CaseStatus.SPLIT):
+        raise WorkflowError(f"case {number} is {case.status}: nothing to coordinate")
+    office = await unit_by_kind(session, UnitKind.GOV_OFFICE)
+    units = (await session.execute(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
+                                   .where(Assignment.case_id == case.id,
+                                          Assignment.role.in_([AssignmentRole.LEAD,
+                                                               AssignmentRole.CO])))).scalars()
+    copies = []
+    for unit in dict.fromkeys(units):
+        leaders = [e.person_name for e in await roster_at(session, unit.code, now)
+                   if e.duty == "leader"]
+        copies.append({"unit": unit.code, "leaders": leaders})
+    assignment = Assignment(case_id=case.id, unit_id=office.id, role=AssignmentRole.COORDINATION,
+                            state=AssignmentState.DISPATCHED, created_at=now,
+                            dispatched_by=actor.unit_code)
+    session.add(assignment)
+    await session.flush()
+    office_leaders = [e.person_name for e in await roster_at(session, office.code, now)
+                      if e.duty == "leader"]
+    add_event(session, case, actor, "escalated", now=now, assignment=assignment,
+              to_state=AssignmentState.DISPATCHED, reason=reason,
+              data={"office": office.code, "office_leaders": office_leaders, "copied_to": copies})
+    return assignment
+
+
+__all__ = ["Repeat", "decide_return", "escalate", "find_repeats", "notify_citizen",
+           "request_return", "split", "stop_dispatch"]
