@@ -10,10 +10,15 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from config.email_settings import EmailSettings
+from config.fax_settings import FaxSettings
+from config.gammu_settings import GammuSettings
+from config.twilio_settings import TwilioSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
@@ -40,6 +45,17 @@ class WebSettings(_Strict):
     allowed_attachment_types: tuple[str, ...] = ()
 
 
+class WorkerSettings(_Strict):
+    """The background jobs: outbox delivery and the deadline sweeper."""
+
+    outbox_enabled: bool = True
+    outbox_interval_s: float = Field(5.0, gt=0)
+    sweeper_enabled: bool = True
+    sweeper_interval_s: float = Field(60.0, gt=0)
+    # Phone contacts of web and phone items get their notices by this SMS channel.
+    sms_channel: Literal["sms_modem", "sms_twilio"] = "sms_modem"
+
+
 class Settings(_Strict):
     """Everything the service reads at start."""
 
@@ -50,6 +66,11 @@ class Settings(_Strict):
     organisation_file: str = ""
     calendar_file: str = ""
     web: WebSettings = WebSettings()
+    worker: WorkerSettings = WorkerSettings()
+    fax: FaxSettings = FaxSettings()
+    gammu: GammuSettings = GammuSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    email: EmailSettings = EmailSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -24,9 +24,10 @@ from config.organisation import load_organisation
 from config.settings import Settings
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
-from intake import keys
+from intake import keys, wiring
 from intake.screening import load_rules
 from intake.service import IntakeService
+from intake.wiring import ALL_ROLES, Role
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock, SystemClock
 from registrar.db import create_engine, make_sessionmaker
@@ -79,8 +80,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """Build the application for ``settings``; ``clock`` is injected by tests."""
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               roles: frozenset[Role] = ALL_ROLES) -> web.Application:
+    """Build the application for ``settings``; ``clock`` is injected by tests.
+
+    ``roles`` picks the parts this process runs (``hotline serve --only …``);
+    the citizen pages and ``/healthz`` are always served.
+    """
     web_settings = settings.web
     max_body = web_settings.max_attachments * web_settings.max_attachment_bytes + 1_048_576
     app = web.Application(middlewares=[security_headers], client_max_size=max_body)
@@ -111,4 +117,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     citizen.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/web", WEB_DIR / "static")
+    wiring.install(app, settings, roles)
     return app

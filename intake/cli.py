@@ -28,12 +28,17 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service (web and every configured channel)")
     serve.add_argument("--host", help="override web.host")
     serve.add_argument("--port", type=int, help="override web.port")
+    serve.add_argument("--only", action="append", choices=["web", "smtp", "gammu", "worker"],
+                       help="run only these parts (repeatable); default: all")
     db = sub.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser(
         "upgrade", help="apply migrations up to the newest")
     demo = sub.add_parser("demo", help="demo data")
-    demo.add_subparsers(dest="demo_command", required=True).add_parser(
-        "seed", help="load the organisation (units, roster) into the database")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True)
+    demo_sub.add_parser("seed", help="load the organisation (units, roster) into the database")
+    sms = demo_sub.add_parser("sms", help="text the demo modem (Gammu's dummy phone) as a citizen")
+    sms.add_argument("sender", help="the citizen's phone number, e.g. 13805912345")
+    sms.add_argument("text")
     case = sub.add_parser("case", help="inspect cases")
     show = case.add_subparsers(dest="case_command", required=True).add_parser(
         "show", help="print a case: what was stored, events, notices")
@@ -71,6 +76,7 @@ async def _show(settings: Settings, number: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP line
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -83,13 +89,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if overrides:
             settings = settings.model_copy(
                 update={"web": settings.web.model_copy(update=overrides)})
-        print(f"hotline: serving on http://{settings.web.host}:{settings.web.port}/", flush=True)
-        web.run_app(create_app(settings), host=settings.web.host, port=settings.web.port,
-                    print=None)
+        from intake.wiring import ALL_ROLES, Role
+
+        roles = frozenset(Role(r) for r in args.only) if args.only else ALL_ROLES
+        print(f"hotline: serving on http://{settings.web.host}:{settings.web.port}/ "
+              f"({', '.join(sorted(roles))})", flush=True)
+        if Role.SMTP in roles and settings.fax.enabled:
+            print(f"hotline: fax-to-email SMTP on {settings.fax.host}:{settings.fax.port}", flush=True)
+        if Role.GAMMU in roles and settings.gammu.enabled:
+            print(f"hotline: SMS modem {settings.gammu.model or 'auto'} at {settings.gammu.device}",
+                  flush=True)
+        web.run_app(create_app(settings, roles=roles), host=settings.web.host,
+                    port=settings.web.port, print=None)
         return 0
     if args.command == "db":
         upgrade(settings.database_url)
         print("hotline: database is at the newest schema")
+        return 0
+    if args.command == "demo" and args.demo_command == "sms":
+        from channels.sms_gammu import write_incoming_sms
+
+        paths = write_incoming_sms(settings.gammu.device, args.sender, args.text)
+        print(f"hotline: SMS from {args.sender} is waiting in the demo modem "
+              f"({len(paths)} part(s) in {settings.gammu.device})")
         return 0
     if args.command == "demo":
         print("hotline: " + asyncio.run(_seed(settings)))

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from config.settings import Settings
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
+from forwarder.outbox import OutboxDispatcher
 from intake.service import IntakeService
 from registrar.clock import Clock
 
@@ -18,3 +19,5 @@ SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 INTAKE = web.AppKey("intake", IntakeService)
 CALENDAR = web.AppKey("calendar", WorkingCalendar)
 DUE = web.AppKey("due", CalendarDuePolicy)
+OUTBOX = web.AppKey("outbox", OutboxDispatcher)
+FAX_PORT = web.AppKey("fax_port", int)

@@ -9,6 +9,7 @@ SIM) and nothing is half-written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -35,6 +36,8 @@ class IntakeService:
     due: DuePolicy | None = None
     """Counts the city bureau's dispatch clock (R7.2); None only in narrow tests."""
     emergency_rules: tuple[EmergencyRule, ...] = ()
+    on_commit: Callable[[], None] | None = None
+    """Called after a new case committed (wakes the outbox worker in this process)."""
 
     async def __call__(self, envelope: Envelope) -> Receipt:
         try:
@@ -51,6 +54,8 @@ class IntakeService:
             log.error("registration of %s/%s failed: %s",
                       envelope.channel, envelope.external_id, exc)
             raise TryLater(str(exc)) from exc
+        if result.created and self.on_commit is not None:
+            self.on_commit()
         if result.created:
             log.info("registered %s from %s/%s", number, envelope.channel, envelope.external_id)
         return Receipt(case_number=number, created=result.created, query_code=code,

@@ -151,6 +151,11 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "database_url": db_url,
         "data_dir": str(data_dir),
         "web": {"secret_key": "test-secret-key-0123456789abcdef", "port": 0},
+        # Channels with their own listeners and the background jobs are off unless a
+        # test turns them on (with port 0 and its own directories).
+        "fax": {"enabled": False},
+        "gammu": {"enabled": False},
+        "worker": {"outbox_enabled": False, "sweeper_enabled": False},
     }
     base.update(overrides)
     return load_settings(environ={}, overrides=base)
