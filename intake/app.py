@@ -22,8 +22,11 @@ from channels.web.form import FormLimits
 from channels.web.routes import CitizenWeb
 from config.organisation import load_organisation
 from config.settings import Settings
+from forwarder.api import ApiDeps, setup_api
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
+from forwarder.portal import PORTAL, PortalDeps, add_portal_routes
+from forwarder.workflow_base import Context
 from intake import keys, wiring
 from intake.screening import load_rules
 from intake.service import IntakeService
@@ -35,7 +38,8 @@ from registrar.db import create_engine, make_sessionmaker
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "channels" / "web"
-TEMPLATE_DIRS = [WEB_DIR / "templates"]
+PORTAL_DIR = Path(__file__).resolve().parent.parent / "forwarder" / "portal"
+TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,6 +69,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      store=AttachmentStore(settings.attachments_dir),
                                      prefix=settings.case_prefix, due=app[keys.DUE],
                                      emergency_rules=load_rules())
+    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.SIGNER])
     yield
     await engine.dispose()
 
@@ -102,6 +107,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                          autoescape=jinja2.select_autoescape(default=True))
     organisation = load_organisation(settings.organisation_path)
     secret = web_settings.secret_key.encode() or secrets.token_bytes(32)
+    signer = Signer(secret)
+    app[keys.SIGNER] = signer
 
     citizen = CitizenWeb(
         sink=lambda envelope: app[keys.INTAKE](envelope),
@@ -111,11 +118,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             allowed_types=frozenset(web_settings.allowed_attachment_types),
             districts=organisation.districts,
         ),
-        signer=Signer(secret),
+        signer=signer,
         now=the_clock.now,
     )
     citizen.add_routes(app)
+    add_portal_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/web", WEB_DIR / "static")
     wiring.install(app, settings, roles)
+    setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER],
+                                   ctx=Context(clock=the_clock, due=app[keys.DUE],
+                                               sms_channel=settings.worker.sms_channel)))
     return app

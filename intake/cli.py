@@ -15,6 +15,8 @@ from aiohttp import web
 
 from config.organisation import load_organisation
 from config.settings import ConfigError, Settings, load_settings
+from forwarder.api.accounts import seed_demo_accounts
+from intake.cli_ops import handles, register_ops, run_ops
 from registrar.clock import SystemClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
@@ -40,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     sms.add_argument("sender", help="the citizen's phone number, e.g. 13805912345")
     sms.add_argument("text")
     case = sub.add_parser("case", help="inspect cases")
-    show = case.add_subparsers(dest="case_command", required=True).add_parser(
-        "show", help="print a case: what was stored, events, notices")
+    case_commands = case.add_subparsers(dest="case_command", required=True)
+    show = case_commands.add_parser("show", help="print a case: what was stored, events, notices")
     show.add_argument("number")
+    register_ops(sub, case_commands)
     calendar = sub.add_parser("calendar", help="the working-day calendar")
     calendar.add_subparsers(dest="calendar_command", required=True).add_parser(
         "check", help="which years' holidays are confirmed; exits 1 if one is not")
@@ -53,14 +56,19 @@ async def _seed(settings: Settings) -> str:
     organisation = load_organisation(settings.organisation_path)
     engine = create_engine(settings.database_url)
     try:
+        now = SystemClock(settings.tz).now()
         async with make_sessionmaker(engine).begin() as session:
-            report = await sync_organisation(session, organisation,
-                                             now=SystemClock(settings.tz).now())
+            report = await sync_organisation(session, organisation, now=now)
+            accounts = await seed_demo_accounts(session, now)
     finally:
         await engine.dispose()
-    return (f"organisation {settings.organisation_path.name}: {report.units_added} units added, "
-            f"{report.units_updated} updated; roster {report.roster_opened} opened, "
-            f"{report.roster_closed} closed")
+    lines = [f"organisation {settings.organisation_path.name}: {report.units_added} units added, "
+             f"{report.units_updated} updated; roster {report.roster_opened} opened, "
+             f"{report.roster_closed} closed",
+             "demo accounts (DEMO ONLY, change or remove before real use):"]
+    lines += [f"  {username:<20} {password:<32} {role:<16} {unit or '-'}"
+              for username, password, role, unit in accounts]
+    return "\n".join(lines)
 
 
 async def _show(settings: Settings, number: str) -> str | None:
@@ -116,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         print("hotline: " + asyncio.run(_seed(settings)))
         return 0
+    if handles(args):
+        return run_ops(args, settings)
     if args.command == "case":
         output = asyncio.run(_show(settings, args.number))
         if output is None:

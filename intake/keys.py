@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from channels.web.csrf import Signer
 from config.settings import Settings
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
@@ -21,3 +22,4 @@ CALENDAR = web.AppKey("calendar", WorkingCalendar)
 DUE = web.AppKey("due", CalendarDuePolicy)
 OUTBOX = web.AppKey("outbox", OutboxDispatcher)
 FAX_PORT = web.AppKey("fax_port", int)
+SIGNER = web.AppKey("signer", Signer)

@@ -1,0 +1,107 @@
+"""Supervision and commendation from the system's own data (R11.1, R12.1).
+
+The efficiency office sees, per unit and city-wide or per district, how items
+were read, answered and reviewed against their clocks; the yearly ranking adds
+the citizens' ratings. Everything is computed from stored deadlines, assignments
+and ratings with a few grouped queries: no page ever scans all cases row by row
+in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registrar.models import Assignment, AssignmentRole, Deadline, DeadlineKind, Rating, Unit
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStats:
+    """One unit's record over a period (items dispatched to it in the period)."""
+
+    unit_code: str
+    unit_name: str
+    district: str | None
+    dispatched: int
+    read_on_time: int
+    read_late: int
+    answered_on_time: int
+    answered_late: int
+    overdue_handling: int
+    expired_unhandled: int
+    passed_first_time: int
+    ratings: int
+    rating_avg: float | None
+
+    @property
+    def score(self) -> float:
+        """R12.1: timely reading, timely answers, careful handling and satisfaction, 0–100."""
+        if not self.dispatched:
+            return 0.0
+        read = self.read_on_time / self.dispatched
+        answered = self.answered_on_time / self.dispatched
+        careful = self.passed_first_time / self.dispatched
+        satisfaction = ((self.rating_avg or 3.0) - 1) / 4
+        penalty = (self.overdue_handling + self.expired_unhandled) / self.dispatched
+        raw = 0.25 * read + 0.35 * answered + 0.2 * careful + 0.2 * satisfaction - 0.2 * penalty
+        return round(max(raw, 0.0) * 100, 1)
+
+
+def _on_time(kind: DeadlineKind) -> ColumnElement[Any]:
+    return func.sum(case((and_(Deadline.kind == kind, Deadline.met_at.is_not(None),
+                               Deadline.met_at < Deadline.due_at), 1), else_=0))
+
+
+def _late(kind: DeadlineKind) -> ColumnElement[Any]:
+    return func.sum(case((and_(Deadline.kind == kind,
+                               (Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at)), 1),
+                         else_=0))
+
+
+async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
+                     district: str | None = None) -> list[UnitStats]:
+    """Per-unit statistics for handling assignments created in ``[start, end)`` (R11.1)."""
+    handling = [Assignment.role.in_([AssignmentRole.LEAD, AssignmentRole.CO]),
+                Assignment.created_at >= start, Assignment.created_at < end]
+    if district is not None:
+        handling.append(Unit.district == district)
+    base = (await session.execute(
+        select(Unit.code, Unit.name, Unit.district, func.count(Assignment.id),
+               func.sum(case((Assignment.overdue_handling.is_(True), 1), else_=0)),
+               func.sum(case((Assignment.expired_unhandled.is_(True), 1), else_=0)),
+               func.sum(case((and_(Assignment.state == "passed", Assignment.review_failures == 0), 1),
+                             else_=0)))
+        .join(Assignment, Assignment.unit_id == Unit.id).where(*handling)
+        .group_by(Unit.code, Unit.name, Unit.district))).all()
+    clocks = {row[0]: row[1:] for row in (await session.execute(
+        select(Unit.code, _on_time(DeadlineKind.READ), _late(DeadlineKind.READ),
+               _on_time(DeadlineKind.ANSWER), _late(DeadlineKind.ANSWER))
+        .join(Assignment, Assignment.unit_id == Unit.id)
+        .join(Deadline, Deadline.assignment_id == Assignment.id).where(*handling)
+        .group_by(Unit.code))).all()}
+    ratings = {row[0]: (row[1], row[2]) for row in (await session.execute(
+        select(Unit.code, func.count(Rating.id), func.avg(Rating.score))
+        .join(Assignment, Assignment.unit_id == Unit.id)
+        .join(Rating, Rating.case_id == Assignment.case_id)
+        .where(*handling, Assignment.role == AssignmentRole.LEAD)
+        .group_by(Unit.code))).all()}
+    out = []
+    for code, name, unit_district, count, overdue, expired, first in base:
+        read_ok, read_late, ans_ok, ans_late = clocks.get(code, (0, 0, 0, 0))
+        n_ratings, avg = ratings.get(code, (0, None))
+        out.append(UnitStats(code, name, unit_district, int(count), int(read_ok or 0),
+                             int(read_late or 0), int(ans_ok or 0), int(ans_late or 0),
+                             int(overdue or 0), int(expired or 0), int(first or 0), int(n_ratings),
+                             round(float(avg), 2) if avg is not None else None))
+    return sorted(out, key=lambda s: s.unit_code)
+
+
+async def ranking(session: AsyncSession, year_start: datetime, year_end: datetime, *,
+                  min_items: int = 1) -> list[UnitStats]:
+    """R12.1: units ranked for the yearly commendation, best first."""
+    stats = [s for s in await unit_stats(session, year_start, year_end) if s.dispatched >= min_items]
+    return sorted(stats, key=lambda s: (-s.score, s.unit_code))

@@ -1,0 +1,238 @@
+"""Operator subcommands of ``hotline``: accounts and tokens, and case actions as a named user.
+
+``hotline user add|token|revoke`` manage who may use the desks and the API.
+``hotline case accept|not-accept|dispatch|review|publish|repeats --as USER``
+run one workflow action in one transaction, as that account: its role and
+unit are checked exactly as the JSON API checks them, so the command line is
+no back door around the permissions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.settings import Settings
+from forwarder import workflow as wf
+from forwarder import workflow_special as special
+from forwarder.api.accounts import AccountError, create_account
+from forwarder.api.actions import visible_assignment, visible_case
+from forwarder.api.auth import issue_token, principal_of, revoke_tokens
+from forwarder.api.errors import ApiError
+from forwarder.api.permissions import require_role, visible
+from forwarder.api.principal import Principal
+from forwarder.calendar import WorkingCalendar
+from forwarder.due import CalendarDuePolicy
+from forwarder.workflow_base import Context, WorkflowError
+from registrar.clock import Clock, SystemClock
+from registrar.db import create_engine, make_sessionmaker
+from registrar.models import Account, Case, Role
+
+Subparsers = argparse._SubParsersAction  # the type argparse gives no public name
+CASE_OPS = ("accept", "not-accept", "dispatch", "review", "publish", "repeats")
+
+
+def make_clock(settings: Settings) -> Clock:
+    """The clock operator actions run on (tests replace it)."""
+    return SystemClock(settings.tz)
+
+
+def register_ops(sub: Subparsers[argparse.ArgumentParser],
+                 case_commands: Subparsers[argparse.ArgumentParser]) -> None:
+    """Add ``hotline user …`` to ``sub`` and the case actions to ``hotline case …``."""
+    user = sub.add_parser("user", help="accounts and API tokens").add_subparsers(
+        dest="user_command", required=True)
+    add = user.add_parser("add", help="add an account (password from the terminal or stdin)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--unit", help="unit code (config/organisation.toml); none for admins")
+    add.add_argument("--name", required=True, help="the person's name, shown in the case history")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    token = user.add_parser("token", help="issue an API token (printed once, only its hash kept)")
+    token.add_argument("username")
+    token.add_argument("--label", default="cli")
+    revoke = user.add_parser("revoke", help="revoke the user's API tokens")
+    revoke.add_argument("username")
+    revoke.add_argument("--label", help="only the tokens with this label")
+
+    def op(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = case_commands.add_parser(name, help=help_text)
+        parser.add_argument("--as", dest="as_user", required=True, metavar="USERNAME",
+                            help="the account acting (its role and unit are used)")
+        return parser
+
+    accept = op("accept", "screening passed: accept and classify (R4.3, R6)")
+    accept.add_argument("number")
+    accept.add_argument("--internal", metavar="R6.x", help="classify internal for this reason")
+    accept.add_argument("--reserved", action="store_true", help="the city bureau reviews finally (R8.4d)")
+    not_accept = op("not-accept", "screened out under Article 3 (R3.1–R3.9)")
+    not_accept.add_argument("number")
+    not_accept.add_argument("reason", metavar="R3.x")
+    not_accept.add_argument("--note", default="")
+    dispatch = op("dispatch", "send to a unit or district bureau (R4.1, R7.2, R7.3)")
+    dispatch.add_argument("number")
+    dispatch.add_argument("unit")
+    dispatch.add_argument("--co", action="append", default=[], metavar="UNIT",
+                          help="co-handling unit (R8.6), repeatable")
+    review = op("review", "review a submitted answer (R8.4)")
+    review.add_argument("assignment", help="assignment id")
+    verdict = review.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--pass", dest="passed", action="store_true")
+    verdict.add_argument("--fail", dest="passed", action="store_false")
+    review.add_argument("--comment", default="")
+    publish = op("publish", "decide publication and send the answer (R9)")
+    publish.add_argument("number")
+    choice = publish.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--yes", dest="publish", action="store_true")
+    choice.add_argument("--no", dest="publish", action="store_false")
+    repeats = op("repeats", "earlier similar items of the same citizen (R8.5)")
+    repeats.add_argument("number")
+
+
+def handles(args: argparse.Namespace) -> bool:
+    """Whether ``args`` is one of the commands ``run_ops`` runs."""
+    return args.command == "user" or (args.command == "case"
+                                      and getattr(args, "case_command", None) in CASE_OPS)
+
+
+def run_ops(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one operator command; 0 on success, 1 when refused (the reason on stderr)."""
+    if args.command == "user" and args.user_command == "add":
+        password = _read_password(from_stdin=args.password_stdin)
+        if password is None:
+            return 1
+        args.password = password
+    try:
+        output = asyncio.run(_run(args, settings))
+    except (AccountError, ApiError, WorkflowError, LookupError) as exc:
+        print(f"hotline: {_message(exc)}", file=sys.stderr)
+        return 1
+    print(output)
+    return 0
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, WorkflowError):
+        return f"{exc.code}: {exc}"
+    return str(exc.args[0] if exc.args else exc)
+
+
+def _read_password(*, from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        print("hotline: the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> str:
+    engine = create_engine(settings.database_url)
+    clock = make_clock(settings)
+    ctx = Context(clock=clock, due=CalendarDuePolicy(WorkingCalendar.load(
+        zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel)
+    try:
+        async with make_sessionmaker(engine).begin() as session:
+            if args.command == "user":
+                return await _user(session, args, clock)
+            principal = await _acting(session, args.as_user)
+            return await CASE_HANDLERS[args.case_command](session, ctx, principal, args)
+    finally:
+        await engine.dispose()
+
+
+async def _account(session: AsyncSession, username: str) -> Account:
+    account = (await session.execute(select(Account).where(Account.username == username))
+               ).scalar_one_or_none()
+    if account is None:
+        raise LookupError(f"no account {username!r}")
+    return account
+
+
+async def _acting(session: AsyncSession, username: str) -> Principal:
+    account = await _account(session, username)
+    if not account.active:
+        raise LookupError(f"account {username!r} is inactive")
+    return await principal_of(session, account, via="cli")
+
+
+async def _user(session: AsyncSession, args: argparse.Namespace, clock: Clock) -> str:
+    now = clock.now()
+    if args.user_command == "add":
+        account = await create_account(session, username=args.username, display_name=args.name,
+                                       role=args.role, unit_code=args.unit, password=args.password,
+                                       now=now)
+        return f"hotline: account {account.username} ({account.role}, {args.unit or 'no unit'}) added"
+    account = await _account(session, args.username)
+    if args.user_command == "token":
+        token = await issue_token(session, account, label=args.label, now=now)
+        return f"{token}\n(shown once: only its SHA-256 is stored)"
+    count = await revoke_tokens(session, account, now=now, label=args.label)
+    return f"hotline: {count} token(s) of {account.username} revoked"
+
+
+Op = Callable[[AsyncSession, Context, Principal, argparse.Namespace], Awaitable[str]]
+
+
+async def _accept(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    require_role(p, "accept")
+    case = await visible_case(s, p, args.number)
+    await wf.accept(s, ctx, case.number, p.actor, internal_reason=args.internal, reserved=args.reserved)
+    return f"hotline: {case.number} accepted ({case.classification}" + \
+        (f", {case.internal_reason})" if case.internal_reason else ")")
+
+
+async def _not_accept(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    require_role(p, "not_accept")
+    case = await visible_case(s, p, args.number)
+    await wf.not_accept(s, ctx, case.number, args.reason, p.actor, note=args.note)
+    return f"hotline: {case.number} not accepted ({args.reason}); the citizen will be told"
+
+
+async def _dispatch(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    require_role(p, "dispatch")
+    case = await visible_case(s, p, args.number)
+    go = wf.district_dispatch if p.role == Role.DISTRICT_BUREAU else wf.dispatch
+    made = await go(s, ctx, case.number, args.unit, p.actor, co_units=tuple(args.co))
+    return "\n".join(f"hotline: {case.number} → assignment #{a.id} ({a.role}, {a.state})" for a in made)
+
+
+async def _review(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    require_role(p, "review")
+    row = await visible_assignment(s, p, args.assignment)
+    await wf.review(s, ctx, row.id, passed=args.passed, actor=p.actor, comment=args.comment)
+    return f"hotline: assignment #{row.id} {row.state}"
+
+
+async def _publish(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    require_role(p, "publication")
+    case = await visible_case(s, p, args.number)
+    await wf.decide_publication(s, ctx, case.number, publish=args.publish, actor=p.actor)
+    return f"hotline: {case.number} {case.status}, " + \
+        ("published" if case.publication == "publish" else "sent to the citizen only")
+
+
+async def _repeats(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    require_role(p, "repeats")
+    case = await visible_case(s, p, args.number)
+    found = await special.find_repeats(s, case.number)
+    shown = set((await s.execute(select(Case.number).where(
+        Case.number.in_([r.number for r in found]), visible(p)))).scalars())
+    found = [r for r in found if r.number in shown]  # as the API: hidden items stay hidden
+    lines = [f"{r.number}  {r.status:<12} similarity {r.similarity:.2f}"
+             + ("  answered" if r.answered else "") for r in found]
+    answered = sum(1 for r in found if r.answered)
+    return "\n".join([*lines, f"hotline: {len(found)} earlier similar item(s), {answered} answered"])
+
+
+CASE_HANDLERS: dict[str, Op] = {"accept": _accept, "not-accept": _not_accept, "dispatch": _dispatch,
+                                "review": _review, "publish": _publish, "repeats": _repeats}

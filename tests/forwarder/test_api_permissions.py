@@ -1,0 +1,110 @@
+"""Every demo role × every endpoint: allowed (2xx, or 409 where the rule itself refuses),
+denied (403) or not even visible (404), as one table.
+
+A change in who may do or see what shows as a failing row naming the endpoint
+and the account. Visibility follows DESIGN.md invariant 6; the roles follow
+the regulation's division of work (R4.1, R7.2, R7.3, R8.1–R8.8, R9).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.forwarder.api_kit import USERS, Api, make_api
+
+COLUMNS = ("agent", "city", "gulou", "taijiang", "urban", "urban-leader", "gulou-urban",
+           "gulou-urban-leader", "discipline", "efficiency", "admin")
+
+#: endpoint → (stage of a fresh case, handling unit, method, path, JSON body).
+ROWS: dict[str, tuple[str, str, str, str, dict[str, Any] | None]] = {
+    "GET case": ("dispatched", "city-urban", "GET", "/cases/{number}", None),
+    "GET cases": ("registered", "city-urban", "GET", "/cases", None),
+    "GET repeats": ("registered", "city-urban", "GET", "/cases/{number}/repeats", None),
+    "GET units": ("registered", "city-urban", "GET", "/units", None),
+    "not-accept": ("registered", "city-urban", "POST", "/cases/{number}/not-accept", {"reason": "R3.5"}),
+    "accept": ("registered", "city-urban", "POST", "/cases/{number}/accept", {}),
+    "dispatch": ("accepted", "city-urban", "POST", "/cases/{number}/dispatch", {"unit": "city-urban"}),
+    "split": ("accepted", "city-urban", "POST", "/cases/{number}/split", {"parts": ["路灯", "垃圾"]}),
+    "escalate": ("dispatched", "city-urban", "POST", "/cases/{number}/escalate", {"reason": "难"}),
+    "stop": ("registered", "city-urban", "POST", "/cases/{number}/stop", {}),
+    "publication": ("answered", "city-urban", "POST", "/cases/{number}/publication", {"publish": True}),
+    "read": ("dispatched", "city-urban", "POST", "/assignments/{aid}/read", {}),
+    "draft": ("read", "city-urban", "POST", "/assignments/{aid}/draft", {"text": "已处理"}),
+    "approve": ("drafted", "city-urban", "POST", "/assignments/{aid}/approve", {}),
+    "submit": ("approved", "city-urban", "POST", "/assignments/{aid}/submit", {}),
+    "return": ("dispatched", "city-urban", "POST", "/assignments/{aid}/return",
+               {"reason": "非本单位职责", "proposed_unit": "city-housing"}),
+    "return-decision": ("return_requested", "city-urban", "POST", "/assignments/{aid}/return-decision",
+                        {"accept": False}),
+    "review": ("submitted", "city-urban", "POST", "/assignments/{aid}/review", {"passed": True}),
+    "GET case (district)": ("dispatched", "gulou-urban", "GET", "/cases/{number}", None),
+    "read (district)": ("dispatched", "gulou-urban", "POST", "/assignments/{aid}/read", {}),
+    "review (district)": ("submitted", "gulou-urban", "POST", "/assignments/{aid}/review",
+                          {"passed": True}),
+    "publication (district)": ("answered", "gulou-urban", "POST", "/cases/{number}/publication",
+                               {"publish": True}),
+}
+
+# stop: the city bureau may ask, and the rule answers 409 (R8.5b: no four answers yet).
+# review (district): R8.4a, the district bureau reviews its units; the city bureau's unit
+# check refuses (403). efficiency sees all but acts only on its own items (403).
+#                         agent city gulou taij urban u-ldr g-urb g-ldr disc effic admin
+MATRIX: dict[str, tuple[int, ...]] = {
+    "GET case":             (200, 200, 404, 404, 200, 200, 404, 404, 404, 200, 200),
+    "GET cases":            (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET repeats":          (200, 200, 404, 404, 403, 403, 403, 403, 403, 200, 200),
+    "GET units":            (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "not-accept":           (403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403),
+    "accept":               (403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403),
+    "dispatch":             (403, 200, 404, 404, 403, 403, 403, 403, 403, 403, 403),
+    "split":                (403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403),
+    "escalate":             (403, 200, 404, 404, 403, 403, 403, 403, 403, 403, 403),
+    "stop":                 (403, 409, 403, 403, 403, 403, 403, 403, 403, 403, 403),
+    "publication":          (403, 200, 404, 404, 403, 403, 403, 403, 403, 403, 403),
+    "read":                 (403, 403, 403, 403, 200, 200, 404, 404, 404, 403, 403),
+    "draft":                (403, 403, 403, 403, 200, 200, 404, 404, 404, 403, 403),
+    "approve":              (403, 403, 403, 403, 403, 200, 403, 404, 403, 403, 403),
+    "submit":               (403, 403, 403, 403, 200, 200, 404, 404, 404, 403, 403),
+    "return":               (403, 403, 404, 404, 200, 200, 404, 404, 404, 403, 403),
+    "return-decision":      (403, 200, 404, 404, 403, 403, 403, 403, 403, 403, 403),
+    "review":               (403, 200, 404, 404, 403, 403, 403, 403, 403, 403, 403),
+    "GET case (district)":  (200, 200, 200, 404, 404, 404, 200, 200, 404, 200, 200),
+    "read (district)":      (403, 403, 403, 403, 404, 404, 200, 200, 404, 403, 403),
+    "review (district)":    (403, 403, 200, 404, 403, 403, 403, 403, 403, 403, 403),
+    "publication (district)": (403, 200, 200, 404, 403, 403, 403, 403, 403, 403, 403),
+}
+
+
+def test_matrix_covers_every_demo_account_and_row() -> None:
+    assert set(COLUMNS) == set(USERS)
+    assert set(MATRIX) == set(ROWS)
+    assert all(len(codes) == len(COLUMNS) for codes in MATRIX.values())
+
+
+@pytest.fixture
+async def api(client: TestClient[Any, Any], tmp_path: Path) -> Api:
+    return await make_api(client, tmp_path / "files")
+
+
+@pytest.mark.parametrize("endpoint", list(ROWS))
+async def test_invariant6_role_by_endpoint_matrix(api: Api, endpoint: str) -> None:
+    stage, unit, method, template, body = ROWS[endpoint]
+    shared = await api.case_at(stage, unit=unit) if method == "GET" else None
+    surprises = []
+    for user, expected in zip(COLUMNS, MATRIX[endpoint], strict=True):
+        # A POST that is allowed changes the case: each account gets a case of its own.
+        number, aid = shared or await api.case_at(stage, unit=unit)
+        path = template.format(number=number, aid=aid)
+        if method == "GET":
+            status, answer = await api.get(user, path)
+        else:
+            status, answer = await api.post(user, path, body)
+        if status != expected:
+            surprises.append(f"{endpoint} as {user}: expected {expected}, got {status} {answer}")
+        elif status >= 400:
+            assert set(answer) == {"error", "message"}, answer
+    assert surprises == []
