@@ -40,6 +40,8 @@ class WebSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     secret_key: str = ""
+    # Behind HTTPS in production: mark cookies Secure so browsers never send them in clear.
+    secure_cookies: bool = False
     max_attachments: int = Field(5, ge=0, le=20)
     max_attachment_bytes: int = Field(10_485_760, gt=0)
     allowed_attachment_types: tuple[str, ...] = ()

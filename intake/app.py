@@ -24,6 +24,9 @@ from config.organisation import load_organisation
 from config.settings import Settings
 from forwarder.api import ApiDeps, setup_api
 from forwarder.calendar import WorkingCalendar
+from forwarder.desk import TEMPLATES as DESK_TEMPLATES
+from forwarder.desk import DeskDeps, setup_desk
+from forwarder.desk.session import DeskSessions
 from forwarder.due import CalendarDuePolicy
 from forwarder.portal import PORTAL, PortalDeps, add_portal_routes
 from forwarder.workflow_base import Context
@@ -39,7 +42,7 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "channels" / "web"
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "forwarder" / "portal"
-TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates"]
+TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates", DESK_TEMPLATES]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -126,7 +129,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/web", WEB_DIR / "static")
     wiring.install(app, settings, roles)
-    setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER],
-                                   ctx=Context(clock=the_clock, due=app[keys.DUE],
-                                               sms_channel=settings.worker.sms_channel)))
+    desk_sessions = DeskSessions(signer, secure=web_settings.secure_cookies)
+
+    def workflow_context() -> Context:
+        return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel)
+
+    setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
+                                   extra_sources=(desk_sessions.api_source,)))
+    setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
+                                     sessions=desk_sessions, calendar=calendar))
     return app

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     show = case_commands.add_parser("show", help="print a case: what was stored, events, notices")
     show.add_argument("number")
     register_ops(sub, case_commands)
+    sub.add_parser("sweep", help="run the deadline sweeper once (late reading, 逾期办理, warnings …)")
     calendar = sub.add_parser("calendar", help="the working-day calendar")
     calendar.add_subparsers(dest="calendar_command", required=True).add_parser(
         "check", help="which years' holidays are confirmed; exits 1 if one is not")
@@ -69,6 +70,22 @@ async def _seed(settings: Settings) -> str:
     lines += [f"  {username:<20} {password:<32} {role:<16} {unit or '-'}"
               for username, password, role, unit in accounts]
     return "\n".join(lines)
+
+
+async def _sweep(settings: Settings) -> object:
+    from forwarder.calendar import WorkingCalendar
+    from forwarder.due import CalendarDuePolicy
+    from forwarder.sweeper import Sweeper
+    from forwarder.workflow_base import Context
+
+    calendar = WorkingCalendar.load(zone=settings.tz, site_file=settings.calendar_path)
+    engine = create_engine(settings.database_url)
+    try:
+        ctx = Context(clock=SystemClock(settings.tz), due=CalendarDuePolicy(calendar),
+                      sms_channel=settings.worker.sms_channel)
+        return await Sweeper(make_sessionmaker(engine), ctx).run_once()
+    finally:
+        await engine.dispose()
 
 
 async def _show(settings: Settings, number: str) -> str | None:
@@ -132,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hotline: no case {args.number}", file=sys.stderr)
             return 1
         print(output)
+        return 0
+    if args.command == "sweep":
+        print(f"hotline: {asyncio.run(_sweep(settings))}")
         return 0
     if args.command == "calendar":
         from forwarder.calendar import WorkingCalendar

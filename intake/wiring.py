@@ -23,6 +23,8 @@ from channels.sms_gammu import gammu_sms_channel
 from channels.sms_twilio import TwilioDeliverer, add_twilio_routes, twilio_http
 from config.settings import Settings
 from forwarder.outbox import OutboxDispatcher, outbox_worker
+from forwarder.sweeper import Sweeper, sweeper_worker
+from forwarder.workflow_base import Context
 from intake import keys
 from intake.envelope import Channel, Envelope, Receipt
 from intake.sms_commands import RegistrarSmsCommands
@@ -101,6 +103,11 @@ def install(app: web.Application, settings: Settings, roles: frozenset[Role]) ->
                     outbox_worker(dispatcher, interval_s=settings.worker.outbox_interval_s))
                 app[keys.INTAKE].on_commit = dispatcher.poke
                 log.info("outbox worker running; deliverers: %s", ", ".join(sorted(deliverers)))
+            if Role.WORKER in roles and settings.worker.sweeper_enabled:
+                sweeper = Sweeper(app[keys.SESSIONMAKER], Context(
+                    clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel))
+                await stack.enter_async_context(
+                    sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))
             if Role.SMTP in roles and settings.fax.enabled:
                 fax = await stack.enter_async_context(
                     fax_smtp_server(settings.fax, sink))

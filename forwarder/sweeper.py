@@ -1,0 +1,234 @@
+"""The sweeper: a periodic, idempotent job that records what the clocks say (DESIGN.md invariant 4).
+
+Deadlines are rows; nothing in memory waits for them. Each run claims the open
+clocks that ran out (``due_at <= now``) in batches, one transaction per batch,
+and records each miss once (``missed = True`` plus events, see
+``forwarder.sweeper_consequences``); then it warns of clocks due soon (R11.1)
+and repairs items missing from the city bureau's queue (R5.2).
+
+Several workers may sweep at once (``hotline serve --only worker`` ×N on
+PostgreSQL): rows are claimed ``FOR UPDATE SKIP LOCKED`` and re-checked after
+the lock, so each consequence happens exactly once. The assignment is locked
+``SKIP LOCKED`` too, so the sweeper never waits for (or deadlocks with) a desk
+user working on the same item: a busy row is simply left to the next run. The
+only lock a sweeper waits for is a unit's row, taken in id order before a batch
+with late reads, so that the R11.2a count of a month is exact. SQLite runs every
+transaction ``BEGIN IMMEDIATE`` (``registrar.db``), where the locks are moot.
+
+A deadline whose consequence fails is rolled back to its savepoint, logged with
+its traceback, counted in ``SweepReport.failed`` and retried on the next run, so
+one bad row cannot stop the sweep of the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from forwarder.sweeper_consequences import Missed, apply_missed, close_moot, moot_reason
+from forwarder.sweeper_repair import forward_late, provisional_recount
+from forwarder.workflow_base import SYSTEM, Context, add_event
+from registrar.models import Assignment, Case, Deadline, DeadlineKind, Unit
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SweepReport", "Sweeper", "provisional_recount", "sweeper_worker"]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one run found, by kind of finding."""
+
+    late_dispatch: int = 0
+    late_read: int = 0
+    overdue_handling: int = 0
+    expired_unhandled: int = 0
+    late_review: int = 0
+    late_redo: int = 0
+    return_refused: int = 0
+    """R8.3d: the city bureau's silence refused a district's return."""
+    return_decided: int = 0
+    """A return-decision clock whose return was decided otherwise; only stopped."""
+    closed: int = 0
+    """Clocks whose duty was gone (withdrawn, superseded); stopped without blame."""
+    warnings: int = 0
+    unit_notices: int = 0
+    efficiency_warnings: int = 0
+    forwarded_late: int = 0
+    busy: int = 0
+    """Rows whose assignment another transaction held; left to the next run."""
+    failed: int = 0
+
+    @property
+    def findings(self) -> int:
+        """Everything recorded (not counting busy or failed rows)."""
+        return sum(getattr(self, f.name) for f in fields(self) if f.name not in ("busy", "failed"))
+
+
+class Sweeper:
+    """Finds missed and soon-due clocks and records them; safe to run in several workers."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], ctx: Context, *,
+                 batch: int = 100, zone: tzinfo | None = None,
+                 lookback: timedelta = timedelta(days=31)) -> None:
+        """``zone`` is the city's (default: the clock's); ``lookback`` bounds the R5.2 repair."""
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        self.sessionmaker, self.ctx, self.batch, self.lookback = sessionmaker, ctx, batch, lookback
+        found = zone or ctx.clock.now().tzinfo
+        if found is None:
+            raise ValueError("the clock gives naive datetimes; pass zone=")
+        self.zone: tzinfo = found
+
+    async def run_once(self) -> SweepReport:
+        """One sweep at the clock's current time."""
+        now = self.ctx.clock.now()
+        tally: Counter[str] = Counter()
+        await self._sweep_missed(now, tally)
+        await self._sweep_warnings(now, tally)
+        while True:
+            async with self.sessionmaker.begin() as session:
+                claimed = await forward_late(session, self.ctx, tally, now=now, zone=self.zone,
+                                             lookback=self.lookback, batch=self.batch)
+            if claimed < self.batch:
+                break
+        return SweepReport(**tally)
+
+    async def recount(self) -> int:
+        """Recount provisional clocks on the calendar this process loaded."""
+        async with self.sessionmaker.begin() as session:
+            return await provisional_recount(session, self.ctx)
+
+    # -- missed clocks --------------------------------------------------------------------
+
+    async def _sweep_missed(self, now: datetime, tally: Counter[str]) -> None:
+        passed: set[int] = set()  # busy, failed or stale rows: not again in this run
+        while True:
+            async with self.sessionmaker.begin() as session:
+                query = select(Deadline).where(Deadline.met_at.is_(None), Deadline.missed.is_(False),
+                                               Deadline.due_at <= now)
+                if passed:
+                    query = query.where(Deadline.id.not_in(passed))
+                rows = list((await session.execute(
+                    query.order_by(Deadline.due_at, Deadline.id).limit(self.batch)
+                    .with_for_update(skip_locked=True))).scalars())
+                if not rows:
+                    return
+                await self._lock_units_of_reads(session, rows)
+                for row in rows:
+                    await self._settle(session, row, now, passed, tally)
+
+    async def _lock_units_of_reads(self, session: AsyncSession, rows: Sequence[Deadline]) -> None:
+        """Lock, in id order, the units whose month of late reads this batch may count (R11.2a)."""
+        reads = [r.assignment_id for r in rows if r.kind == DeadlineKind.READ]
+        if not reads:
+            return
+        units = select(Assignment.unit_id).where(Assignment.id.in_(reads))
+        await session.execute(select(Unit.id).where(Unit.id.in_(units)).order_by(Unit.id)
+                              .with_for_update())
+
+    async def _settle(self, session: AsyncSession, row: Deadline, now: datetime, passed: set[int],
+                      tally: Counter[str]) -> None:
+        row_id = row.id
+        if row.met_at is not None or row.missed or row.due_at > now:
+            passed.add(row_id)  # changed since it was selected
+            return
+        assignment = (await session.execute(
+            select(Assignment).where(Assignment.id == row.assignment_id)
+            .with_for_update(skip_locked=True))).scalar_one_or_none()
+        if assignment is None:
+            passed.add(row_id)
+            tally["busy"] += 1
+            return
+        case = await session.get(Case, row.case_id)
+        unit = await session.get(Unit, assignment.unit_id)
+        assert case is not None and unit is not None
+        number, missed, found = case.number, Missed(row, assignment, case, unit, self.zone), Counter[str]()
+        try:
+            async with session.begin_nested():
+                reason = await moot_reason(session, missed)
+                if reason is not None:
+                    close_moot(session, self.ctx, missed, reason)
+                    found["closed"] += 1
+                else:
+                    await apply_missed(session, self.ctx, missed, found)
+        except Exception:
+            logger.exception("sweeper: deadline %s of case %s failed; retried next run", row_id, number)
+            passed.add(row_id)
+            tally["failed"] += 1
+            return
+        tally.update(found)
+
+    # -- warnings (R11.1) -----------------------------------------------------------------
+
+    async def _sweep_warnings(self, now: datetime, tally: Counter[str]) -> None:
+        while True:
+            async with self.sessionmaker.begin() as session:
+                rows = list((await session.execute(
+                    select(Deadline).where(Deadline.met_at.is_(None), Deadline.missed.is_(False),
+                                           Deadline.warned.is_(False), Deadline.warn_at <= now,
+                                           Deadline.due_at > now)
+                    .order_by(Deadline.warn_at, Deadline.id).limit(self.batch)
+                    .with_for_update(skip_locked=True))).scalars())
+                for row in rows:
+                    if row.met_at is None and not row.missed and not row.warned:
+                        await self._warn(session, row, now)
+                        tally["warnings"] += 1
+            if len(rows) < self.batch:
+                return
+
+    async def _warn(self, session: AsyncSession, row: Deadline, now: datetime) -> None:
+        row.warned = True
+        case = await session.get(Case, row.case_id)
+        assignment = await session.get(Assignment, row.assignment_id)
+        assert case is not None and assignment is not None
+        unit = (await session.execute(select(Unit.code).where(Unit.id == assignment.unit_id))
+                ).scalar_one()
+        due_at = row.due_at.astimezone(self.zone)
+        day = (due_at - timedelta(microseconds=1)).date()
+        add_event(session, case, SYSTEM, "deadline_warning", now=now, assignment=assignment,
+                  deadline=row.due_at, reason=f"{row.rule}: due by the end of {day.isoformat()}",
+                  data={"kind": row.kind, "rule": row.rule, "due_at": due_at.isoformat(),
+                        "provisional": row.provisional, "unit": unit, "deadline_id": row.id})
+
+
+@contextlib.asynccontextmanager
+async def sweeper_worker(sweeper: Sweeper, *, interval_s: float) -> AsyncIterator[Sweeper]:
+    """Run ``sweeper`` every ``interval_s`` seconds until the context exits (for cleanup_ctx).
+
+    The first run recounts provisional clocks, since a new process may have loaded
+    a calendar that confirms a year. A failing run is logged with its traceback
+    and the loop goes on; leaving the context cancels the loop and waits for it.
+    """
+    task = asyncio.create_task(_loop(sweeper, interval_s), name="sweeper")
+    try:
+        yield sweeper
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _loop(sweeper: Sweeper, interval_s: float) -> None:
+    try:
+        recounted = await sweeper.recount()
+        if recounted:
+            logger.info("sweeper: %d provisional deadline(s) recounted", recounted)
+    except Exception:
+        logger.exception("sweeper: recounting provisional deadlines failed")
+    while True:
+        try:
+            report = await sweeper.run_once()
+            if report.findings or report.failed:
+                logger.info("sweeper: %s", report)
+        except Exception:
+            logger.exception("sweeper: run failed; next run in %.1f s", interval_s)
+        await asyncio.sleep(interval_s)
