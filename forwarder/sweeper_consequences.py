@@ -281,3 +281,31 @@ async def _warn(session: AsyncSession, ctx: Context, m: Missed, unit: Unit, rule
     add_event(session, m.case, SYSTEM, "efficiency_warning", now=ctx.clock.now(),
               assignment=m.assignment, reason=f"{rule}: 效能告诫", deadline=m.deadline.due_at,
               data={"rule": rule, "unit": unit.code, "deadline_id": m.deadline.id, **who, **extra})
+    await _escalate(session, ctx, m, unit)
+
+
+async def _escalate(session: AsyncSession, ctx: Context, m: Missed, unit: Unit) -> None:
+    """R11.3: repeated failures go up step by step — the second warning of a month to the
+    unit's leader in charge, the third and later ones also to the city efficiency office."""
+    await session.flush()
+    now = ctx.clock.now()
+    first = now.astimezone(m.zone).date().replace(day=1)
+    start, end = _month_window(first, m.zone)
+    warnings = [e for e in (await session.execute(select(Event).where(
+        Event.action == "efficiency_warning", Event.at >= start, Event.at < end))).scalars()
+        if e.data.get("unit") == unit.code]
+    count = len(warnings)
+    if count < 2:
+        return
+    leaders = [e.person_name for e in await roster_at(session, unit.code, now) if e.duty == "leader"]
+    data = {"rule": "R11.3", "unit": unit.code, "warnings_this_month": count, "leaders": leaders,
+            "month": first.strftime("%Y-%m")}
+    if count == 2:
+        add_event(session, m.case, SYSTEM, "escalated_to_leader", now=now, assignment=m.assignment,
+                  reason="R11.3: 同月第二次效能告诫，报单位分管领导", data=data)
+    else:
+        office = (await session.execute(select(Unit).where(
+            Unit.kind == "efficiency", Unit.district.is_(None)))).scalars().first()
+        add_event(session, m.case, SYSTEM, "escalated_to_efficiency_office", now=now,
+                  assignment=m.assignment, reason="R11.3: 同月多次效能告诫，报市效能办",
+                  data={**data, "office": office.code if office else None})
