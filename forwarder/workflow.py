@@ -429,10 +429,21 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
         case.published_at = now
     case.closed_at = now
     move_case(session, case, "close", actor, now=now, reason=rule)
+    await _close_parts(session, case, actor, now=now)
     leads = await _lead_unit_names(session, case)
     await notify_citizen(session, ctx, case, "answer", now=now, unit="、".join(leads) or "有关单位",
                          answer=case.answer_text or "")
     return case
+
+
+async def _close_parts(session: AsyncSession, case: Case, actor: Actor, *, now: datetime) -> None:
+    """R8.7: the parts of a split item close with it (their answers went out in its notice)."""
+    parts = (await session.execute(select(Case).where(Case.parent_case_id == case.id)
+                                   .order_by(Case.number).with_for_update())).scalars().all()
+    for part in parts:
+        part.closed_at = now
+        move_case(session, part, "close", actor, now=now, reason="R8.7",
+                  data={"with": case.number})
 
 
 async def _lead_unit_names(session: AsyncSession, case: Case) -> list[str]:

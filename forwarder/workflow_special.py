@@ -14,11 +14,13 @@ from forwarder.similarity import similarity
 from forwarder.workflow import (
     CITY_LEVEL,
     HANDLING_KINDS,
+    _check_internal_target,
     dispatch,
     queue_of,
     unit_by_kind_city,
 )
 from forwarder.workflow_base import (
+    ACTIVE_STATES,
     Actor,
     Context,
     WorkflowError,
@@ -66,11 +68,16 @@ async def request_return(session: AsyncSession, ctx: Context, assignment_id: int
                             f"{assignment.return_until.isoformat()}")
     if assignment.role == AssignmentRole.BUREAU and unit.kind != UnitKind.DISTRICT_BUREAU:
         raise WorkflowError("the city bureau does not return items")
+    if assignment.role == AssignmentRole.COORDINATION:
+        raise WorkflowError("R8.8: the government office coordinates the item; it does not return it")
     move_assignment(session, case, assignment, "request_return", actor, now=now, reason=reason,
                     data={"proposed_unit": proposed_unit})
     assignment.return_reason = reason.strip()
     assignment.proposed_unit = proposed_unit
     if assignment.role == AssignmentRole.BUREAU:
+        # Asking back in time is the district's answer to its dispatch clock (R8.3c); if the
+        # city refuses, a fresh one starts (refuse_return), so the wait is never charged to it.
+        await meet_deadlines(session, assignment.id, [DeadlineKind.DISPATCH], now)
         # R8.3d: the city bureau has 1 working day; its silence keeps the item in the district.
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.RETURN_DECISION, rule="R8.3d", start=now,
@@ -89,16 +96,20 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
         raise WorkflowError(f"assignment {assignment_id} has asked for no return")
     decider = await _dispatcher_of(session, assignment, unit)
     require_unit(actor, decider, "deciding a return")
-    await meet_deadlines(session, assignment.id, [DeadlineKind.RETURN_DECISION], now)
     if not accept:
         await refuse_return(session, ctx, assignment, case, actor, reason=comment or None)
         return [assignment]
     target = redispatch_to or assignment.proposed_unit
     if not target:
         raise WorkflowError("name the unit the item goes to instead", code="invalid")
+    # Check the new unit before writing anything: a refused decision leaves no trace.
+    new_unit = await _check_target(session, case, assignment, decider, target)
     move_assignment(session, case, assignment, "return_accepted", actor, now=now,
                     reason=comment or None, data={"redispatch_to": target})
-    await meet_deadlines(session, assignment.id, list(DeadlineKind), now)
+    await meet_deadlines(session, assignment.id, list(DeadlineKind), now)  # R8.3d's clock too
+    if assignment.role == AssignmentRole.CO:
+        # R8.6: a returned co-handling unit is replaced by another co-handling unit.
+        return [await _replace_co_handler(session, ctx, case, assignment, new_unit, decider, actor)]
     # Co-handling units of a withdrawn lead unit keep their own duties; the new lead
     # takes over. A district bureau's return also withdraws nothing below it (none yet).
     if decider.kind == UnitKind.CITY_BUREAU:
@@ -114,6 +125,8 @@ async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignm
     move_assignment(session, case, assignment, f"return_refused_{previous}", actor, now=now,
                     reason=reason)
     assignment.return_refused = True
+    # The decision is made (by the bureau, or by its silence): its clock stops either way.
+    await meet_deadlines(session, assignment.id, [DeadlineKind.RETURN_DECISION], now)
     if assignment.role == AssignmentRole.BUREAU:
         # The district keeps it and owes a dispatch again within 1 working day.
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
@@ -134,6 +147,37 @@ async def _dispatcher_of(session: AsyncSession, assignment: Assignment, unit: Un
     if assignment.role == AssignmentRole.BUREAU or unit.kind in CITY_LEVEL or not unit.parent_code:
         return await unit_by_kind_city(session)
     return await unit_by_code(session, unit.parent_code)
+
+
+async def _check_target(session: AsyncSession, case: Case, assignment: Assignment, decider: Unit,
+                        target: str) -> Unit:
+    """The unit an accepted return goes to must be one the deciding bureau dispatches to."""
+    unit = await unit_by_code(session, target)
+    if decider.kind != UnitKind.CITY_BUREAU and unit.parent_code != decider.code:
+        raise WorkflowError(f"{unit.name} is not a unit of {decider.name}; ask the city bureau "
+                            "to take the item back (R8.3c)")
+    # As dispatch() would have it: the city sends a lead to a city unit or a district bureau.
+    handling_only = assignment.role == AssignmentRole.CO or decider.kind != UnitKind.CITY_BUREAU
+    allowed = HANDLING_KINDS if handling_only else CITY_LEVEL | {UnitKind.DISTRICT_BUREAU}
+    if unit.kind not in allowed:
+        raise WorkflowError(f"{unit.name} cannot take this item", code="invalid")
+    if assignment.role != AssignmentRole.CO:
+        _check_internal_target(case, unit)
+    busy = (await session.execute(select(Assignment.id).where(
+        Assignment.case_id == case.id, Assignment.unit_id == unit.id,
+        Assignment.state.in_(ACTIVE_STATES)))).first()
+    if busy is not None:
+        raise WorkflowError(f"{unit.name} already handles case {case.number}")
+    return unit
+
+
+async def _replace_co_handler(session: AsyncSession, ctx: Context, case: Case, old: Assignment,
+                              unit: Unit, decider: Unit, actor: Actor) -> Assignment:
+    from forwarder.workflow import _start_handling
+
+    parent = await session.get(Assignment, old.parent_id) if old.parent_id else None
+    return await _start_handling(session, ctx, case, unit, AssignmentRole.CO, actor, parent=parent,
+                                 dispatcher=decider)
 
 
 async def _redispatch_from_city(session: AsyncSession, ctx: Context, case: Case, target: str,
@@ -266,11 +310,13 @@ async def split(session: AsyncSession, ctx: Context, number: str, parts: list[st
                                  state=AssignmentState.QUEUED, created_at=now)
         session.add(child_queue)
         await session.flush()
-        await open_deadline(session, ctx.due, case_id=child.id, assignment_id=child_queue.id,
-                            kind=DeadlineKind.DISPATCH, rule="R8.7", start=now,
-                            working_days=rules.DISPATCH_DAYS)
+        clock = await open_deadline(session, ctx.due, case_id=child.id, assignment_id=child_queue.id,
+                                    kind=DeadlineKind.DISPATCH, rule="R8.7", start=now,
+                                    working_days=rules.DISPATCH_DAYS)
         add_event(session, child, actor, "split_part", now=now, to_state=CaseStatus.ACCEPTED,
                   data={"parent": case.number, "part": index})
+        add_event(session, child, actor, "queued", now=now, assignment=child_queue,
+                  to_state=AssignmentState.QUEUED, deadline=clock.due_at, data={"unit": city.code})
         children.append(child)
     return children
 
@@ -294,7 +340,9 @@ async def escalate(session: AsyncSession, ctx: Context, number: str, *, reason: 
     units = (await session.execute(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
                                    .where(Assignment.case_id == case.id,
                                           Assignment.role.in_([AssignmentRole.LEAD,
-                                                               AssignmentRole.CO])))).scalars()
+                                                               AssignmentRole.CO]),
+                                          Assignment.state != AssignmentState.WITHDRAWN)
+                                   .order_by(Assignment.id))).scalars()
     copies = []
     for unit in dict.fromkeys(units):
         leaders = [e.person_name for e in await roster_at(session, unit.code, now)
