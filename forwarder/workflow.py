@@ -20,6 +20,7 @@ from config.organisation import UnitKind
 from forwarder import rules
 from forwarder.publication import mask_personal_data
 from forwarder.workflow_base import (
+    ASSIGNMENT_MOVES,
     Actor,
     Context,
     WorkflowError,
@@ -372,6 +373,7 @@ async def _maybe_answered(session: AsyncSession, ctx: Context, case: Case, actor
     case.answer_text = "\n".join(parts)
     case.unit_proposes_private = any(a.proposes_private for a in rows)
     move_case(session, case, "answered", actor, now=now)
+    await _close_open_co_handling(session, case, actor, now=now)
     if case.parent_case_id is not None:
         parent = await session.get(Case, case.parent_case_id, with_for_update=True)
         assert parent is not None
@@ -383,6 +385,19 @@ async def _maybe_answered(session: AsyncSession, ctx: Context, case: Case, actor
             parent.unit_proposes_private = any(s.unit_proposes_private for s in siblings)
             move_case(session, parent, "answered", actor, now=now,
                       data={"parts": [s.number for s in siblings]})
+
+
+async def _close_open_co_handling(session: AsyncSession, case: Case, actor: Actor, *,
+                                  now: datetime) -> None:
+    """R8.6: the lead assembles the answer; once it passed review, co-handling units that
+    gave nothing are released (their clocks stopped) rather than charged for a closed item."""
+    still_open = (await session.execute(select(Assignment).where(
+        Assignment.case_id == case.id, Assignment.role == AssignmentRole.CO,
+        Assignment.state.in_(list(ASSIGNMENT_MOVES["withdraw"]))))).scalars().all()
+    for co in still_open:
+        move_assignment(session, case, co, "withdraw", actor, now=now,
+                        reason="R8.6: the lead unit's answer passed review without this part")
+        await meet_deadlines(session, co.id, list(DeadlineKind), now)
 
 
 def _answer_text(assignment: Assignment) -> str:

@@ -204,3 +204,37 @@ async def test_R8_6_lead_and_co_handling_units_each_with_their_own_clock(
     await answer_and_submit(session, ctx, lead.id, URBAN, "已清理占道。")
     await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
     assert case.answer_text == "已清理占道。\n（协办）已责令工地整改围挡。"
+
+
+async def test_R8_6_co_handler_that_gave_nothing_is_released_when_the_lead_answer_passes(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case("工地占道施工且噪音扰民")
+    lead, co = await dispatched(session, ctx, case.number, "city-urban", co_units=("city-housing",))
+    await answer_and_submit(session, ctx, lead.id, URBAN, "已清理占道。")
+    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
+    assert co.state == AssignmentState.WITHDRAWN
+    assert all(d.met_at is not None for d in (await deadlines(session, co.id)).values())
+    assert case.answer_text == "已清理占道。"
+
+
+async def test_R2_2_items_are_forwarded_with_deadlines_and_results_published(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    """R2.2 end to end: classified, forwarded with clocks, answered, published on the web."""
+    case = await make.case()
+    [lead] = await dispatched(session, ctx, case.number)
+    assert set(await deadlines(session, lead.id)) == {"read", "answer"}
+    await answer_and_submit(session, ctx, lead.id, URBAN)
+    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
+    await wf.decide_publication(session, ctx, case.number, publish=True, actor=CITY)
+    assert case.published_at is not None and case.publication == "publish"
+
+
+async def test_R9_2_results_that_are_not_published_still_reach_the_citizen(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case(public=False)
+    [lead] = await dispatched(session, ctx, case.number)
+    await answer_and_submit(session, ctx, lead.id, URBAN)
+    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
+    await wf.decide_publication(session, ctx, case.number, publish=False, actor=CITY)
+    [notice] = await notices(session, case.id, "answer")
+    assert case.published_at is None and notice.channel == "sms_modem"

@@ -327,19 +327,6 @@ async def test_R8_6_co_handling_unit_reads_and_answers_on_its_own_clocks(
     assert lead_clocks["answer"].met_at is None and "review" not in co_clocks
 
 
-async def test_R8_6_lead_answer_passing_before_the_co_handler_contributed(
-        session: AsyncSession, ctx: Context, make: Maker) -> None:
-    """What the code does today: the case is answered with the lead's answer alone; the
-    co-handler's assignment stays open with its clocks running (see the report)."""
-    case = await make.case("小区旁工地占道施工且噪音扰民")
-    lead, co = await dispatched(session, ctx, case.number, "city-urban", co_units=("city-housing",))
-    await answer_and_submit(session, ctx, lead.id, URBAN, "已清理占道。")
-    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
-    assert case.status == CaseStatus.ANSWERED and case.answer_text == "已清理占道。"
-    assert co.state == S.DISPATCHED
-    assert {d.kind for d in await open_deadlines(session, co.id)} == {"read", "answer"}
-
-
 async def test_R8_6_returned_co_handler_is_replaced_by_another_co_handler(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case("小区旁工地占道施工且噪音扰民")
