@@ -37,7 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         "upgrade", help="apply migrations up to the newest")
     demo = sub.add_parser("demo", help="demo data")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
-    demo_sub.add_parser("seed", help="load the organisation (units, roster) into the database")
+    demo_sub.add_parser("seed", help="load the organisation's new units (and demo accounts); "
+                        "never undoes roster edits made on the admin desk")
+    org = sub.add_parser("organisation", help="the organisation file")
+    org.add_subparsers(dest="org_command", required=True).add_parser(
+        "sync", help="apply the organisation file to every unit and roster (closes entries of "
+        "people no longer listed, keeping history)")
     sms = demo_sub.add_parser("sms", help="text the demo modem (Gammu's dummy phone) as a citizen")
     sms.add_argument("sender", help="the citizen's phone number, e.g. 13805912345")
     sms.add_argument("text")
@@ -53,13 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _seed(settings: Settings) -> str:
+async def _seed(settings: Settings, *, full: bool = False) -> str:
     organisation = load_organisation(settings.organisation_path)
     engine = create_engine(settings.database_url)
     try:
         now = SystemClock(settings.tz).now()
         async with make_sessionmaker(engine).begin() as session:
-            report = await sync_organisation(session, organisation, now=now)
+            report = await sync_organisation(session, organisation, now=now, only_new=not full)
             accounts = await seed_demo_accounts(session, now)
     finally:
         await engine.dispose()
@@ -140,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         print("hotline: " + asyncio.run(_seed(settings)))
+        return 0
+    if args.command == "organisation":
+        print("hotline: " + asyncio.run(_seed(settings, full=True)))
         return 0
     if handles(args):
         return run_ops(args, settings)

@@ -356,7 +356,8 @@ class Event(Base):
     """Append-only log of everything that happened to a case (triggers refuse UPDATE/DELETE)."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_case_id_at", "case_id", "at"),)
+    __table_args__ = (Index("ix_event_case_id_at", "case_id", "at"),
+                      Index("ix_event_action_at", "action", "at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))

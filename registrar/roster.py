@@ -27,8 +27,14 @@ class SyncReport:
 
 
 async def sync_organisation(session: AsyncSession, organisation: Organisation, *,
-                            now: datetime, reported_by: str = "config") -> SyncReport:
-    """Bring units and roster in the database in line with ``organisation``."""
+                            now: datetime, reported_by: str = "config",
+                            only_new: bool = False) -> SyncReport:
+    """Bring units and roster in the database in line with ``organisation``.
+
+    With ``only_new`` the file only adds units the database lacks: after the first
+    load the database (edited on the admin desk) is the source of truth, and a
+    repeated ``hotline demo seed`` must not undo those edits.
+    """
     existing = {u.code: u for u in (await session.execute(select(Unit))).scalars()}
     added = updated = opened = closed = 0
     for spec in organisation.units:
@@ -39,6 +45,8 @@ async def sync_organisation(session: AsyncSession, organisation: Organisation, *
             session.add(unit)
             await session.flush()
             added += 1
+        elif only_new:
+            continue
         elif (unit.name, unit.kind, unit.district, unit.parent_code, unit.keywords, unit.active) != (
             spec.name, spec.kind, spec.district, spec.parent, list(spec.keywords), True
         ):

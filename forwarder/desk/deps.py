@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +20,8 @@ class DeskDeps:
     sessions: DeskSessions
     calendar: WorkingCalendar
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    calendar_file: Path | None = None
+    """The site's holiday override file, named on the admin's calendar page."""
 
 
 DESK = web.AppKey("desk", DeskDeps)

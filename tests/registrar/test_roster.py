@@ -57,3 +57,26 @@ async def test_R10_2_roster_changes_keep_history(session: AsyncSession) -> None:
     assert await roster_at(session, "city-urban", SEED_TIME - timedelta(days=1)) == []
     again = await sync_organisation(session, changed, now=later + timedelta(days=2))
     assert (again.roster_opened, again.roster_closed) == (0, 0)
+
+
+async def test_R10_2_repeated_demo_seed_never_undoes_roster_edits(session: AsyncSession) -> None:
+    from registrar.models import RosterEntry
+
+    organisation = load_organisation(DEMO_ORGANISATION_FILE)
+    later = datetime(2026, 6, 1, 9, 0, tzinfo=TZ)
+    session.add(RosterEntry(unit_id=(await _unit_id(session, "city-urban")), person_name="桌面任命",
+                            duty="handler", valid_from=later, valid_to=None, reported_by="admin"))
+    await session.flush()
+    report = await sync_organisation(session, organisation, now=later + timedelta(days=1),
+                                     only_new=True)
+    assert (report.units_added, report.roster_opened, report.roster_closed) == (0, 0, 0)
+    names = {e.person_name for e in await roster_at(session, "city-urban", later + timedelta(days=2))}
+    assert "桌面任命" in names
+
+
+async def _unit_id(session: AsyncSession, code: str) -> int:
+    from sqlalchemy import select
+
+    from registrar.models import Unit
+
+    return (await session.execute(select(Unit.id).where(Unit.code == code))).scalar_one()
