@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from config.settings import ConfigError
+
 #: Article 3: items not accepted (不予受理).
 NOT_ACCEPTED_REASONS: dict[str, str] = {
     "R3.1": "违反宪法和法律法规",
@@ -33,13 +40,71 @@ INTERNAL_REASONS: dict[str, str] = {
 #: The unit kind an internal item of this reason must go to (R6.1, R6.2).
 INTERNAL_UNIT_KIND: dict[str, str] = {"R6.1": "discipline", "R6.2": "efficiency"}
 
-#: Working days of each clock.
-DISPATCH_DAYS = 1  # R7.2, R7.3
-READ_DAYS = 2  # R8.1
-ANSWER_DAYS = 10  # R8.2a
-RETURN_WINDOW_DAYS = 2  # R8.3a
-DISTRICT_RETURN_WINDOW_DAYS = 1  # R8.3c
-RETURN_DECISION_DAYS = 1  # R8.3d
-REVIEW_DAYS = 2  # R8.4a
-REDO_DAYS = 3  # R8.4b
-REPEAT_ANSWERS_BEFORE_STOP = 3  # R8.5b: "more than three times"
+# --- R13.1: the clocks, as configuration with effective dates ---------------------------
+
+REGULATION_FILE = Path(__file__).resolve().parent.parent / "config" / "regulation.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """The working-day counts of one revision of the regulation."""
+
+    name: str
+    effective: date
+    dispatch_days: int
+    read_days: int
+    answer_days: int
+    return_window_days: int
+    district_return_window_days: int
+    return_decision_days: int
+    review_days: int
+    redo_days: int
+    repeat_answers_before_stop: int
+    late_reads_per_warning: int
+
+
+_FIELDS = [f for f in Clocks.__dataclass_fields__ if f not in ("name", "effective")]
+
+
+def load_revisions(path: Path = REGULATION_FILE) -> tuple[Clocks, ...]:
+    """Read and check the revisions, oldest first; a bad file names the revision and key."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    out = []
+    for index, raw in enumerate(data.get("revision", [])):
+        where = f"{path}: revision[{index}]"
+        if not isinstance(raw.get("effective"), date) or not isinstance(raw.get("name"), str):
+            raise ConfigError(f"{where}: needs name and an effective date (YYYY-MM-DD)")
+        unknown = set(raw) - {"name", "effective", *_FIELDS}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        for key in _FIELDS:
+            if not isinstance(raw.get(key), int) or raw[key] < 0:
+                raise ConfigError(f"{where}.{key}: a whole number of working days >= 0 is required")
+        out.append(Clocks(**raw))
+    if not out:
+        raise ConfigError(f"{path}: no [[revision]]")
+    return tuple(sorted(out, key=lambda c: c.effective))
+
+
+_REVISIONS = load_revisions()
+
+
+def clocks_at(moment: datetime | date | None = None, *,
+              revisions: tuple[Clocks, ...] | None = None) -> Clocks:
+    """The revision in force at ``moment`` (today when None): deadlines follow the rules of
+    the day the clock starts."""
+    table = revisions or _REVISIONS
+    day = moment.date() if isinstance(moment, datetime) else moment or date.today()
+    current = table[0]
+    for revision in table:
+        if revision.effective <= day:
+            current = revision
+    return current
+
+
+#: For display (desks, messages): the counts in force today.
+REPEAT_ANSWERS_BEFORE_STOP = clocks_at().repeat_answers_before_stop

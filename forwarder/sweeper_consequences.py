@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forwarder.rules import clocks_at
 from forwarder.workflow import reviewer_of
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from forwarder.workflow_special import refuse_return
@@ -50,9 +51,6 @@ from registrar.models import (
     Unit,
 )
 from registrar.roster import roster_at
-
-#: Late reads of one unit in one calendar month that bring an efficiency warning (R11.2a).
-LATE_READS_PER_WARNING = 3
 
 #: The deadline moment is the last instant before the exclusive end ``due_at``.
 _LAST_INSTANT = timedelta(microseconds=1)
@@ -184,9 +182,10 @@ async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
         .where(Assignment.unit_id == m.unit.id, Deadline.kind == DeadlineKind.READ,
                Deadline.missed.is_(True), Deadline.due_at > start, Deadline.due_at <= end)
         .order_by(Deadline.due_at, Deadline.id))).scalars())
-    if len(numbers) % LATE_READS_PER_WARNING == 0:
+    per_warning = clocks_at(m.deadline.due_at).late_reads_per_warning
+    if len(numbers) % per_warning == 0:
         await _warn(session, ctx, m, m.unit, "R11.2a", month=first.strftime("%Y-%m"),
-                    late_reads=len(numbers), cases=numbers[-LATE_READS_PER_WARNING:])
+                    late_reads=len(numbers), cases=numbers[-per_warning:])
         tally["efficiency_warnings"] += 1
 
 

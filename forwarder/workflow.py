@@ -143,15 +143,15 @@ async def _start_handling(session: AsyncSession, ctx: Context, case: Case, unit:
     assignment = Assignment(case_id=case.id, unit_id=unit.id, parent_id=parent.id if parent else None,
                             role=role, state=AssignmentState.DISPATCHED, created_at=now,
                             dispatched_by=dispatcher.code,
-                            return_until=ctx.due.due(now, rules.RETURN_WINDOW_DAYS).at)
+                            return_until=ctx.due.due(now, rules.clocks_at(now).return_window_days).at)
     session.add(assignment)
     await session.flush()
     read = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                kind=DeadlineKind.READ, rule="R8.1", start=now,
-                               working_days=rules.READ_DAYS)
+                               working_days=rules.clocks_at(now).read_days)
     answer = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                  kind=DeadlineKind.ANSWER, rule="R8.2a", start=now,
-                                 working_days=rules.ANSWER_DAYS)
+                                 working_days=rules.clocks_at(now).answer_days)
     add_event(session, case, actor, "dispatched", now=now, assignment=assignment,
               to_state=AssignmentState.DISPATCHED, deadline=answer.due_at,
               data={"unit": unit.code, "role": role, "read_due": read.due_at.isoformat(),
@@ -214,12 +214,13 @@ async def _to_district_bureau(session: AsyncSession, ctx: Context, case: Case, b
                               actor: Actor, *, now: datetime) -> Assignment:
     copy = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
                       state=AssignmentState.QUEUED, created_at=now, dispatched_by="city-bureau",
-                      return_until=ctx.due.due(now, rules.DISTRICT_RETURN_WINDOW_DAYS).at)
+                      return_until=ctx.due.due(
+                          now, rules.clocks_at(now).district_return_window_days).at)
     session.add(copy)
     await session.flush()
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=copy.id,
                                 kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
-                                working_days=rules.DISPATCH_DAYS)
+                                working_days=rules.clocks_at(now).dispatch_days)
     add_event(session, case, actor, "dispatched", now=now, assignment=copy,
               to_state=AssignmentState.QUEUED, deadline=clock.due_at,
               data={"unit": bureau.code, "role": "bureau"})
@@ -315,7 +316,7 @@ async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor:
     reviewer = await reviewer_of(session, case, unit)
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                 kind=DeadlineKind.REVIEW, rule="R8.4a", start=now,
-                                working_days=rules.REVIEW_DAYS)
+                                working_days=rules.clocks_at(now).review_days)
     move_assignment(session, case, assignment, "submit", actor, now=now, deadline=clock.due_at,
                     data={"reviewer": reviewer.code, "met": [d.kind for d in met]})
     return assignment
@@ -348,7 +349,7 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     assignment.review_failures += 1
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                 kind=DeadlineKind.REDO, rule="R8.4b", start=now,
-                                working_days=rules.REDO_DAYS)
+                                working_days=rules.clocks_at(now).redo_days)
     move_assignment(session, case, assignment, "fail", actor, now=now, reason=comment,
                     deadline=clock.due_at, data={"failures": assignment.review_failures})
     if assignment.review_failures >= 2 and not assignment.overdue_handling:

@@ -81,7 +81,7 @@ async def request_return(session: AsyncSession, ctx: Context, assignment_id: int
         # R8.3d: the city bureau has 1 working day; its silence keeps the item in the district.
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.RETURN_DECISION, rule="R8.3d", start=now,
-                            working_days=rules.RETURN_DECISION_DAYS)
+                            working_days=rules.clocks_at(now).return_decision_days)
     return assignment
 
 
@@ -131,7 +131,7 @@ async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignm
         # The district keeps it and owes a dispatch again within 1 working day.
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
-                            working_days=rules.DISPATCH_DAYS)
+                            working_days=rules.clocks_at(now).dispatch_days)
 
 
 async def _state_before_return(session: AsyncSession, assignment: Assignment) -> str:
@@ -259,9 +259,10 @@ async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor:
     require_unit(actor, city, "stopping a repeat")
     repeats = await find_repeats(session, number)
     answered = [r.number for r in repeats if r.answered]
-    if len(answered) <= rules.REPEAT_ANSWERS_BEFORE_STOP:
+    threshold = rules.clocks_at(now).repeat_answers_before_stop
+    if len(answered) <= threshold:
         raise WorkflowError(f"R8.5b: the same issue was answered {len(answered)} time(s); only "
-                            f"after more than {rules.REPEAT_ANSWERS_BEFORE_STOP} may dispatch stop "
+                            f"after more than {threshold} may dispatch stop "
                             "(R8.5a: a repeat still gets a patient answer)")
     queue = await queue_of(session, case, city)
     move_case(session, case, "stop", actor, now=now, reason="R8.5b",
@@ -312,7 +313,7 @@ async def split(session: AsyncSession, ctx: Context, number: str, parts: list[st
         await session.flush()
         clock = await open_deadline(session, ctx.due, case_id=child.id, assignment_id=child_queue.id,
                                     kind=DeadlineKind.DISPATCH, rule="R8.7", start=now,
-                                    working_days=rules.DISPATCH_DAYS)
+                                    working_days=rules.clocks_at(now).dispatch_days)
         add_event(session, child, actor, "split_part", now=now, to_state=CaseStatus.ACCEPTED,
                   data={"parent": case.number, "part": index})
         add_event(session, child, actor, "queued", now=now, assignment=child_queue,
