@@ -225,6 +225,7 @@ class Case(Base):
         UniqueConstraint("channel", "external_id", name="uq_case_channel_external_id"),
         CheckConstraint(f"status IN ({_values(CaseStatus)})", name="status"),
         Index("ix_case_registered_at", "registered_at"),
+        Index("ix_case_status", "status"),
         Index("ix_case_sender", "sender"),
     )
 
@@ -283,6 +284,7 @@ class Assignment(Base):
         CheckConstraint(f"state IN ({_values(AssignmentState)})", name="state"),
         CheckConstraint(f"role IN ({_values(AssignmentRole)})", name="role"),
         Index("ix_assignment_unit_state", "unit_id", "state"),
+        Index("ix_assignment_state", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
