@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from intake.envelope import Envelope, Receipt, TryLater
+from forwarder.rules import clocks_at
 from intake.screening import EmergencyRule, emergency_hint
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock
@@ -44,7 +45,8 @@ class IntakeService:
             async with self.sessionmaker.begin() as session:
                 advice = emergency_hint(envelope.text, self.emergency_rules)
                 result = await register(session, envelope, clock=self.clock, store=self.store,
-                                        prefix=self.prefix, due=self.due, emergency=advice)
+                                        prefix=self.prefix, due=self.due, emergency=advice,
+                                        dispatch_days=clocks_at(self.clock.now()).dispatch_days)
                 number, code = result.case.number, result.case.query_code
         except (OperationalError, DBAPIError, OSError, ConnectionError, TimeoutError) as exc:
             log.warning("store unavailable, %s/%s deferred: %s",

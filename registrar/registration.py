@@ -9,6 +9,7 @@ external_id)`` returns the first case and writes nothing.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -117,12 +118,19 @@ async def register(
     prefix: str = "FZ12345",
     due: DuePolicy | None = None,
     emergency: EmergencyAdvice | None = None,
+    dispatch_days: int = 1,
 ) -> Registration:
     """Register ``envelope``; the caller owns the transaction and commits it.
 
-    ``due`` counts working days for the city bureau's dispatch clock (R7.2);
-    ``emergency`` is intake's hint that the item may need 110/119/120/122 at once
-    (R3.8): it is stored and, where the channel can take it, advised at once.
+    ``due`` counts working days for the city bureau's dispatch clock (R7.2,
+    ``dispatch_days`` from the regulation in force); ``emergency`` is intake's
+    hint that the item may need 110/119/120/122 at once (R3.8): it is stored and,
+    where the channel can take it, advised at once.
+
+    The case number is taken last: the day's sequence row stays locked until
+    commit, so everything that can be written before it (and a duplicate's
+    unique violation) happens first, and concurrent registrations queue on the
+    lock only for the last statements.
     """
     existing = await find_case(session, envelope.channel, envelope.external_id)
     if existing is not None:
@@ -136,7 +144,7 @@ async def register(
     try:
         async with session.begin_nested():
             case = Case(
-                number=format_number(prefix, now.date(), await next_sequence(session, now.date())),
+                number=f"~{uuid.uuid4().hex}",  # replaced by the real number below
                 query_code=new_query_code(),
                 channel=envelope.channel,
                 external_id=envelope.external_id,
@@ -159,15 +167,23 @@ async def register(
             await session.flush()
             for rank, contact in enumerate(contacts):
                 session.add(CaseContact(case_id=case.id, contact_id=contact.id, rank=rank))
-            queue = _add_rows(session, case, envelope, digests, bureau, now)
+            for attachment, digest in zip(envelope.attachments, digests, strict=True):
+                session.add(AttachmentRecord(case_id=case.id, sha256=digest, filename=attachment.filename,
+                                             content_type=attachment.content_type, size=attachment.size))
+            # R5.2: the item is in the city bureau's queue the moment it is registered.
+            queue = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
+                               state=AssignmentState.QUEUED, created_at=now)
+            session.add(queue)
             await session.flush()
             if due is not None:
-                # R7.2 / R7.3: the city bureau dispatches within 1 working day.
+                # R7.2: the city bureau dispatches within 1 working day.
                 await open_deadline(session, due, case_id=case.id, assignment_id=queue.id,
                                     kind=DeadlineKind.DISPATCH, rule="R7.2", start=now,
-                                    working_days=1)
-            if emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
-                session.add(_emergency_notice(case, envelope, emergency, now))
+                                    working_days=dispatch_days)
+            case.number = format_number(prefix, now.date(), await next_sequence(session, now.date()))
+            _add_events_and_notices(session, case, envelope, queue, bureau, emergency,
+                                    attachments=len(digests), now=now)
+            await session.flush()
     except IntegrityError:
         # Lost a race with a concurrent delivery of the same item: theirs stands.
         existing = await find_case(session, envelope.channel, envelope.external_id)
@@ -177,24 +193,19 @@ async def register(
     return Registration(case, created=True)
 
 
-def _add_rows(session: AsyncSession, case: Case, envelope: Envelope, digests: list[str],
-              bureau: Unit, now: datetime) -> Assignment:
-    for attachment, digest in zip(envelope.attachments, digests, strict=True):
-        session.add(AttachmentRecord(case_id=case.id, sha256=digest, filename=attachment.filename,
-                                     content_type=attachment.content_type, size=attachment.size))
+def _add_events_and_notices(session: AsyncSession, case: Case, envelope: Envelope, queue: Assignment,
+                            bureau: Unit, emergency: EmergencyAdvice | None, *, attachments: int,
+                            now: datetime) -> None:
     actor = f"channel:{envelope.channel}"
     session.add(Event(case_id=case.id, at=now, actor=actor, action="registered",
                       from_state=None, to_state=CaseStatus.REGISTERED,
-                      data={"number": case.number, "attachments": len(digests)}))
-    # R5.2: the item is in the city bureau's queue the moment it is registered.
-    queue = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
-                       state=AssignmentState.QUEUED, created_at=now)
-    session.add(queue)
-    session.add(Event(case_id=case.id, at=now, actor=actor, action="forwarded_to_city_bureau",
-                      from_state=None, to_state=AssignmentState.QUEUED,
-                      data={"unit": bureau.code}))
+                      data={"number": case.number, "attachments": attachments}))
+    session.add(Event(case_id=case.id, assignment_id=queue.id, at=now, actor=actor,
+                      action="forwarded_to_city_bureau", from_state=None,
+                      to_state=AssignmentState.QUEUED, data={"unit": bureau.code}))
     session.add(_receipt_notice(case, envelope, now))
-    return queue
+    if emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
+        session.add(_emergency_notice(case, envelope, emergency, now))
 
 
 def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
