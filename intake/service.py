@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from intake.envelope import Envelope, Receipt, TryLater
 from forwarder.rules import clocks_at
+from intake.envelope import Envelope, Receipt, TryLater
 from intake.screening import EmergencyRule, emergency_hint
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock
