@@ -1,4 +1,5 @@
-"""Notice templates (``config/notices.toml``): Simplified Chinese texts with placeholders."""
+"""Notice templates: Simplified Chinese (``config/notices.toml``) and Traditional
+(``config/notices.zh-Hant.toml``), texts with placeholders, per notice kind and channel."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from config.settings import CONFIG_DIR, ConfigError
 
 NOTICES_FILE = CONFIG_DIR / "notices.toml"
+LANGUAGE_FILES = {"zh-Hant": CONFIG_DIR / "notices.zh-Hant.toml"}
 
 
 @lru_cache(maxsize=8)
@@ -18,8 +20,12 @@ def _load(path: Path) -> dict[str, object]:
 
 
 def render_notice(kind: str, channel: str, values: dict[str, str], *,
-                  path: Path = NOTICES_FILE) -> str:
-    """Render the template for ``kind`` (per-channel variant first); missing keys are errors."""
+                  path: Path = NOTICES_FILE, language: str = "zh-Hans") -> str:
+    """Render the template for ``kind`` (per-channel variant first) in the citizen's script;
+    a language without its own template falls back to Simplified. Missing keys are errors."""
+    localised = LANGUAGE_FILES.get(language)
+    if localised is not None and path == NOTICES_FILE and kind in _load(localised):
+        path = localised
     table = _load(path).get(kind)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: no notice template [{kind}]")

@@ -31,6 +31,8 @@ from forwarder.due import CalendarDuePolicy
 from forwarder.portal import PORTAL, PortalDeps, add_portal_routes
 from forwarder.workflow_base import Context
 from intake import keys, wiring
+from intake.console import TEMPLATES as CONSOLE_TEMPLATES
+from intake.console import setup_console
 from intake.screening import load_rules
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES, Role
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "channels" / "web"
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "forwarder" / "portal"
-TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates", DESK_TEMPLATES]
+TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates", DESK_TEMPLATES, CONSOLE_TEMPLATES]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -137,5 +139,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                    extra_sources=(desk_sessions.api_source,)))
     setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
-                                     sessions=desk_sessions, calendar=calendar))
+                                     sessions=desk_sessions, calendar=calendar,
+                                     calendar_file=settings.calendar_path))
+    setup_console(app)
     return app

@@ -75,3 +75,19 @@ def mask_phone(e164: str) -> str:
     if len(e164) <= 7:
         return "*" * len(e164)
     return e164[:-8] + "****" + e164[-4:]
+
+
+# Characters common in complaints that exist only in Traditional script, and their
+# Simplified twins: enough to tell which script a citizen writes (the seed regulation
+# itself is in Traditional), not a converter.
+_TRADITIONAL = set("這個們時會為說國來對與點麼裡還過發現開關門問題處理"
+                   "區縣們訴號碼請謝環境噪聲車輛違規員單價錢費產樓燈壞")
+_SIMPLIFIED = set("这个们时会为说国来对与点么里还过发现开关门问题处理"
+                  "区县们诉号码请谢环境噪声车辆违规员单价钱费产楼灯坏")
+
+
+def detect_script(text: str) -> str:
+    """``zh-Hant`` when the text is clearly written in Traditional characters, else ``zh-Hans``."""
+    traditional = sum(ch in _TRADITIONAL and ch not in _SIMPLIFIED for ch in text)
+    simplified = sum(ch in _SIMPLIFIED and ch not in _TRADITIONAL for ch in text)
+    return "zh-Hant" if traditional >= 2 and traditional > 2 * simplified else "zh-Hans"

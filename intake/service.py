@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forwarder.rules import clocks_at
 from intake.envelope import Envelope, Receipt, TryLater
+from intake.normalise import detect_script
 from intake.screening import EmergencyRule, emergency_hint
 from registrar.attachments import AttachmentStore
 from registrar.clock import Clock
@@ -41,6 +42,9 @@ class IntakeService:
     """Called after a new case committed (wakes the outbox worker in this process)."""
 
     async def __call__(self, envelope: Envelope) -> Receipt:
+        if envelope.language == "zh-Hans" and detect_script(envelope.text) == "zh-Hant":
+            # Answer a citizen who writes Traditional characters in Traditional.
+            envelope = replace(envelope, language="zh-Hant")
         try:
             async with self.sessionmaker.begin() as session:
                 advice = emergency_hint(envelope.text, self.emergency_rules)

@@ -200,9 +200,9 @@ def _add_events_and_notices(session: AsyncSession, case: Case, envelope: Envelop
     session.add(Event(case_id=case.id, at=now, actor=actor, action="registered",
                       from_state=None, to_state=CaseStatus.REGISTERED,
                       data={"number": case.number, "attachments": attachments}))
-    session.add(Event(case_id=case.id, assignment_id=queue.id, at=now, actor=actor,
-                      action="forwarded_to_city_bureau", from_state=None,
-                      to_state=AssignmentState.QUEUED, data={"unit": bureau.code}))
+    session.add(Event(case_id=case.id, at=now, actor=actor, action="forwarded_to_city_bureau",
+                      from_state=None, to_state=AssignmentState.QUEUED,
+                      data={"unit": bureau.code, "assignment": queue.id}))
     session.add(_receipt_notice(case, envelope, now))
     if emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
         session.add(_emergency_notice(case, envelope, emergency, now))
@@ -210,7 +210,8 @@ def _add_events_and_notices(session: AsyncSession, case: Case, envelope: Envelop
 
 def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
     text = render_notice("receipt", envelope.channel,
-                         {"number": case.number, "query_code": case.query_code})
+                         {"number": case.number, "query_code": case.query_code},
+                         language=envelope.language)
     shown = envelope.receipt_in_reply or envelope.channel in RECEIPT_SHOWN_IN_SESSION
     status = NoticeStatus.PENDING
     error = None

@@ -14,6 +14,9 @@ from aiohttp import web
 
 from forwarder.desk.auth_pages import add_auth_routes, signed_in
 from forwarder.desk.deps import DESK, DeskDeps
+from forwarder.desk.pages_admin import add_admin_pages
+from forwarder.desk.pages_cases import add_case_pages
+from forwarder.desk.pages_supervision import add_supervision_pages
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -29,6 +32,9 @@ def setup_desk(app: web.Application, deps_factory: Callable[[], DeskDeps]) -> No
     app.cleanup_ctx.append(deps)
     app.middlewares.append(signed_in)
     add_auth_routes(app)
+    add_admin_pages(app)
+    add_case_pages(app)
+    add_supervision_pages(app)
     app.router.add_static("/desk/static", STATIC)
 
 

@@ -116,3 +116,27 @@ async def test_cx_reveals_a_case_only_to_the_number_that_filed_it(
             assert contact.opted_out
     finally:
         await engine.dispose()
+
+
+async def test_a_citizen_writing_traditional_gets_traditional_notices(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    from intake.envelope import Channel, Envelope
+    from intake.normalise import detect_script
+    from intake.service import IntakeService
+    from registrar.attachments import AttachmentStore
+
+    assert detect_script("這個路燈壞了，請處理") == "zh-Hant"
+    assert detect_script("这个路灯坏了，请处理") == "zh-Hans"
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        intake = IntakeService(sessions, clock, AttachmentStore(tmp_path), "FZ12345")
+        await intake(Envelope(channel=Channel.SMS_MODEM, external_id="t1", received_at=clock.now(),
+                              text="這個路燈壞了三天，請儘快處理", sender="+8613805912345",
+                              reply_address="+8613805912345"))
+        async with sessions() as s:
+            case = (await s.execute(select(Case))).scalar_one()
+            notice = (await s.execute(select(Notice))).scalar_one()
+        assert case.language == "zh-Hant" and "訴求已登記" in notice.text
+    finally:
+        await engine.dispose()

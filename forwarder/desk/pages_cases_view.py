@@ -1,0 +1,137 @@
+"""How the case pages show stored values: Chinese labels, local times, deadline colours, masking.
+
+Pure functions over rows and plain values, shared by the queue, inbox, search
+and case pages, so that a state or a clock reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from forwarder.publication import mask_personal_data
+from registrar.models import Case, Classification, Deadline, Role
+
+CHANNELS: dict[str, str] = {
+    "web": "网站", "phone": "电话", "fax": "传真", "sms_modem": "短信", "sms_twilio": "短信",
+    "email": "电子邮件",
+}
+CASE_STATUS: dict[str, str] = {
+    "registered": "已登记待甄别", "not_accepted": "不予受理", "accepted": "已受理待交办",
+    "dispatched": "办理中", "split": "已拆分办理", "answered": "已答复待发布", "closed": "已办结",
+    "stopped": "已停止交办",
+}
+ASSIGNMENT_STATE: dict[str, str] = {
+    "queued": "待处理", "dispatched": "已交办未阅", "read": "已阅办理中", "drafted": "已起草待审批",
+    "approved": "领导已审批", "submitted": "已提交待审核", "passed": "审核通过", "redo": "退回重办",
+    "contributed": "已提交协办意见", "return_requested": "申请退回", "done": "已完成",
+    "withdrawn": "已撤回",
+}
+ASSIGNMENT_ROLE: dict[str, str] = {
+    "bureau": "信访局", "lead": "主办", "co": "协办", "coordination": "协调",
+}
+DEADLINE_KIND: dict[str, str] = {
+    "dispatch": "交办", "read": "阅件", "answer": "答复", "review": "审核", "redo": "重办",
+    "return_decision": "退回决定",
+}
+EVENT_ACTION: dict[str, str] = {
+    "registered": "登记", "forwarded_to_city_bureau": "转市信访局", "transcribed": "语音转写",
+    "accept": "受理", "not_accept": "不予受理", "screened": "甄别完成", "dispatch": "交办",
+    "dispatched": "交办单位", "dispatch_on": "转出", "queued": "进入队列", "requeued": "重新进入队列",
+    "read": "阅件", "draft": "起草答复", "approve": "分管领导审批", "submit": "提交答复",
+    "contribute": "提交协办意见", "pass": "审核通过", "fail": "审核不通过，退回重办",
+    "request_return": "申请退回", "return_accepted": "同意退回",
+    "return_refused_dispatched": "不同意退回", "return_refused_read": "不同意退回",
+    "return_refused_queued": "不同意退回", "answered": "已答复", "close": "办结",
+    "reopen": "重新交办", "split": "拆分", "split_part": "拆分所得事项", "stop": "停止交办",
+    "escalated": "提请政府协调", "overdue_handling": "逾期办理", "deadline_warning": "期限预警",
+    "forwarded_late": "迟转", "deadline_recounted": "期限重算", "withdraw": "撤回",
+    "coordinated": "协调完成",
+}
+# Case-level moves are logged as "case_<action>" (workflow_base.move_case).
+EVENT_ACTION.update({
+    "case_accept": "受理", "case_not_accept": "不予受理", "case_dispatch": "案件交办",
+    "case_split": "拆分交办（R8.7）", "case_answered": "全部答复审核通过", "case_reopen": "撤回重新交办",
+    "case_close": "办结", "case_stop": "停止交办（R8.5b）",
+})
+NOTICE_KIND: dict[str, str] = {
+    "receipt": "登记回执", "answer": "答复", "not_accepted": "不予受理告知", "internal": "内部办理告知",
+    "stopped": "停止交办告知", "emergency_advice": "紧急求助提示",
+}
+NOTICE_STATUS: dict[str, str] = {
+    "pending": "待发送", "sending": "发送中", "sent": "已发送", "delivered": "已送达", "failed": "发送失败",
+    "cancelled": "已取消",
+}
+#: Roles that work with the citizen and so see the whole contact (the agent calls back too).
+FULL_CONTACT_ROLES = frozenset({Role.AGENT, Role.CITY_BUREAU, Role.DISTRICT_BUREAU, Role.UNIT_HANDLER,
+                                Role.UNIT_LEADER, Role.DISCIPLINE})
+
+
+@dataclass(frozen=True, slots=True)
+class DueView:
+    """A clock as a page shows it: what, when, and its colour class."""
+
+    label: str
+    at: str
+    css: str
+    provisional: bool = False
+    rule: str = ""
+
+
+class Clocks:
+    """Formats times in the city's zone and colours deadlines against one "now"."""
+
+    def __init__(self, zone: ZoneInfo, now: datetime) -> None:
+        self.zone, self.now = zone, now
+
+    def t(self, value: datetime | None) -> str:
+        return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+    def until(self, value: datetime) -> str:
+        """A deadline's exclusive end; midnight reads as the end of the day before (24:00)."""
+        local = value.astimezone(self.zone)
+        if (local.hour, local.minute, local.second) == (0, 0, 0):
+            return (local - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
+        return local.strftime("%Y-%m-%d %H:%M")
+
+    def colour(self, due_at: datetime, warn_at: datetime) -> str:
+        """due-late once due, due-soon once warned (R11.1 warning), due-ok before."""
+        if self.now >= due_at:
+            return "due-late"
+        if self.now >= warn_at:
+            return "due-soon"
+        return "due-ok"
+
+    def due(self, kind: str, due_at: datetime | None, warn_at: datetime | None, *,
+            provisional: bool = False, rule: str = "") -> DueView | None:
+        if due_at is None or warn_at is None:
+            return None
+        return DueView(DEADLINE_KIND.get(kind, kind), self.until(due_at), self.colour(due_at, warn_at),
+                       provisional, rule)
+
+    def deadline(self, row: Deadline) -> DueView:
+        """A stored clock; a met one is shown without colour, a missed one stays red."""
+        if row.met_at is not None:
+            css = "due-met late-met" if row.missed or row.met_at >= row.due_at else "due-met"
+        else:
+            css = self.colour(row.due_at, row.warn_at)
+        return DueView(DEADLINE_KIND.get(row.kind, row.kind), self.until(row.due_at), css,
+                       row.provisional, row.rule)
+
+
+def is_internal(case: Case) -> bool:
+    """Internal by the bureau's classification, or by the citizen's choice (R6.4)."""
+    return case.classification == Classification.INTERNAL or not case.public_allowed
+
+
+def excerpt(text: str, length: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[:length] + "…"
+
+
+def contact_for(role: str, value: str | None) -> str:
+    """The citizen's contact: whole for those who reply to them, masked for anyone else."""
+    if not value:
+        return "—"
+    return value if role in FULL_CONTACT_ROLES else mask_personal_data(value)

@@ -1,0 +1,96 @@
+"""The console's websocket hub: which agents are connected, and the screen pop for a new call.
+
+The phone channel calls ``announce_call(app, caller)`` when a call reaches the
+agents (or ``agent=`` the one it was routed to); every open console of that
+agent fills in the caller's number and shows their earlier cases. The hub
+lives in this process only: with several web processes behind a balancer, the
+phone channel must announce in the process the agent's browser is connected to
+(or a broadcast between processes must be added).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 25.0
+"""Ping interval; a browser that stops answering is dropped after about this long."""
+SEND_TIMEOUT_S = 5.0
+
+
+@dataclass(slots=True)
+class ConsoleHub:
+    """Open console websockets, by agent username."""
+
+    sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=lambda: defaultdict(set))
+
+    def add(self, agent: str, ws: web.WebSocketResponse) -> None:
+        self.sockets[agent].add(ws)
+
+    def remove(self, agent: str, ws: web.WebSocketResponse) -> None:
+        """Forget one socket; the agent's entry goes when their last console closes."""
+        open_ = self.sockets.get(agent)
+        if open_ is None:
+            return
+        open_.discard(ws)
+        if not open_:
+            del self.sockets[agent]
+
+    def agents(self) -> list[str]:
+        """Usernames with at least one console open."""
+        return sorted(self.sockets)
+
+    def count(self) -> int:
+        return sum(len(s) for s in self.sockets.values())
+
+    async def send(self, message: dict[str, Any], *, agent: str | None = None) -> int:
+        """Send ``message`` to every console (or one agent's); returns how many got it."""
+        targets = [(name, ws) for name, socks in self.sockets.items()
+                   if agent is None or name == agent for ws in socks]
+        payload = json.dumps(message, ensure_ascii=False)
+        results = await asyncio.gather(*(self._send_one(ws, payload) for _, ws in targets))
+        for (name, ws), ok in zip(targets, results, strict=True):
+            if not ok:
+                self.remove(name, ws)
+        return sum(results)
+
+    @staticmethod
+    async def _send_one(ws: web.WebSocketResponse, payload: str) -> bool:
+        if ws.closed:
+            return False
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await ws.send_str(payload)
+        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+            # A console that vanished mid-send: the call still reaches the others.
+            log.info("console websocket dropped while sending: %s", exc)
+            return False
+        return True
+
+    async def close_all(self) -> None:
+        """Close every console socket (server shutdown), so no handler waits forever."""
+        sockets = [ws for socks in self.sockets.values() for ws in socks]
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                               for ws in sockets), return_exceptions=True)
+        self.sockets.clear()
+
+
+HUB = web.AppKey("console_hub", ConsoleHub)
+
+
+async def announce_call(app: web.Application, caller: str, *, agent: str | None = None) -> int:
+    """Pop a call to the agents' consoles: ``{"type": "call", "caller": "+86…"}``.
+
+    ``caller`` is the number as the phone channel has it (E.164 preferred; the
+    console normalises what it shows). Returns the number of consoles reached,
+    so the phone channel can tell "nobody is connected" from "delivered".
+    """
+    return await app[HUB].send({"type": "call", "caller": caller}, agent=agent)

@@ -1,0 +1,133 @@
+"""The efficiency office's supervision desk: per-unit figures city-wide and per district (R11.1),
+the sweeper's notices and warnings, the CSV report and the yearly ranking (R12.1)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from forwarder import workflow as wf
+from forwarder.api.accounts import create_account
+from forwarder.desk.deps import DESK
+from forwarder.sweeper import Sweeper
+from forwarder.workflow_base import Actor
+from registrar.clock import FixedClock
+from tests.forwarder.api_kit import FAST_HASHER, make_api
+from tests.forwarder.test_desk_admin import sign_in
+
+Client = TestClient[Any, Any]
+#: The table's number columns, in order (as in pages_supervision.COLUMNS, then the rating).
+FIGURES = ("dispatched", "read_on_time", "read_late", "answered_on_time", "answered_late",
+           "overdue_handling", "expired_unhandled", "passed_first_time", "ratings")
+
+
+@pytest.fixture
+async def situation(client: Client, clock: FixedClock, tmp_path: Path) -> Client:
+    """November 2026: city-urban answers on time; gulou-urban reads six days late (swept)."""
+    api = await make_api(client, tmp_path)
+    await api.case_at("answered", unit="city-urban")
+    _, late = await api.case_at("dispatched", unit="gulou-urban")
+    clock.advance(timedelta(days=6))  # Mon 30 Nov: past the 2-working-day reading clock (R8.1)
+    await Sweeper(api.deps.sessionmaker, api.deps.ctx).run_once()
+
+    async def read(session: Any) -> None:
+        await wf.read(session, api.deps.ctx, late, Actor("鼓楼区城管经办人", "unit_handler", "gulou-urban"))
+    await api.tx(read)
+    return client
+
+
+def table(page: str, table_id: str = "unit-stats") -> dict[str, list[str]]:
+    """unit code → the cells after the name, from a desk table with ``data-unit`` rows."""
+    found = re.search(rf'<table[^>]*id="{table_id}".*?</table>', page, re.S)
+    assert found is not None, table_id
+    rows = re.findall(r'<tr data-unit="([^"]+)">(.*?)</tr>', found.group(0), re.S)
+    return {code: [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", cells,
+                                                                         re.S)][1:]
+            for code, cells in rows}
+
+
+@pytest.mark.parametrize(("user", "status"), [
+    ("efficiency", 200), ("city", 200), ("admin", 200),
+    ("agent", 403), ("gulou", 403), ("urban", 403), ("urban-leader", 403), ("discipline", 403)])
+async def test_supervision_is_for_the_efficiency_office_city_bureau_and_admins(
+        client: Client, tmp_path: Path, user: str, status: int) -> None:
+    await make_api(client, tmp_path)
+    assert await sign_in(client, user) == 303
+    assert (await client.get("/desk/supervision")).status == status
+    assert (await client.get("/desk/supervision/report.csv")).status == status
+
+
+async def test_R11_1_one_unit_on_time_one_late_city_wide_and_per_district(situation: Client) -> None:
+    assert await sign_in(situation, "efficiency") == 303
+    page = await (await situation.get("/desk/supervision?period=this_month")).text()
+    rows = table(page)
+    urban, gulou = (dict(zip(FIGURES, rows[c], strict=False)) for c in ("city-urban", "gulou-urban"))
+    assert (urban["dispatched"], urban["read_on_time"], urban["read_late"], urban["answered_on_time"],
+            urban["passed_first_time"]) == ("1", "1", "0", "1", "1")
+    assert (gulou["dispatched"], gulou["read_on_time"], gulou["read_late"], gulou["passed_first_time"]) == (
+        "1", "0", "1", "0")
+    totals = re.search(r'<tr id="totals">(.*?)</tr>', page, re.S)
+    assert totals is not None
+    sums = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<th>(.*?)</th>", totals.group(1))][1:]
+    assert dict(zip(FIGURES, sums, strict=False))["read_late"] == "1"
+    assert dict(zip(FIGURES, sums, strict=False))["dispatched"] == "2"
+    # The sweeper's notice of the late read, charged to the unit (R11.2a).
+    events = re.search(r'<table class="list" id="events">.*?</table>', page, re.S)
+    assert events is not None and "鼓楼区城市管理局" in events.group(0)
+    assert "逾期未阅" in events.group(0) and "通报" in events.group(0)
+
+    district = await (await situation.get("/desk/supervision?district=鼓楼区")).text()
+    assert set(table(district)) == {"gulou-urban"}
+    assert table(district)["gulou-urban"] == rows["gulou-urban"]
+
+    earlier = await (await situation.get("/desk/supervision?period=custom&from=2026-10-01&to=2026-10-31"
+                                         )).text()
+    assert table(earlier) == {} and "本期没有交办件" in earlier
+
+
+async def test_R11_1_the_csv_report_has_the_same_numbers(situation: Client) -> None:
+    assert await sign_in(situation, "efficiency") == 303
+    page = await (await situation.get("/desk/supervision?period=this_month")).text()
+    response = await situation.get("/desk/supervision/report.csv?period=this_month")
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = (await response.read()).decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0][1] == "2026-11-01 至 2026-11-30" and lines[0][2] == "全市"
+    by_code = {row[0]: row for row in lines[2:] if row and row[0] in ("city-urban", "gulou-urban", "合计")}
+    shown = table(page)
+    for code in ("city-urban", "gulou-urban"):
+        assert by_code[code][3:3 + len(FIGURES)] == shown[code][:len(FIGURES)], code
+    assert by_code["合计"][3:5] == ["2", "1"]
+    ranked = lines[lines.index(["名次", "单位代码", "单位", "交办件数", "得分"]) + 1:]
+    assert [(row[0], row[1]) for row in ranked] == [("1", "city-urban"), ("2", "gulou-urban")]
+
+
+async def test_R12_1_the_yearly_ranking_puts_the_timely_unit_first(situation: Client) -> None:
+    assert await sign_in(situation, "city") == 303
+    page = await (await situation.get("/desk/supervision?year=2026")).text()
+    ranking = re.search(r'<table[^>]*id="ranking".*?</table>', page, re.S)
+    assert ranking is not None
+    order = re.findall(r'<tr data-unit="([^"]+)"><td>(\d+)</td>', ranking.group(0))
+    assert order == [("city-urban", "1"), ("gulou-urban", "2")]
+    empty = await (await situation.get("/desk/supervision?year=2025")).text()
+    assert "本年度尚无数据" in empty
+
+
+async def test_a_district_efficiency_office_sees_only_its_district(situation: Client) -> None:
+    deps = situation.app[DESK]
+    async with deps.sessionmaker.begin() as session:
+        await create_account(session, username="gulou-eff", display_name="付晓燕", role="efficiency",
+                             unit_code="gulou-efficiency", password="district-office-pw",
+                             now=deps.ctx.clock.now(), hasher=FAST_HASHER)
+    assert await sign_in(situation, "gulou-eff", "district-office-pw") == 303
+    page = await (await situation.get("/desk/supervision?district=")).text()
+    assert set(table(page)) == {"gulou-urban"}
+    assert "效能监督 <small>" in page and "鼓楼区" in page

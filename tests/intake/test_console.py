@@ -1,0 +1,284 @@
+"""The agent console through the whole app: calls logged, screen pops, faxes typed in (R5.1, R3.8, R8.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from PIL import Image
+from sqlalchemy import select
+
+from forwarder.api.accounts import demo_password, seed_demo_accounts
+from intake import keys
+from intake.console import announce_call
+from intake.console.hub import HUB
+from intake.envelope import Attachment, Channel, Envelope, Receipt
+from registrar.models import Case, Event, Notice
+from tests.forwarder.api_kit import FAST_HASHER
+
+Client = TestClient[Any, Any]
+CALLER = "13805912345"
+CALLER_E164 = "+8613805912345"
+
+
+def png_page(label: int) -> bytes:
+    """A small real PNG (a 'fax page') that differs per ``label``."""
+    buffer = io.BytesIO()
+    Image.new("L", (120, 170), color=255 - label).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def staff(client: Client) -> Client:
+    async with client.app[keys.SESSIONMAKER].begin() as session:
+        await seed_demo_accounts(session, client.app[keys.CLOCK].now(), hasher=FAST_HASHER)
+    return client
+
+
+async def sign_in(client: Client, user: str) -> None:
+    client.session.cookie_jar.clear()
+    response = await client.post("/desk/login", data={"username": user, "password": demo_password(user)},
+                                 allow_redirects=False)
+    assert response.status == 303, await response.text()
+
+
+def field(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page) or re.search(
+        rf'name="{name}" content="([^"]*)"', page)
+    assert match, f"no {name} on the page"
+    return match.group(1)
+
+
+async def open_form(client: Client) -> dict[str, str]:
+    page = await (await client.get("/desk/console")).text()
+    return {"csrf": field(page, "csrf"), "form_id": field(page, "form_id")}
+
+
+def call(form: dict[str, str], **overrides: str) -> dict[str, str]:
+    data = {**form, "caller": CALLER, "name": "王先生", "text": "鼓楼区五四路路灯不亮已经一周",
+            "category": "城管", "district": "鼓楼区", "location": "五四路 120 号", "public": "yes",
+            "reply": "caller", "reply_to": ""}
+    data.update(overrides)
+    return data
+
+
+async def cases(client: Client) -> list[Case]:
+    async with client.app[keys.SESSIONMAKER]() as session:
+        return list((await session.execute(select(Case).order_by(Case.id))).scalars())
+
+
+async def register(client: Client, text: str, *, sender: str | None = CALLER_E164,
+                   channel: Channel = Channel.SMS_MODEM, ext: str, public: bool = True,
+                   attachments: tuple[Attachment, ...] = (), minutes: int = 0) -> Receipt:
+    envelope = Envelope(channel=channel, external_id=ext, text=text, sender=sender,
+                        reply_address=sender, public_allowed=public, attachments=attachments,
+                        received_at=client.app[keys.CLOCK].now() - timedelta(minutes=minutes))
+    receipt: Receipt = await client.app[keys.INTAKE](envelope)
+    return receipt
+
+
+async def register_fax(client: Client, *, ext: str = "fax-1", pages: int = 2, ocr: str = "",
+                       minutes: int = 0) -> Receipt:
+    text = f"[传真 {pages} 页，待坐席录入]" + (f"\n\n【机器识别，待人工核对】\n{ocr}" if ocr else "")
+    files = tuple(Attachment(f"fax-page-{n:03d}.png", "image/png", png_page(n + len(ext)))
+                  for n in range(1, pages + 1))
+    return await register(client, text, sender="+8659187654321", channel=Channel.FAX, ext=ext,
+                          attachments=files, minutes=minutes)
+
+
+@pytest.fixture
+async def agent(client: Client) -> Client:
+    await staff(client)
+    await sign_in(client, "agent")
+    return client
+
+
+async def test_R5_1_a_call_logged_by_an_agent_becomes_a_phone_case_with_the_number_to_read_back(
+        agent: Client) -> None:
+    response = await agent.post("/desk/console", data=call(await open_form(agent)))
+    page = await response.text()
+    assert response.status == 200
+    [case] = await cases(agent)
+    assert f'id="case-number">{case.number}<' in page and f'id="query-code">{case.query_code}<' in page
+    assert (case.channel, case.sender, case.reply_address) == ("phone", CALLER_E164, CALLER_E164)
+    assert (case.display_name, case.district_hint, case.public_allowed) == ("王先生", "鼓楼区", True)
+    assert case.notes == ["agent=agent", "category=城管"] and case.emergency is None
+    async with agent.app[keys.SESSIONMAKER]() as session:
+        receipt = (await session.execute(select(Notice).where(Notice.case_id == case.id))).scalar_one()
+    assert receipt.status == "sent"  # read to the caller on the line, not texted again
+    assert 'id="emergency-advice"' not in page
+
+
+async def test_R5_1_double_submit_of_one_form_makes_one_case(agent: Client) -> None:
+    data = call(await open_form(agent))
+    first = await (await agent.post("/desk/console", data=data)).text()
+    second = await (await agent.post("/desk/console", data={**data, "text": "改过的内容"})).text()
+    [case] = await cases(agent)
+    assert case.number in first and case.number in second and case.text == "鼓楼区五四路路灯不亮已经一周"
+    assert 'id="already-registered"' in second and 'id="already-registered"' not in first
+    assert field(first, "form_id") != data["form_id"]  # the next call gets a fresh form
+
+
+async def test_invalid_phone_is_shown_on_the_form_and_nothing_is_stored(agent: Client) -> None:
+    response = await agent.post("/desk/console", data=call(await open_form(agent), caller="12345"))
+    page = await response.text()
+    assert response.status == 400
+    assert 'id="caller-error"' in page and "电话号码无效" in page
+    assert "鼓楼区五四路路灯不亮已经一周" in page  # what was typed stays
+    assert await cases(agent) == []
+
+
+async def test_other_reply_address_keeps_the_caller_as_fallback(agent: Client) -> None:
+    await agent.post("/desk/console", data=call(await open_form(agent), reply="other",
+                                                reply_to="wang@example.cn", category="住建"))
+    [case] = await cases(agent)
+    assert (case.sender, case.reply_address) == (CALLER_E164, "wang@example.cn")
+
+
+async def test_R3_8_emergency_words_show_the_banner_and_mark_the_case(agent: Client) -> None:
+    page = await (await agent.post("/desk/console", data=call(
+        await open_form(agent), text="楼下餐馆着火了，浓烟很大"))).text()
+    [case] = await cases(agent)
+    assert case.emergency == "119"
+    assert 'id="emergency-advice"' in page and "119" in page
+    live = await (await agent.get("/desk/console/screen", params={"text": "有人晕倒了"})).json()
+    quiet = await (await agent.get("/desk/console/screen", params={"text": "路灯不亮"})).json()
+    assert "120" in live["advice"] and quiet["advice"] == ""
+
+
+async def test_only_agents_use_the_console(client: Client) -> None:
+    await staff(client)
+    await sign_in(client, "urban")
+    for path in ("/desk/console", "/desk/console/history?phone=13805912345",
+                 "/desk/console/screen?text=x", "/desk/console/faxes"):
+        response = await client.get(path)
+        assert response.status == 403, path
+    assert "无权访问" in await (await client.get("/desk/console")).text()
+    client.session.cookie_jar.clear()
+    response = await client.get("/desk/console", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/desk/login")
+
+
+async def test_R8_5_history_lists_the_callers_earlier_cases_only(agent: Client) -> None:
+    for n in range(12):
+        await register(agent, f"第{n}次反映噪音扰民", ext=f"mine-{n}", minutes=100 - n)
+    await register(agent, "别人的诉求", sender="+8613905910001", ext="other")
+    await register(agent, "不同意公开的诉求", ext="private", public=False)  # internal: agents never see it
+    body = await (await agent.get("/desk/console/history", params={"phone": "138 0591 2345"})).json()
+    assert body["phone"] == CALLER_E164 and body["total"] == 12
+    assert [c["text"] for c in body["cases"]] == [f"第{n}次反映噪音扰民" for n in range(11, 1, -1)]
+    assert {c["status"] for c in body["cases"]} == {"已登记，等待受理"}
+    bad = await agent.get("/desk/console/history", params={"phone": "12"})
+    assert bad.status == 400 and "电话号码" in (await bad.json())["error"]
+
+
+async def test_websocket_pops_an_announced_call_to_connected_agents(agent: Client) -> None:
+    async with agent.ws_connect("/desk/console/ws") as ws:
+        assert (await ws.receive_json(timeout=5)) == {"type": "hello", "agent": "agent"}
+        assert agent.app[HUB].agents() == ["agent"]
+        assert await announce_call(agent.app, CALLER_E164) == 1
+        assert (await ws.receive_json(timeout=5)) == {"type": "call", "caller": CALLER_E164}
+        assert await announce_call(agent.app, CALLER_E164, agent="someone-else") == 0
+        await ws.send_str("ping")
+        assert (await ws.receive_json(timeout=5)) == {"type": "pong"}
+    for _ in range(50):  # the server notices the close on its side
+        if not agent.app[HUB].count():
+            break
+        await asyncio.sleep(0.02)
+    assert agent.app[HUB].count() == 0
+    assert await announce_call(agent.app, CALLER_E164) == 0
+
+
+async def test_websocket_refuses_non_agents_and_strangers(client: Client) -> None:
+    await staff(client)
+    await sign_in(client, "city")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/desk/console/ws")
+    assert refused.value.status == 403
+    await sign_in(client, "agent")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as cross_site:
+        await client.ws_connect("/desk/console/ws", headers={"Origin": "https://evil.example"})
+    assert cross_site.value.status == 403
+    client.session.cookie_jar.clear()
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await client.ws_connect("/desk/console/ws")
+    assert client.app[HUB].count() == 0
+
+
+async def test_R5_1_fax_waits_for_an_agent_and_the_transcription_keeps_the_placeholder(
+        agent: Client) -> None:
+    second = await register_fax(agent, ext="fax-new", minutes=1)
+    first = await register_fax(agent, ext="fax-old", minutes=30, ocr="鼓楼区温泉路积水严重")
+    await register(agent, "短信诉求", ext="sms-1")
+    listing = await (await agent.get("/desk/console/faxes")).text()
+    assert listing.index(first.case_number) < listing.index(second.case_number)
+    assert "短信诉求" not in listing and 'id="fax-count">2<' in listing
+    page = await (await agent.get(f"/desk/console/faxes/{first.case_number}")).text()
+    assert page.count('class="fax-page" src="/desk/attachments/') == 2
+    assert 'id="machine-text-note"' in page and ">鼓楼区温泉路积水严重</textarea>" in page
+    typed = "鼓楼区温泉路 88 号门口积水，请疏通。"
+    saved = await agent.post(f"/desk/console/faxes/{first.case_number}", allow_redirects=False,
+                             data={"csrf": field(page, "csrf"), "text": typed})
+    assert saved.status == 303
+    assert saved.headers["Location"] == f"/desk/console/faxes/{second.case_number}?saved={first.case_number}"
+    async with agent.app[keys.SESSIONMAKER]() as session:
+        case = (await session.execute(select(Case).where(Case.number == first.case_number))).scalar_one()
+        event = (await session.execute(select(Event).where(
+            Event.case_id == case.id, Event.action == "transcribed"))).scalar_one()
+    assert case.text == typed and event.actor == "李秀英@service-centre"
+    assert event.data["previous_text"].startswith("[传真 2 页，待坐席录入]")
+    again = await agent.post(f"/desk/console/faxes/{first.case_number}",
+                             data={"csrf": field(page, "csrf"), "text": "别的内容"})
+    assert again.status == 409 and "已由其他坐席录入" in await again.text()
+
+
+async def test_transcription_is_for_agents_and_the_city_bureau_and_only_for_faxes(client: Client) -> None:
+    await staff(client)
+    fax = await register_fax(client, ocr="")
+    sms = await register(client, "短信诉求", ext="sms-1")
+    await sign_in(client, "urban")
+    token = field(await (await client.get("/desk/password")).text(), "csrf-token")
+    denied = await client.post(f"/desk/console/faxes/{fax.case_number}", data={"csrf": token, "text": "x"})
+    assert denied.status == 403
+    await sign_in(client, "city")
+    token = field(await (await client.get(f"/desk/console/faxes/{fax.case_number}")).text(), "csrf")
+    not_fax = await client.post(f"/desk/console/faxes/{sms.case_number}", data={"csrf": token, "text": "x"})
+    assert not_fax.status == 404
+    done = await client.post(f"/desk/console/faxes/{fax.case_number}", allow_redirects=False,
+                             data={"csrf": token, "text": "有人被困电梯，请处理"})
+    assert done.status == 303 and done.headers["Location"] == f"/desk/console/faxes?saved={fax.case_number}"
+    listing = await (await client.get(done.headers["Location"])).text()
+    assert 'id="no-faxes"' in listing and "119" in listing  # R3.8 on the transcribed text
+    [case] = [c for c in await cases(client) if c.number == fax.case_number]
+    assert (case.text, case.emergency) == ("有人被困电梯，请处理", "119")
+    assert [c.text for c in await cases(client) if c.number == sms.case_number] == ["短信诉求"]
+
+
+async def test_attachments_are_served_to_staff_who_may_see_the_case(client: Client) -> None:
+    await staff(client)
+    fax = await register_fax(client, pages=1)
+    private = Attachment("photo.png", "image/png", png_page(99))
+    await register(client, "不同意公开", ext="private", public=False, attachments=(private,))
+    assert fax.created
+    page = png_page(1 + len("fax-1"))
+    digest = Attachment("x", "image/png", page).sha256
+    anonymous = await client.get(f"/desk/attachments/{digest}", allow_redirects=False)
+    assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/desk/login")
+    await sign_in(client, "agent")
+    shown = await client.get(f"/desk/attachments/{digest}")
+    assert shown.status == 200 and await shown.read() == page
+    assert shown.headers["Content-Type"] == "image/png"
+    assert shown.headers["X-Content-Type-Options"] == "nosniff"
+    assert shown.headers["Content-Disposition"].startswith("inline;")
+    assert (await client.get(f"/desk/attachments/{private.sha256}")).status == 404  # internal (R6.4)
+    assert (await client.get(f"/desk/attachments/{'0' * 64}")).status == 404
+    assert (await client.get("/desk/attachments/not-a-hash")).status == 404
+    await sign_in(client, "urban")  # a unit sees only cases assigned to it
+    assert (await client.get(f"/desk/attachments/{digest}")).status == 404
+    await sign_in(client, "city")
+    assert (await client.get(f"/desk/attachments/{private.sha256}")).status == 200
