@@ -9,9 +9,9 @@ tests run without hardware; the channel is off until a site enables it.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from config.validators import known_zone
 
 
 class GammuSettings(BaseModel):
@@ -55,8 +55,4 @@ class GammuSettings(BaseModel):
     @field_validator("modem_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_zone(value)

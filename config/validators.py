@@ -1,0 +1,14 @@
+"""Checks several settings models share."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def known_zone(value: str) -> str:
+    """An IANA time-zone name this machine knows, or ``ValueError`` naming it."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value

@@ -1,0 +1,46 @@
+"""Settings: defaults, a site file, HOTLINE_* variables; bad values name their key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import ConfigError, load_settings
+
+
+def test_defaults_are_the_embedded_demo() -> None:
+    settings = load_settings(environ={})
+    assert settings.database_url == "sqlite+aiosqlite:///var/hotline.db"
+    assert (settings.web.host, settings.web.port) == ("127.0.0.1", 8080)
+    assert settings.tz.key == "Asia/Shanghai" and settings.case_prefix == "FZ12345"
+
+
+def test_site_file_then_environment_win(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('case_prefix = "XM12345"\n[web]\nport = 9000\n', encoding="utf-8")
+    settings = load_settings(environ={"HOTLINE_CONFIG": str(site), "HOTLINE_WEB__PORT": "9100",
+                                      "HOTLINE_DATABASE_URL": "postgresql+asyncpg://u@db/hotline"})
+    assert (settings.case_prefix, settings.web.port) == ("XM12345", 9100)
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+
+
+@pytest.mark.parametrize(("environ", "key"), [
+    ({"HOTLINE_WEB__PORT": "eighty"}, "web.port"),
+    ({"HOTLINE_DATABASE_URL": "mysql://x"}, "database_url"),
+    ({"HOTLINE_TIMEZONE": "Mars/Base"}, "timezone"),
+    ({"HOTLINE_NO_SUCH_KEY": "1"}, "no_such_key"),
+    ({"HOTLINE_FAX__PORT": "-1"}, "fax.port"),
+])
+def test_a_bad_value_stops_start_with_its_key_named(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings(environ=environ)
+
+
+def test_a_broken_site_file_is_named(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("web = [", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(environ={"HOTLINE_CONFIG": str(site)})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(environ={"HOTLINE_CONFIG": str(tmp_path / "missing.toml")})
