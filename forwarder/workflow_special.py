@@ -337,6 +337,14 @@ async def escalate(session: AsyncSession, ctx: Context, number: str, *, reason: 
         raise WorkflowError("only a bureau escalates an item", code="forbidden")
     if case.status not in (CaseStatus.DISPATCHED, CaseStatus.ACCEPTED, CaseStatus.SPLIT):
         raise WorkflowError(f"case {number} is {case.status}: nothing to coordinate")
+    if actor.role == "district_bureau":
+        # A district bureau escalates only items that went through its own hands.
+        mine = (await session.execute(select(Assignment.id).join(Unit, Unit.id == Assignment.unit_id)
+                                      .where(Assignment.case_id == case.id,
+                                             Unit.code == actor.unit_code))).first()
+        if mine is None:
+            raise WorkflowError("a district bureau escalates only items of its own district",
+                                code="forbidden")
     office = await unit_by_kind(session, UnitKind.GOV_OFFICE)
     units = (await session.execute(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
                                    .where(Assignment.case_id == case.id,
@@ -362,5 +370,21 @@ async def escalate(session: AsyncSession, ctx: Context, number: str, *, reason: 
     return assignment
 
 
-__all__ = ["Repeat", "decide_return", "escalate", "find_repeats", "notify_citizen",
+async def coordinate(session: AsyncSession, ctx: Context, assignment_id: int, *, opinion: str,
+                     actor: Actor) -> Assignment:
+    """R8.8: the government office gives its coordination opinion; its part is then done and
+    the handling units carry on with the item under that opinion."""
+    now = ctx.clock.now()
+    assignment, case, unit = await load_assignment(session, assignment_id)
+    require_unit(actor, unit, "coordination")
+    if assignment.role != AssignmentRole.COORDINATION:
+        raise WorkflowError(f"assignment {assignment_id} is not a coordination request")
+    if not opinion.strip():
+        raise WorkflowError("write the coordination opinion", code="invalid")
+    move_assignment(session, case, assignment, "coordinated", actor, now=now, reason=opinion.strip())
+    assignment.answer_text = opinion.strip()
+    return assignment
+
+
+__all__ = ["Repeat", "coordinate", "decide_return", "escalate", "find_repeats", "notify_citizen",
            "request_return", "split", "stop_dispatch"]

@@ -435,3 +435,25 @@ async def test_R4_2_R10_1_every_bureau_and_unit_has_a_leader_and_handlers_on_dut
         handlers = [e.person_name for e in roster if e.duty == "handler"]
         assert len(leaders) == 1 and all(leaders), unit.code
         assert handlers and all(handlers), unit.code
+
+
+async def test_R8_8_the_government_office_gives_its_opinion_and_its_part_is_done(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case("跨区域的河道污染，多个部门推诿")
+    await dispatched(session, ctx, case.number)
+    office = await sp.escalate(session, ctx, case.number, reason="涉及多部门职责", actor=CITY)
+    with pytest.raises(WorkflowError, match="only"):
+        await sp.coordinate(session, ctx, office.id, opinion="由城管牵头", actor=CITY)
+    gov = Actor("办公厅", "unit_handler", "city-gov-office")
+    with pytest.raises(WorkflowError, match="opinion"):
+        await sp.coordinate(session, ctx, office.id, opinion=" ", actor=gov)
+    await sp.coordinate(session, ctx, office.id, opinion="由市城管委牵头，住建局配合，两周内完成", actor=gov)
+    assert office.state == S.DONE and office.answer_text.startswith("由市城管委牵头")
+
+
+async def test_R8_8_a_district_bureau_escalates_only_its_own_items(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case()
+    await dispatched(session, ctx, case.number)  # a city unit's item, never in 鼓楼's hands
+    with pytest.raises(WorkflowError, match="own district"):
+        await sp.escalate(session, ctx, case.number, reason="需协调", actor=GULOU)
