@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
+from forwarder.api import actions as api_actions
 from forwarder.api.accounts import AccountError, create_account
 from forwarder.api.actions import visible_assignment, visible_case
 from forwarder.api.auth import issue_token, principal_of, revoke_tokens
@@ -35,7 +37,23 @@ from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Account, Case, Role
 
 Subparsers = argparse._SubParsersAction  # the type argparse gives no public name
-CASE_OPS = ("accept", "not-accept", "dispatch", "review", "publish", "repeats")
+CASE_OPS = ("accept", "not-accept", "dispatch", "review", "publish", "repeats", "act")
+
+
+#: ``hotline case act`` names → (the API's permission name, the API's action function).
+CASE_ACTIONS: dict[str, tuple[str, api_actions.CaseCall]] = {
+    "not-accept": ("not_accept", api_actions.not_accept), "accept": ("accept", api_actions.accept),
+    "dispatch": ("dispatch", api_actions.dispatch), "split": ("split", api_actions.split),
+    "escalate": ("escalate", api_actions.escalate), "stop": ("stop", api_actions.stop),
+    "publication": ("publication", api_actions.publication),
+}
+ASSIGNMENT_ACTIONS: dict[str, tuple[str, api_actions.AssignmentCall]] = {
+    "read": ("read", api_actions.read), "draft": ("draft", api_actions.draft),
+    "approve": ("approve", api_actions.approve), "submit": ("submit", api_actions.submit),
+    "return": ("return", api_actions.request_return),
+    "return-decision": ("return_decision", api_actions.return_decision),
+    "review": ("review", api_actions.review),
+}
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -93,6 +111,12 @@ def register_ops(sub: Subparsers[argparse.ArgumentParser],
     choice.add_argument("--no", dest="publish", action="store_false")
     repeats = op("repeats", "earlier similar items of the same citizen (R8.5)")
     repeats.add_argument("number")
+    act = op("act", "any workflow action, with the API's body fields: e.g. "
+             "`act read 12 --as urban`, `act split NUMBER parts[]=… parts[]=… --as city`")
+    act.add_argument("action", choices=sorted({*CASE_ACTIONS, *ASSIGNMENT_ACTIONS}))
+    act.add_argument("target", help="case number (case actions) or assignment id")
+    act.add_argument("fields", nargs="*", metavar="KEY=VALUE",
+                     help="body fields; true/false are booleans, KEY[]=… repeats into a list")
 
 
 def handles(args: argparse.Namespace) -> bool:
@@ -234,5 +258,38 @@ async def _repeats(s: AsyncSession, ctx: Context, p: Principal, args: argparse.N
     return "\n".join([*lines, f"hotline: {len(found)} earlier similar item(s), {answered} answered"])
 
 
+def body_from(fields: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` words → the JSON body the API action takes."""
+    body: dict[str, object] = {}
+    for field in fields:
+        key, sep, value = field.partition("=")
+        if not sep or not key:
+            raise LookupError(f"expected KEY=VALUE, got {field!r}")
+        parsed: object = {"true": True, "false": False}.get(value, value)
+        if key.endswith("[]"):
+            existing = body.setdefault(key[:-2], [])
+            assert isinstance(existing, list)
+            existing.append(parsed)
+        else:
+            body[key] = parsed
+    return body
+
+
+async def _act(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    """The API's own action functions, with its role and visibility checks: no back door."""
+    body = body_from(args.fields)
+    if args.action in CASE_ACTIONS:
+        api_action, case_call = CASE_ACTIONS[args.action]
+        require_role(p, api_action)
+        result = await case_call(s, ctx, await visible_case(s, p, args.target), p, body)
+    else:
+        api_action, assignment_call = ASSIGNMENT_ACTIONS[args.action]
+        require_role(p, api_action)
+        result = await assignment_call(s, ctx, await visible_assignment(s, p, args.target), p, body)
+    await s.flush()
+    return json.dumps(result, ensure_ascii=False, indent=1)
+
+
 CASE_HANDLERS: dict[str, Op] = {"accept": _accept, "not-accept": _not_accept, "dispatch": _dispatch,
-                                "review": _review, "publish": _publish, "repeats": _repeats}
+                                "review": _review, "publish": _publish, "repeats": _repeats,
+                                "act": _act}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -204,3 +205,27 @@ def test_demo_accounts_act_by_role(db: Db, capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and "lead" in out
     code, _, err = run(capsys, "case", "dispatch", number, "gulou-urban", "--as", "taijiang")
     assert code == 1 and "not_found" in err
+
+
+def test_every_action_from_the_cli_with_the_apis_rules(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hotline case act`: read, draft, approve, submit, split, escalate … as any account."""
+    number = db.register()
+    assert run(capsys, "case", "act", "accept", number, "--as", "city")[0] == 0
+    code, out, _ = run(capsys, "case", "act", "dispatch", number, "unit=city-urban", "--as", "city")
+    lead = str(json.loads(out)["assignments"][0]["id"])
+    assert run(capsys, "case", "act", "read", lead, "--as", "urban")[0] == 0
+    assert run(capsys, "case", "act", "draft", lead, "text=已修复路灯", "--as", "urban")[0] == 0
+    code, _, err = run(capsys, "case", "act", "approve", lead, "--as", "urban")
+    assert code == 1 and "forbidden" in err  # R8.2c: only the leader
+    assert run(capsys, "case", "act", "approve", lead, "--as", "urban-leader")[0] == 0
+    assert run(capsys, "case", "act", "submit", lead, "--as", "urban")[0] == 0
+    assert run(capsys, "case", "act", "review", lead, "passed=true", "--as", "city")[0] == 0
+    assert run(capsys, "case", "act", "publication", number, "publish=true", "--as", "city")[0] == 0
+    assert db.status(number) == "closed"
+    other = db.register("三坊七巷周边占道经营，夜市噪音大")
+    assert run(capsys, "case", "act", "accept", other, "--as", "city")[0] == 0
+    code, out, _ = run(capsys, "case", "act", "split", other, "parts[]=占道经营", "parts[]=夜市噪音",
+                       "--as", "city")
+    assert code == 0 and db.status(other) == "split"
+    code, _, err = run(capsys, "case", "act", "read", lead, "--as", "taijiang")
+    assert code == 1
