@@ -53,6 +53,7 @@ ASSIGNMENT_ACTIONS: dict[str, tuple[str, api_actions.AssignmentCall]] = {
     "return": ("return", api_actions.request_return),
     "return-decision": ("return_decision", api_actions.return_decision),
     "review": ("review", api_actions.review),
+    "coordinate": ("coordinate", api_actions.coordinate),
 }
 
 

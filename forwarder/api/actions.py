@@ -175,6 +175,11 @@ async def review(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, bod
     return await _one(s, row)
 
 
+async def coordinate(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, body: Json) -> Json:
+    row = await special.coordinate(s, ctx, a.id, opinion=text(body, "opinion"), actor=p.actor)
+    return await _one(s, row)
+
+
 def add_action_routes(app: web.Application) -> None:
     for path, action, case_call in (
             ("not-accept", "not_accept", not_accept), ("accept", "accept", accept),
@@ -185,5 +190,6 @@ def add_action_routes(app: web.Application) -> None:
     for path, action, call in (
             ("read", "read", read), ("draft", "draft", draft), ("approve", "approve", approve),
             ("submit", "submit", submit), ("return", "return", request_return),
-            ("return-decision", "return_decision", return_decision), ("review", "review", review)):
+            ("return-decision", "return_decision", return_decision), ("review", "review", review),
+            ("coordinate", "coordinate", coordinate)):
         app.router.add_post(f"/assignments/{{id}}/{path}", assignment_post(action, call))

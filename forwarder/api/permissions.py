@@ -45,6 +45,7 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "return": HANDLERS | {R.DISTRICT_BUREAU},
     "return_decision": BUREAUS,
     "review": BUREAUS,
+    "coordinate": HANDLERS,
 }
 
 

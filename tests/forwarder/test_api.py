@@ -313,3 +313,26 @@ async def test_tokens_stored_only_as_sha256_and_seed_is_idempotent(api: Api) -> 
                                                       "unit_handler", "unit_leader", "discipline",
                                                       "efficiency", "admin"}
     await api.tx(check)
+
+
+async def test_R8_8_government_office_gives_its_coordination_opinion_by_api(api: Api) -> None:
+    from forwarder.api.accounts import create_account
+    from forwarder.api.auth import issue_token
+    from tests.forwarder.api_kit import FAST_HASHER
+
+    async def gov_office_account(session: Any) -> str:
+        account = await create_account(session, username="gov", display_name="办公厅经办",
+                                       role="unit_handler", unit_code="city-gov-office",
+                                       password="a-long-password", now=api.deps.ctx.clock.now(),
+                                       hasher=FAST_HASHER)
+        return await issue_token(session, account, label="test", now=api.deps.ctx.clock.now())
+
+    api.tokens["gov"] = await api.tx(gov_office_account)
+    number, _ = await api.case_at("dispatched")
+    _, body = await api.post("city", f"/cases/{number}/escalate", {"reason": "涉及多部门"})
+    office = body["assignment"]["id"]
+    status, body = await api.post("urban", f"/assignments/{office}/coordinate", {"opinion": "牵头"})
+    assert status == 403  # urban sees the case (it handles it) but is not the office
+    status, body = await api.post("gov", f"/assignments/{office}/coordinate",
+                                  {"opinion": "由市城管委牵头，两周内完成"})
+    assert status == 200 and body["assignment"]["state"] == "done"
