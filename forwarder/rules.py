@@ -9,6 +9,19 @@ from pathlib import Path
 
 from config.settings import ConfigError
 
+#: How a case's status is told to its citizen (SMS "CX", the status page, the console's
+#: caller history). Staff desks use their own shorter labels.
+CITIZEN_STATUS: dict[str, str] = {
+    "registered": "已登记，等待受理",
+    "not_accepted": "不予受理（理由已另行告知）",
+    "accepted": "已受理，正在转办",
+    "dispatched": "已转交承办单位办理",
+    "split": "已分项转交各承办单位办理",
+    "answered": "已答复，正在审核发布",
+    "closed": "已办结，答复已发送",
+    "stopped": "此前已多次答复，不再转办",
+}
+
 #: Article 3: items not accepted (不予受理).
 NOT_ACCEPTED_REASONS: dict[str, str] = {
     "R3.1": "违反宪法和法律法规",

@@ -13,19 +13,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from forwarder.rules import CITIZEN_STATUS
 from intake.envelope import TryLater
-from registrar.models import Case, CaseStatus, Contact
+from registrar.models import Case, Contact
 
-STATUS_WORDS: dict[str, str] = {
-    CaseStatus.REGISTERED: "已登记，等待受理",
-    CaseStatus.NOT_ACCEPTED: "不予受理（理由已另行告知）",
-    CaseStatus.ACCEPTED: "已受理，正在转办",
-    CaseStatus.DISPATCHED: "已转交承办单位办理",
-    CaseStatus.SPLIT: "已分项转交各承办单位办理",
-    CaseStatus.ANSWERED: "已答复，正在审核发布",
-    CaseStatus.CLOSED: "已办结，答复已发送",
-    CaseStatus.STOPPED: "此前已多次答复，不再转办",
-}
 NOT_FOUND = "【12345】未找到编号为{number}的诉求，请核对编号；只能查询本手机号提交的诉求。"
 STATUS = "【12345】您的诉求{number}：{status}。"
 UNSUBSCRIBED = "【12345】已为您退订进度提醒短信；受理回执和办理结果仍会发送给您。"
@@ -49,7 +40,7 @@ class RegistrarSmsCommands:
             raise TryLater("the registry is unavailable") from exc
         if case is None:
             return NOT_FOUND.format(number=number)
-        return STATUS.format(number=case.number, status=STATUS_WORDS.get(case.status, case.status))
+        return STATUS.format(number=case.number, status=CITIZEN_STATUS.get(case.status, case.status))
 
     async def unsubscribe(self, sender_e164: str) -> str:
         try:

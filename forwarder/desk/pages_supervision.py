@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forwarder.desk.auth_pages import render
 from forwarder.desk.deps import DESK, current
+from forwarder.desk.pages_cases_view import CASE_STATUS
 from forwarder.supervision import UnitStats, ranking, unit_stats
 from registrar.models import (
     Assignment,
     AssignmentRole,
     Case,
-    CaseStatus,
     Deadline,
     DeadlineKind,
     Event,
@@ -40,10 +40,6 @@ PERIODS = {"this_month": "本月", "last_month": "上月", "this_year": "本年"
 #: The sweeper's efficiency events (forwarder.sweeper_consequences), as the office names them.
 ACTIONS = {"late_read": "逾期未阅（R8.1）", "overdue_handling": "逾期办理", "expired_unhandled": "过期未处理",
            "unit_notified": "通报", "efficiency_warning": "效能告诫"}
-STATUS_NAMES = {CaseStatus.REGISTERED: "待受理", CaseStatus.NOT_ACCEPTED: "不予受理",
-                CaseStatus.ACCEPTED: "已受理待交办", CaseStatus.DISPATCHED: "办理中",
-                CaseStatus.SPLIT: "拆分办理", CaseStatus.ANSWERED: "已答复待公开",
-                CaseStatus.CLOSED: "已办结", CaseStatus.STOPPED: "停止交办"}
 EVENT_LIMIT = 200
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("dispatched", "交办件数"), ("read_on_time", "按时阅办"), ("read_late", "逾期阅办"),
@@ -199,7 +195,7 @@ async def _gather(request: web.Request) -> dict[str, Any]:
             "stats": stats, "totals": totals(stats), "columns": COLUMNS, "ranked": ranks, "year": year,
             "bureaus": bureaus, "intake": intake, "counts": counts, "events": events,
             "actions": ACTIONS, "event_limit": EVENT_LIMIT, "zone": zone,
-            "statuses": STATUS_NAMES, "query": request.query_string}
+            "statuses": CASE_STATUS, "query": request.query_string}
 
 
 async def supervision_page(request: web.Request) -> web.Response:

@@ -24,16 +24,6 @@ from registrar.models import (
 
 PAGE_SIZE = 20
 
-STATUS_WORDS: dict[str, str] = {
-    CaseStatus.REGISTERED: "已登记，等待受理",
-    CaseStatus.NOT_ACCEPTED: "不予受理",
-    CaseStatus.ACCEPTED: "已受理，正在转办",
-    CaseStatus.DISPATCHED: "承办单位办理中",
-    CaseStatus.SPLIT: "已分项交各承办单位办理",
-    CaseStatus.ANSWERED: "已答复，审核发布中",
-    CaseStatus.CLOSED: "已办结",
-    CaseStatus.STOPPED: "此前已多次答复，不再转办",
-}
 
 
 class RatingRefused(Exception):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.web.csrf import Signer
 from channels.web.routes import CSRF_COOKIE, CSRF_PURPOSE
 from forwarder.portal import queries
+from forwarder.rules import CITIZEN_STATUS
 from registrar.clock import Clock
 
 
@@ -82,7 +83,7 @@ async def _show(request: web.Request, number: str, secret: str, *, error: str = 
                 "error": error or "未找到该案件，请核对编号和查询码（或提交时的手机号码）。"}, status=404)
         rating = await queries.rating_of(session, case)
     return _render(request, "portal_status.html", {
-        "case": case, "status_text": queries.STATUS_WORDS.get(case.status, case.status),
+        "case": case, "status_text": CITIZEN_STATUS.get(case.status, case.status),
         "number": case.number, "secret": secret, "rating": rating, "error": error,
         "message": message, "tz": deps.clock.now().tzinfo}, status=status)
 

@@ -22,7 +22,7 @@ from sqlalchemy import exists, func, or_, select
 from forwarder.api.permissions import visible
 from forwarder.desk.auth_pages import render
 from forwarder.desk.deps import current
-from forwarder.portal.queries import STATUS_WORDS
+from forwarder.rules import CITIZEN_STATUS
 from intake import keys
 from intake.console.form import CATEGORIES, ConsoleFormErrors, blank_values, parse_console_form
 from intake.console.hub import HEARTBEAT_S, HUB
@@ -118,7 +118,7 @@ async def history(request: web.Request) -> web.Response:
     return web.json_response({"phone": phone, "total": total, "cases": [{
         "number": c.number,
         "date": _local(c.registered_at, request),
-        "status": STATUS_WORDS.get(c.status, c.status),
+        "status": CITIZEN_STATUS.get(c.status, c.status),
         "channel": c.channel,
         "text": c.text if len(c.text) <= SHORT_TEXT else c.text[:SHORT_TEXT] + "…",
     } for c in cases]})
