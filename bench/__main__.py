@@ -28,12 +28,12 @@ from sqlalchemy import text
 
 from config.organisation import load_organisation
 from config.settings import DEMO_ORGANISATION_FILE
+from contract.clock import SystemClock
+from contract.envelope import Channel, Envelope
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
-from intake.envelope import Channel, Envelope
 from intake.service import IntakeService
 from registrar.attachments import AttachmentStore
-from registrar.clock import SystemClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
 from registrar.roster import sync_organisation

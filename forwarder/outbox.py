@@ -35,13 +35,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import Deliverer, SendError
-from channels.base import Notice as WireNotice
+from contract.clock import Clock
+from contract.envelope import Channel, TryLater
+from contract.notice import Deliverer, SendError
+from contract.notice import Notice as WireNotice
 from forwarder.outbox_rules import DispatchReport, RetryPolicy, backoff_delay, exhausted
 from forwarder.outbox_states import add_event, cancel, mark_failed, mark_retry, mark_sent, opted_out
 from forwarder.outbox_states import record_status as _record_status
-from intake.envelope import Channel, TryLater
-from registrar.clock import Clock
 from registrar.models import Case, Notice, NoticeStatus
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from intake.envelope import Channel
+from contract.envelope import Channel
 from registrar.models import NoticeStatus
 
 ACTOR = "outbox"

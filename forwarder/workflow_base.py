@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
-from intake.envelope import Channel
-from registrar.clock import Clock
+from contract.clock import Clock
+from contract.envelope import Channel
 from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,

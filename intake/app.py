@@ -17,33 +17,33 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import text
 
-from channels.web.csrf import Signer
 from channels.web.form import FormLimits
 from channels.web.routes import CitizenWeb
 from config.organisation import load_organisation
 from config.settings import Settings
-from forwarder.api import ApiDeps, setup_api
+from contract.clock import Clock, SystemClock
+from contract.signing import CitizenCsrf, Signer
+from desks.access.sessions import DeskSessions
+from desks.api import ApiDeps, setup_api
+from desks.console import TEMPLATES as CONSOLE_TEMPLATES
+from desks.console import ConsoleDeps, setup_console
+from desks.portal import PORTAL, PortalDeps, add_portal_routes
+from desks.staff import TEMPLATES as DESK_TEMPLATES
+from desks.staff import DeskDeps, setup_desk
 from forwarder.calendar import WorkingCalendar
-from forwarder.desk import TEMPLATES as DESK_TEMPLATES
-from forwarder.desk import DeskDeps, setup_desk
-from forwarder.desk.session import DeskSessions
 from forwarder.due import CalendarDuePolicy
-from forwarder.portal import PORTAL, PortalDeps, add_portal_routes
+from forwarder.screening import load_rules
 from forwarder.workflow_base import Context
 from intake import keys, wiring
-from intake.console import TEMPLATES as CONSOLE_TEMPLATES
-from intake.console import setup_console
-from intake.screening import load_rules
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES, Role
 from registrar.attachments import AttachmentStore
-from registrar.clock import Clock, SystemClock
 from registrar.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "channels" / "web"
-PORTAL_DIR = Path(__file__).resolve().parent.parent / "forwarder" / "portal"
+PORTAL_DIR = Path(__file__).resolve().parent.parent / "desks" / "portal"
 TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates", DESK_TEMPLATES, CONSOLE_TEMPLATES]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,7 +74,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      store=AttachmentStore(settings.attachments_dir),
                                      prefix=settings.case_prefix, due=app[keys.DUE],
                                      emergency_rules=load_rules())
-    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.SIGNER])
+    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()
 
@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     secret = web_settings.secret_key.encode() or secrets.token_bytes(32)
     signer = Signer(secret)
     app[keys.SIGNER] = signer
+    app[keys.CSRF] = CitizenCsrf(signer, secure=web_settings.secure_cookies)
 
     citizen = CitizenWeb(
         sink=lambda envelope: app[keys.INTAKE](envelope),
@@ -125,6 +126,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         ),
         signer=signer,
         now=the_clock.now,
+        csrf=app[keys.CSRF],
     )
     citizen.add_routes(app)
     add_portal_routes(app)
@@ -141,5 +143,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                      sessions=desk_sessions, calendar=calendar,
                                      calendar_file=settings.calendar_path))
-    setup_console(app)
+    setup_console(app, lambda: ConsoleDeps(
+        sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
+        attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
+        emergency_rules=app[keys.INTAKE].emergency_rules))
     return app

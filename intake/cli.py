@@ -15,9 +15,9 @@ from aiohttp import web
 
 from config.organisation import load_organisation
 from config.settings import ConfigError, Settings, load_settings
-from forwarder.api.accounts import seed_demo_accounts
+from contract.clock import SystemClock
+from desks.access.accounts import seed_demo_accounts
 from intake.cli_ops import handles, register_ops, run_ops
-from registrar.clock import SystemClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
 from registrar.queries import case_detail, format_case_detail

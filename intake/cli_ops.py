@@ -20,19 +20,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
+from contract.clock import Clock, SystemClock
+from desks.access.accounts import AccountError, create_account
+from desks.access.auth import issue_token, principal_of, revoke_tokens
+from desks.access.errors import ApiError
+from desks.access.permissions import require_role, visible
+from desks.access.principal import Principal
+from desks.api import actions as api_actions
+from desks.api.actions import visible_assignment, visible_case
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
-from forwarder.api import actions as api_actions
-from forwarder.api.accounts import AccountError, create_account
-from forwarder.api.actions import visible_assignment, visible_case
-from forwarder.api.auth import issue_token, principal_of, revoke_tokens
-from forwarder.api.errors import ApiError
-from forwarder.api.permissions import require_role, visible
-from forwarder.api.principal import Principal
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.workflow_base import Context, WorkflowError
-from registrar.clock import Clock, SystemClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Account, Case, Role
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from channels.web.csrf import Signer
 from config.settings import Settings
+from contract.clock import Clock
+from contract.signing import CitizenCsrf, Signer
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher
 from intake.service import IntakeService
-from registrar.clock import Clock
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -23,3 +23,4 @@ DUE = web.AppKey("due", CalendarDuePolicy)
 OUTBOX = web.AppKey("outbox", OutboxDispatcher)
 FAX_PORT = web.AppKey("fax_port", int)
 SIGNER = web.AppKey("signer", Signer)
+CSRF = web.AppKey("csrf", CitizenCsrf)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contract.clock import Clock
+from contract.envelope import Envelope, Receipt, TryLater
+from contract.normalise import detect_script
 from forwarder.rules import clocks_at
-from intake.envelope import Envelope, Receipt, TryLater
-from intake.normalise import detect_script
-from intake.screening import EmergencyRule, emergency_hint
+from forwarder.screening import EmergencyRule, emergency_hint
 from registrar.attachments import AttachmentStore
-from registrar.clock import Clock
 from registrar.deadlines import DuePolicy
 from registrar.registration import RegistrationError, register
 

@@ -13,8 +13,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contract.envelope import TryLater
 from forwarder.rules import CITIZEN_STATUS
-from intake.envelope import TryLater
 from registrar.models import Case, Contact
 
 NOT_FOUND = "【12345】未找到编号为{number}的诉求，请核对编号；只能查询本手机号提交的诉求。"
@@ -24,7 +24,7 @@ UNSUBSCRIBED = "【12345】已为您退订进度提醒短信；受理回执和�
 
 @dataclass(slots=True)
 class RegistrarSmsCommands:
-    """``channels.sms_keywords.SmsCommands`` answered from the database."""
+    """``contract.sms_keywords.SmsCommands`` answered from the database."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
 

@@ -15,18 +15,18 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from channels.base import Deliverer
 from channels.email_smtp import email_deliverer
 from channels.fax_smtp import FaxDeliverer, fax_smtp_server
 from channels.fax_smtp.render import FontNotFound
 from channels.sms_gammu import gammu_sms_channel
 from channels.sms_twilio import TwilioDeliverer, add_twilio_routes, twilio_http
 from config.settings import Settings
+from contract.envelope import Channel, Envelope, Receipt
+from contract.notice import Deliverer
 from forwarder.outbox import OutboxDispatcher, outbox_worker
 from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
 from intake import keys
-from intake.envelope import Channel, Envelope, Receipt
 from intake.sms_commands import RegistrarSmsCommands
 
 log = logging.getLogger(__name__)

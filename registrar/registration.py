@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
 from config.organisation import UnitKind
-from intake.envelope import Channel, Envelope
+from contract.clock import Clock
+from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import Clock
 from registrar.deadlines import DuePolicy, open_deadline
 from registrar.models import (
     Assignment,

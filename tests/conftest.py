@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from config.organisation import load_organisation
 from config.settings import DEMO_ORGANISATION_FILE, Settings, load_settings
-from registrar.clock import FixedClock
+from contract.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
 from registrar.roster import sync_organisation

@@ -28,9 +28,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from channels.base import Notice, SendError
 from config.email_settings import EmailSettings
-from intake.envelope import Channel
+from contract.envelope import Channel
+from contract.notice import Notice, SendError
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from channels.base import Notice, SendError
 from channels.fax_smtp.parse import one_line
 from channels.fax_smtp.render import FaxReply, find_cjk_font, render_pdf, render_tiff
 from config.fax_settings import FaxSettings
-from intake.envelope import Channel
-from intake.normalise import InvalidInput, normalise_phone
+from contract.envelope import Channel
+from contract.normalise import InvalidInput, normalise_phone
+from contract.notice import Notice, SendError
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from channels.fax_smtp.document import DocumentInfo
-from channels.fax_smtp.ocr import MACHINE_TEXT_MARK
 from channels.fax_smtp.parse import FaxMail, external_id, one_line
-from intake.envelope import Attachment, Channel, Envelope
-from intake.normalise import clean_text
+from contract.envelope import MACHINE_TEXT_MARK, Attachment, Channel, Envelope
+from contract.normalise import clean_text
 
 OCR_MAX_CHARS = 4000
 

@@ -20,7 +20,6 @@ from channels.fax_smtp.document import PageImage
 
 log = logging.getLogger(__name__)
 
-MACHINE_TEXT_MARK = "【机器识别，待人工核对】"
 
 
 def tesseract_available() -> bool:

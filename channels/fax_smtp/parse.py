@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import parseaddr
 
-from intake.normalise import InvalidInput, normalise_phone
+from contract.normalise import InvalidInput, normalise_phone
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 PDF_MAGIC = b"%PDF-"

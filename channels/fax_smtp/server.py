@@ -34,8 +34,8 @@ from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.ocr import ocr_pages
 from channels.fax_smtp.parse import FaxMail, NotAFax, one_line, parse_fax_mail
 from config.fax_settings import FaxSettings
-from intake.envelope import Receipt, Sink, TryLater
-from intake.normalise import InvalidInput
+from contract.envelope import Receipt, Sink, TryLater
+from contract.normalise import InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from channels.base import SendError
 from channels.sms_gammu.deliver import GammuDeliverer, Sleep, TokenBucket
 from channels.sms_gammu.inbound import Command, Discard, Item, classify
 from channels.sms_gammu.modem import GammuPort, ModemPort, ModemThread, ModemUnavailable
@@ -44,9 +43,10 @@ from channels.sms_gammu.reassembly import (
     is_ready,
     part_from_gammu,
 )
-from channels.sms_keywords import QUERY_HELP_TEXT, CaseQuery, QueryHelp, SmsCommands, Unsubscribe
 from config.gammu_settings import GammuSettings
-from intake.envelope import Sink, TryLater
+from contract.envelope import Sink, TryLater
+from contract.notice import SendError
+from contract.sms_keywords import QUERY_HELP_TEXT, CaseQuery, QueryHelp, SmsCommands, Unsubscribe
 
 log = logging.getLogger(__name__)
 

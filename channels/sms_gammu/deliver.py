@@ -24,10 +24,10 @@ from typing import Any
 
 import gammu
 
-from channels.base import Notice, SendError
 from channels.sms_gammu.modem import ModemPort, ModemThread, ModemUnavailable
-from intake.envelope import Channel
-from intake.normalise import InvalidInput, clean_text, mask_phone, normalise_phone
+from contract.envelope import Channel
+from contract.normalise import InvalidInput, clean_text, mask_phone, normalise_phone
+from contract.notice import Notice, SendError
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from channels.sms_gammu.reassembly import SmsMessage
-from channels.sms_keywords import Keyword, parse_keyword
-from intake.envelope import Attachment, Channel, Envelope
-from intake.normalise import MAX_TEXT_CHARS, InvalidInput, clean_text, normalise_phone
+from contract.envelope import Attachment, Channel, Envelope
+from contract.normalise import MAX_TEXT_CHARS, InvalidInput, clean_text, normalise_phone
+from contract.sms_keywords import Keyword, parse_keyword
 
 _MAX_EXTERNAL_REF = 40
 

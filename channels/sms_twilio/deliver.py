@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from channels.base import Notice, SendError
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Channel
-from intake.normalise import InvalidInput, normalise_phone
+from contract.envelope import Channel
+from contract.normalise import InvalidInput, normalise_phone
+from contract.notice import Notice, SendError
 
 from .api import TwilioApiError, request_json
 from .webhook import STATUS_PATH

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from channels.sms_keywords import (
+from contract.envelope import Receipt, Sink
+from contract.normalise import InvalidInput
+from contract.sms_keywords import (
     QUERY_HELP_TEXT,
     CaseQuery,
     QueryHelp,
@@ -28,8 +30,6 @@ from channels.sms_keywords import (
     Unsubscribe,
     parse_keyword,
 )
-from intake.envelope import Receipt, Sink
-from intake.normalise import InvalidInput
 
 from .inbound import (
     EMPTY_REPLY,

@@ -33,8 +33,8 @@ from multidict import MultiDict
 from twilio.request_validator import RequestValidator, add_port, remove_port
 from twilio.twiml.messaging_response import MessagingResponse
 
-from intake.envelope import Attachment, Channel, Envelope, Receipt
-from intake.normalise import InvalidInput, clean_text, normalise_phone
+from contract.envelope import Attachment, Channel, Envelope, Receipt
+from contract.normalise import InvalidInput, clean_text, normalise_phone
 
 MAX_FORM_FIELDS = 200
 _BROKEN = range(0xD800, 0xE000)

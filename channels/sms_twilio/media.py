@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Attachment
+from contract.envelope import Attachment
 
 from .api import auth_headers
 from .inbound import MediaRef

@@ -33,9 +33,9 @@ from typing import Any
 
 import aiohttp
 
-from channels.sms_keywords import SmsCommands
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Sink, TryLater
+from contract.envelope import Sink, TryLater
+from contract.sms_keywords import SmsCommands
 
 from .api import TwilioApiError, absolute, request_json
 from .handling import Kind, process

@@ -28,9 +28,9 @@ import aiohttp
 from aiohttp import web
 from multidict import MultiDict
 
-from channels.sms_keywords import SmsCommands
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Sink, TryLater
+from contract.envelope import Sink, TryLater
+from contract.sms_keywords import SmsCommands
 
 from .handling import process
 from .inbound import (

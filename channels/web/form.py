@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote
 
-from intake.envelope import Attachment, Channel, Envelope
-from intake.normalise import InvalidInput, clean_text, decode_utf8, normalise_phone
+from contract.envelope import Attachment, Channel, Envelope
+from contract.normalise import EMAIL, InvalidInput, clean_text, decode_utf8, normalise_phone
 
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
-EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}$")
 
 # Leading bytes of each accepted type: the declared Content-Type is never trusted.
 _SIGNATURES: tuple[tuple[str, bytes, int], ...] = (

@@ -17,14 +17,12 @@ from urllib.parse import parse_qsl
 import aiohttp_jinja2
 from aiohttp import BodyPartReader, web
 
-from channels.web.csrf import Signer
 from channels.web.form import FormErrors, FormLimits, RawForm, Upload, parse_form
-from intake.envelope import Sink, TryLater
+from contract.envelope import Sink, TryLater
+from contract.signing import CitizenCsrf, Signer
 
 log = logging.getLogger(__name__)
 
-CSRF_COOKIE = "hotline_csrf"
-CSRF_PURPOSE = "citizen-form"
 RECEIPT_PURPOSE = "receipt"
 MAX_FIELD_BYTES = 64 * 1024
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -42,7 +40,7 @@ class CitizenWeb:
     limits: FormLimits
     signer: Signer
     now: Any  # Callable[[], datetime]; the app's clock
-    secure_cookies: bool = False
+    csrf: CitizenCsrf
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.form_page, name="citizen_form")
@@ -52,10 +50,7 @@ class CitizenWeb:
     def _render_form(self, request: web.Request, *, status: int = 200,
                      errors: dict[str, str] | None = None,
                      values: dict[str, str] | None = None) -> web.Response:
-        token = request.cookies.get(CSRF_COOKIE)
-        if not self.signer.check_token(CSRF_PURPOSE, token):
-            token = self.signer.new_token(CSRF_PURPOSE)
-        assert token is not None
+        token = self.csrf.token(request.cookies.get(CitizenCsrf.COOKIE))
         response = aiohttp_jinja2.render_template("citizen_form.html", request, {
             "csrf": token,
             "submission": str(uuid.uuid4()),
@@ -65,8 +60,7 @@ class CitizenWeb:
             "max_attachments": self.limits.max_attachments,
             "max_mb": self.limits.max_attachment_bytes // 1_048_576,
         }, status=status)
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict",
-                            secure=self.secure_cookies, path="/")
+        self.csrf.set_cookie(response, token)
         return response
 
     async def form_page(self, request: web.Request) -> web.Response:
@@ -125,8 +119,7 @@ class CitizenWeb:
         except ValueError:
             return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
         token = raw.fields.get("csrf", b"").decode("ascii", "replace")
-        cookie = request.cookies.get(CSRF_COOKIE)
-        if token != cookie or not self.signer.check_token(CSRF_PURPOSE, token):
+        if not self.csrf.valid(token, request.cookies.get(CitizenCsrf.COOKIE)):
             return self._refuse(request, 403, "页面已过期或来源不明，请刷新页面后重新提交。")
         submission = raw.fields.get("submission", b"").decode("ascii", "replace")
         if not _UUID.match(submission):

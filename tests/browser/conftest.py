@@ -18,8 +18,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
+from contract.clock import FixedClock
 from intake.app import create_app
-from registrar.clock import FixedClock
 from tests.conftest import on_ci
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"

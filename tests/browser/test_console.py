@@ -10,10 +10,10 @@ from aiohttp.test_utils import TestServer
 from channels.fax_smtp.document import analyse
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.parse import parse_fax_mail
-from forwarder.api.accounts import demo_password, seed_demo_accounts
+from contract.envelope import Channel, Envelope
+from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.console import announce_call
 from intake import keys
-from intake.console import announce_call
-from intake.envelope import Channel, Envelope
 from tests.browser.conftest import Shots
 from tests.forwarder.api_kit import FAST_HASHER
 

@@ -8,14 +8,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
+from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.staff.deps import DESK
 from forwarder import workflow as wf
-from forwarder.api.accounts import demo_password, seed_demo_accounts
-from forwarder.desk.deps import DESK
 from forwarder.sweeper import Sweeper
 from forwarder.workflow_base import Actor
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.registration import register
 from tests.browser.conftest import Shots
 from tests.forwarder import kit

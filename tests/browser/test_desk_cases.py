@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from forwarder.api.accounts import demo_password, seed_demo_accounts
+from contract.envelope import Channel, Envelope
+from desks.access.accounts import demo_password, seed_demo_accounts
 from intake import keys
-from intake.envelope import Channel, Envelope
 from tests.browser.conftest import Shots
 from tests.forwarder.api_kit import FAST_HASHER
 

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from forwarder.api.accounts import demo_password, seed_demo_accounts
+from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.console import announce_call
 from intake import keys
-from intake.console import announce_call
 from registrar.models import Rating
 from tests.browser.conftest import Shots
 from tests.forwarder.api_kit import FAST_HASHER

@@ -22,7 +22,7 @@ from channels.sms_gammu import gammu_sms_channel, write_incoming_sms
 from channels.sms_twilio import add_twilio_routes
 from config.gammu_settings import GammuSettings
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Channel, Envelope, Receipt
+from contract.envelope import Channel, Envelope, Receipt
 from tests.channels.sms_twilio.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,

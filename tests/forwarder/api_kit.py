@@ -11,13 +11,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.envelope import Channel, Envelope
+from desks.access.accounts import DEMO_ACCOUNTS, seed_demo_accounts
+from desks.access.auth import issue_token
+from desks.api import API, ApiDeps
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
-from forwarder.api import API, ApiDeps
-from forwarder.api.accounts import DEMO_ACCOUNTS, seed_demo_accounts
-from forwarder.api.auth import issue_token
 from forwarder.workflow_base import Actor
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
 from registrar.models import Account
 from registrar.registration import register

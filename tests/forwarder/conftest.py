@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.workflow_base import Context
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.models import Case
 from registrar.registration import register
 from tests.conftest import TZ

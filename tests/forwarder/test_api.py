@@ -13,8 +13,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forwarder.api.accounts import AccountError, create_account, demo_password, seed_demo_accounts
-from forwarder.api.auth import revoke_tokens, token_digest, verify_password
+from desks.access.accounts import AccountError, create_account, demo_password, seed_demo_accounts
+from desks.access.auth import revoke_tokens, token_digest, verify_password
 from registrar.models import Account, ApiToken
 from tests.forwarder.api_kit import FAST_HASHER, Api, make_api
 
@@ -246,7 +246,7 @@ async def test_units_list_the_organisation(api: Api) -> None:
 
 async def test_session_post_without_csrf_header_is_refused(api: Api) -> None:
     """A second credential source (the desk's cookie) may not POST without the CSRF header."""
-    from forwarder.api.auth import principal_for_token
+    from desks.access.auth import principal_for_token
 
     async def cookie_source(request: Any, session: Any) -> Any:
         found = await principal_for_token(session, request.cookies.get("desk", ""))
@@ -316,8 +316,8 @@ async def test_tokens_stored_only_as_sha256_and_seed_is_idempotent(api: Api) -> 
 
 
 async def test_R8_8_government_office_gives_its_coordination_opinion_by_api(api: Api) -> None:
-    from forwarder.api.accounts import create_account
-    from forwarder.api.auth import issue_token
+    from desks.access.accounts import create_account
+    from desks.access.auth import issue_token
     from tests.forwarder.api_kit import FAST_HASHER
 
     async def gov_office_account(session: Any) -> str:

@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.staff.deps import DESK
 from forwarder import admin
-from forwarder.api.accounts import demo_password, seed_demo_accounts
 from forwarder.calendar_check import calendar_check
-from forwarder.desk.deps import DESK
 from registrar.models import Account, RosterEntry, Unit
 from registrar.roster import roster_at
 from tests.conftest import TZ

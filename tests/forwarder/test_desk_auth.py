@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from forwarder.api.accounts import demo_password, seed_demo_accounts
-from forwarder.desk.deps import DESK
+from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.staff.deps import DESK
 from tests.forwarder.api_kit import FAST_HASHER
 
 Client = TestClient[Any, Any]

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
+from desks.access.accounts import demo_password
 from forwarder import rules
-from forwarder.api.accounts import demo_password
-from registrar.clock import FixedClock
 from registrar.models import Case, Deadline, DeadlineKind
 from tests.forwarder.api_kit import Api, make_api
 

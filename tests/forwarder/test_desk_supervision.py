@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from contract.clock import FixedClock
+from desks.access.accounts import create_account
+from desks.staff.deps import DESK
 from forwarder import workflow as wf
-from forwarder.api.accounts import create_account
-from forwarder.desk.deps import DESK
 from forwarder.sweeper import Sweeper
 from forwarder.workflow_base import Actor
-from registrar.clock import FixedClock
 from tests.forwarder.api_kit import FAST_HASHER, make_api
 from tests.forwarder.test_desk_admin import sign_in
 

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from channels.base import Notice as WireNotice
-from channels.base import SendError
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
+from contract.notice import Notice as WireNotice
+from contract.notice import SendError
 from forwarder.outbox import OutboxDispatcher, outbox_worker
 from forwarder.outbox_rules import RetryPolicy
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.db import make_sessionmaker
 from registrar.models import Contact, Event, Notice, NoticeStatus
 from registrar.registration import register

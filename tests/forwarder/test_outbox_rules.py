@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from contract.envelope import Channel
 from forwarder.outbox_rules import (
     RetryPolicy,
     backoff_delay,
@@ -14,7 +15,6 @@ from forwarder.outbox_rules import (
     exhausted,
     provider_outcome,
 )
-from intake.envelope import Channel
 from registrar.models import NoticeStatus
 
 

@@ -9,13 +9,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from config.settings import Settings
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
 from forwarder import workflow as wf
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.workflow_base import Context
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Rating
 from registrar.registration import register

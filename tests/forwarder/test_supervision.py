@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
 from forwarder import workflow as wf
 from forwarder.supervision import ranking, unit_stats
 from forwarder.workflow_base import Context
-from registrar.clock import FixedClock
 from registrar.models import Rating
 from tests.conftest import TZ
 from tests.forwarder.conftest import Maker

@@ -19,15 +19,15 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.sweeper import Sweeper, SweepReport, provisional_recount, sweeper_worker
 from forwarder.workflow_base import Context, WorkflowError, move_assignment
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.db import make_sessionmaker
 from registrar.models import (
     Assignment,

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
+from contract.envelope import Channel
 from forwarder import workflow as wf
 from forwarder.workflow_base import Context, WorkflowError
-from intake.envelope import Channel
-from registrar.clock import FixedClock
 from registrar.models import AssignmentRole, AssignmentState, CaseStatus
 from tests.conftest import TZ
 from tests.forwarder.conftest import Maker

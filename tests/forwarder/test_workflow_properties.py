@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
 from forwarder import rules
 from forwarder import workflow as wf
 from forwarder import workflow_special as sp
 from forwarder.workflow_base import ACTIVE_STATES, SYSTEM, Actor, Context, WorkflowError
-from registrar.clock import FixedClock
 from registrar.models import (
     Assignment,
     AssignmentRole,

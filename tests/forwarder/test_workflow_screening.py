@@ -126,7 +126,7 @@ async def test_R6_5_citizen_is_told_which_unit_handles_it_internally(
 
 async def test_R6_5_web_item_is_told_on_the_contact_it_left(session: AsyncSession, ctx: Context,
                                                             make: Maker) -> None:
-    from intake.envelope import Channel
+    from contract.envelope import Channel
 
     case = await make.case(channel=Channel.WEB, public=False)
     await wf.accept(session, ctx, case.number, CITY)

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
 from forwarder import workflow as wf
 from forwarder import workflow_special as sp
 from forwarder.similarity import similarity
 from forwarder.workflow_base import SYSTEM, Actor, Context, NotFound, WorkflowError
-from registrar.clock import FixedClock
 from registrar.deadlines import open_deadlines
 from registrar.models import (
     Assignment,

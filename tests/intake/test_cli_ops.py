@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
+from desks.access.accounts import seed_demo_accounts
+from desks.access.auth import principal_for_token
 from forwarder import workflow as wf
-from forwarder.api.accounts import seed_demo_accounts
-from forwarder.api.auth import principal_for_token
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.workflow_base import Context
 from intake import cli_ops
 from intake.cli import main
-from intake.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Case
 from registrar.registration import register

@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from forwarder.api.accounts import demo_password, seed_demo_accounts
+from contract.envelope import Attachment, Channel, Envelope, Receipt
+from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.console import announce_call
+from desks.console.hub import HUB
 from intake import keys
-from intake.console import announce_call
-from intake.console.hub import HUB
-from intake.envelope import Attachment, Channel, Envelope, Receipt
 from registrar.models import Case, Event, Notice
 from tests.forwarder.api_kit import FAST_HASHER
 

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from channels.sms_gammu import write_incoming_sms
+from contract.clock import FixedClock
 from intake import keys
 from intake.app import create_app
 from intake.sms_commands import RegistrarSmsCommands
 from intake.wiring import Role
-from registrar.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Case, Contact, Notice
 from tests.conftest import make_settings
@@ -94,7 +94,7 @@ async def test_only_web_runs_no_listener_and_no_worker(db_url: str, tmp_path: Pa
 
 async def test_cx_reveals_a_case_only_to_the_number_that_filed_it(
         db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    from intake.envelope import Channel, Envelope
+    from contract.envelope import Channel, Envelope
     from intake.service import IntakeService
     from registrar.attachments import AttachmentStore
 
@@ -120,8 +120,8 @@ async def test_cx_reveals_a_case_only_to_the_number_that_filed_it(
 
 async def test_a_citizen_writing_traditional_gets_traditional_notices(
         db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    from intake.envelope import Channel, Envelope
-    from intake.normalise import detect_script
+    from contract.envelope import Channel, Envelope
+    from contract.normalise import detect_script
     from intake.service import IntakeService
     from registrar.attachments import AttachmentStore
 

@@ -12,10 +12,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from intake.envelope import Attachment, Channel, Envelope, TryLater
+from contract.clock import FixedClock
+from contract.envelope import Attachment, Channel, Envelope, TryLater
 from intake.service import IntakeService
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.db import make_sessionmaker
 from registrar.models import (
     Assignment,

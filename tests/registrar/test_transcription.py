@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.envelope import Channel, Envelope
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.clock import FixedClock
 from registrar.models import Case, Event
 from registrar.registration import register
 from registrar.transcription import TranscriptionError, awaits_transcription, record_transcription

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from channels.base import Deliverer, Notice, SendError
 from channels.email_smtp import EmailDeliverer, email_deliverer
 from config.email_settings import EmailSettings
-from intake.envelope import Channel
+from contract.envelope import Channel
+from contract.notice import Deliverer, Notice, SendError
 
 from .conftest import Relay
 

@@ -22,7 +22,7 @@ from aiosmtpd.smtp import SMTP
 
 from channels.fax_smtp.server import RunningFaxServer, fax_smtp_server
 from config.fax_settings import FaxSettings
-from intake.envelope import Envelope, Receipt, TryLater
+from contract.envelope import Envelope, Receipt, TryLater
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CASE_NUMBER = "FZ12345-20261124-000001"

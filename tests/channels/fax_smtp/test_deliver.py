@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from channels.base import Notice, SendError
 from channels.fax_smtp.deliver import FaxDeliverer, gateway_address
 from channels.fax_smtp.render import (
     FaxReply,
@@ -22,7 +21,8 @@ from channels.fax_smtp.render import (
     render_tiff,
 )
 from config.fax_settings import FaxOutboundSettings, FaxSettings
-from intake.envelope import Channel
+from contract.envelope import Channel
+from contract.notice import Notice, SendError
 
 from .conftest import CASE_NUMBER, NOW, GatewayRecorder
 

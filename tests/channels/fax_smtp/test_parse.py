@@ -9,7 +9,7 @@ import pytest
 from channels.fax_smtp.document import analyse
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.parse import NotAFax, external_id, one_line, parse_fax_mail
-from intake.envelope import Channel
+from contract.envelope import Channel
 
 from .conftest import NOW, fixture
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from channels.fax_smtp.ocr import MACHINE_TEXT_MARK
-from intake.envelope import Envelope, Receipt
-from intake.normalise import InvalidInput
+from contract.envelope import MACHINE_TEXT_MARK, Envelope, Receipt
+from contract.normalise import InvalidInput
 
 from .conftest import CASE_NUMBER, NOW, RecordingSink, ServerFactory, fixture, send_fax
 from .test_parse import BAD, GOOD

@@ -9,10 +9,10 @@ from __future__ import annotations
 import gammu
 import pytest
 
-from channels.base import Notice, SendError
 from channels.sms_gammu.adapter import GammuSmsChannel
 from channels.sms_gammu.deliver import fits_gsm7
-from intake.envelope import Channel
+from contract.envelope import Channel
+from contract.notice import Notice, SendError
 
 from .conftest import Clock, Script
 

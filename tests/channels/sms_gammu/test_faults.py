@@ -17,7 +17,7 @@ from channels.sms_gammu.adapter import GammuSmsChannel, gammu_sms_channel
 from channels.sms_gammu.demo import write_incoming_sms
 from channels.sms_gammu.modem import ModemUnavailable
 from config.gammu_settings import GammuSettings
-from intake.envelope import Envelope, Receipt
+from contract.envelope import Envelope, Receipt
 
 from .conftest import (
     Clock,

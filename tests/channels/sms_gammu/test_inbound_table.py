@@ -15,7 +15,7 @@ import gammu
 import pytest
 
 from channels.sms_gammu.adapter import GammuSmsChannel
-from intake.envelope import Channel
+from contract.envelope import Channel
 
 from .conftest import FakeCommands, FakeSink, Script, inbox_files, load_fixture
 from .make_fixtures import GSM7_LONG, LONG_3, TEN

@@ -1,10 +1,10 @@
-"""Keyword parsing shared by the SMS channels (``channels/sms_keywords.py``)."""
+"""Keyword parsing shared by the SMS channels (``contract/sms_keywords.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from channels.sms_keywords import CaseQuery, Keyword, QueryHelp, Unsubscribe, parse_keyword
+from contract.sms_keywords import CaseQuery, Keyword, QueryHelp, Unsubscribe, parse_keyword
 
 TABLE: list[tuple[str, Keyword | None]] = [
     ("CX FZ12345-20261124-000017", CaseQuery("FZ12345-20261124-000017")),

@@ -14,7 +14,7 @@ from channels.sms_gammu.reassembly import (
     is_ready,
     part_from_gammu,
 )
-from intake.normalise import MAX_TEXT_CHARS
+from contract.normalise import MAX_TEXT_CHARS
 
 CITIZEN = "+8613800138000"
 BEIJING = timezone(timedelta(hours=8))

@@ -23,7 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.sms_twilio import add_twilio_routes, twilio_http
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Envelope, Receipt, TryLater
+from contract.envelope import Envelope, Receipt, TryLater
 
 from .fake_twilio import FakeTwilio
 

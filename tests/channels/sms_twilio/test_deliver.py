@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from channels.base import Notice, SendError
 from channels.sms_twilio import STATUS_PATH, TwilioDeliverer
 from channels.sms_twilio.deliver import MAX_BODY_CHARS, split_body
 from config.twilio_settings import TwilioSettings
-from intake.envelope import Channel
+from contract.envelope import Channel
+from contract.notice import Notice, SendError
 
 from .conftest import (
     OUR_NUMBER,

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from config.settings import Settings
+from contract.clock import FixedClock
 from intake.app import create_app
-from registrar.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import AttachmentRecord, Case, Notice
 from tests.conftest import make_settings

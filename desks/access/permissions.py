@@ -1,0 +1,97 @@
+"""Who may see which case, and which role may ask for which action.
+
+Two layers, checked in this order by every handler:
+
+1. the role may ask for the action at all (``require_role``: 403 otherwise);
+2. the case is visible to the caller (``visible``: 404 otherwise, never 403, so
+   the existence of a case the caller may not see is not revealed).
+
+The workflow then checks the unit (``require_unit``): a bureau acts only on
+its own queue, a unit only on its own assignment. Visibility follows DESIGN.md
+invariant 6: the city bureau, the city efficiency office and admins see all; a
+district bureau the cases of itself and its units; a unit those assigned to
+it; an agent every case that is not internal; nobody else an internal case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
+
+from desks.access.errors import ApiError
+from desks.access.principal import Principal
+from registrar.models import Assignment, Case, Classification, Role, Unit
+
+R = Role
+HANDLERS = frozenset({R.UNIT_HANDLER, R.UNIT_LEADER, R.DISCIPLINE, R.EFFICIENCY})
+BUREAUS = frozenset({R.CITY_BUREAU, R.DISTRICT_BUREAU})
+
+#: action → the roles that may ask for it.
+ACTION_ROLES: dict[str, frozenset[Role]] = {
+    "not_accept": frozenset({R.CITY_BUREAU}),
+    "accept": frozenset({R.CITY_BUREAU}),
+    "dispatch": BUREAUS,
+    "split": frozenset({R.CITY_BUREAU}),
+    "escalate": BUREAUS,
+    "stop": frozenset({R.CITY_BUREAU}),
+    "publication": BUREAUS,
+    "repeats": BUREAUS | {R.AGENT, R.EFFICIENCY, R.ADMIN},
+    "read": HANDLERS,
+    "draft": HANDLERS,
+    "approve": frozenset({R.UNIT_LEADER}),
+    "submit": HANDLERS,
+    "return": HANDLERS | {R.DISTRICT_BUREAU},
+    "return_decision": BUREAUS,
+    "review": BUREAUS,
+    "coordinate": HANDLERS,
+}
+
+
+def require_role(principal: Principal, action: str) -> None:
+    """403 unless the caller's role may ask for ``action``."""
+    if principal.role not in ACTION_ROLES[action]:
+        raise ApiError.forbidden(f"a {principal.role} account may not {action.replace('_', ' ')}")
+
+
+UnitTest = Callable[[type[Unit]], ColumnElement[bool]]
+
+
+def assigned_to(condition: UnitTest) -> ColumnElement[bool]:
+    """The case has an assignment (any role, any state) of a unit meeting ``condition``.
+
+    Aliased and correlated to ``Case`` only, so it is right inside queries that
+    also select assignments or units.
+    """
+    a, u = aliased(Assignment), aliased(Unit)
+    return exists(select(a.id).join(u, u.id == a.unit_id)
+                  .where(a.case_id == Case.id, condition(u)).correlate(Case))
+
+
+def not_internal() -> ColumnElement[bool]:
+    """Neither classified internal nor withheld by the citizen (which makes it internal, R6.4)."""
+    return and_(or_(Case.classification.is_(None), Case.classification != Classification.INTERNAL),
+                Case.public_allowed.is_(True))
+
+
+def visible(principal: Principal) -> ColumnElement[bool]:
+    """A filter on ``Case`` that keeps exactly the cases ``principal`` may see."""
+    role, code = principal.role, principal.unit_code
+    if role in (R.CITY_BUREAU, R.ADMIN):
+        return true()
+    if role == R.AGENT:
+        return not_internal()
+    if code is None:
+        return false()
+    own = assigned_to(lambda u: u.code == code)
+    if role == R.EFFICIENCY:
+        if principal.unit_district is None:
+            return true()
+        # A district's efficiency office supervises its district, internal items only if its own.
+        return or_(own, and_(not_internal(), assigned_to(lambda u: u.district == principal.unit_district)))
+    if role == R.DISTRICT_BUREAU:
+        return assigned_to(lambda u: or_(u.code == code, u.parent_code == code))
+    if role in HANDLERS:
+        return own
+    return false()

@@ -1,0 +1,30 @@
+"""What the agent console needs from the composition root, under its own ``web.AppKey``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contract.clock import Clock
+from contract.envelope import Sink
+from forwarder.screening import EmergencyRule
+from registrar.attachments import AttachmentStore
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleDeps:
+    """The database, the intake sink an agent's call goes into, and the R3.8 rules."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    sink: Sink
+    clock: Clock
+    attachments: AttachmentStore
+    tz: ZoneInfo
+    districts: tuple[str, ...]
+    emergency_rules: tuple[EmergencyRule, ...] = ()
+
+
+CONSOLE = web.AppKey("console", ConsoleDeps)

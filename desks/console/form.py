@@ -1,0 +1,118 @@
+"""The agent's call form as a pure function: posted fields in, an ``Envelope`` (or every error) out.
+
+An agent types what the caller says; the envelope is a phone item like any
+other channel's, so the registrar, screening and workflow treat it the same
+(R5.1: one record per item). The form carries a per-form UUID as the
+envelope's external id: submitting the same form twice (a double press, a
+reload) returns the first case instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+from contract.envelope import Channel, Envelope
+from contract.normalise import EMAIL, InvalidInput, clean_text, normalise_phone
+
+CATEGORIES = ("城管", "住建", "交通", "环保", "市场监管", "人社", "卫健", "教育", "公安", "水务", "其他")
+"""What the call is about, as the service centre files it (a note on the case, a help for dispatch)."""
+FIELDS = ("form_id", "caller", "name", "text", "category", "district", "location", "public",
+          "reply", "reply_to")
+DEFAULTS: dict[str, str] = {"public": "yes", "reply": "caller"}
+EXTERNAL_ID_PREFIX = "console-"
+
+
+class ConsoleFormErrors(Exception):
+    """Every problem of one submission, by field, with what the agent typed (to show it again)."""
+
+    def __init__(self, errors: dict[str, str], values: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+        self.values = values
+
+
+def blank_values() -> dict[str, str]:
+    """The fields of a fresh form: a new form id, the defaults, everything else empty."""
+    values = {name: DEFAULTS.get(name, "") for name in FIELDS}
+    values["form_id"] = str(uuid.uuid4())
+    return values
+
+
+def _phone(raw: str, field: str, errors: dict[str, str]) -> str | None:
+    if not raw.strip():
+        return None
+    try:
+        return normalise_phone(raw, field=field)
+    except InvalidInput as exc:
+        errors[field] = exc.message
+        return None
+
+
+def _reply_to(raw: str, errors: dict[str, str]) -> str | None:
+    """Another phone number or an email address the citizen wants the answer at."""
+    value = unicodedata.normalize("NFKC", raw).strip()
+    if not value:
+        errors["reply_to"] = "请填写答复用的号码或电子邮箱"
+        return None
+    if "@" in value:
+        if not EMAIL.match(value):
+            errors["reply_to"] = "电子邮箱格式不正确"
+            return None
+        return value
+    return _phone(value, "reply_to", errors)
+
+
+def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datetime,
+                       districts: tuple[str, ...]) -> Envelope:
+    """Validate the call form; raise ``ConsoleFormErrors`` with every problem at once."""
+    values = {name: str(raw.get(name, "") or "") for name in FIELDS}
+    errors: dict[str, str] = {}
+    try:
+        form_id = str(uuid.UUID(values["form_id"]))
+    except ValueError:
+        errors["form"] = "表单已失效，请按“新来电”重新开始"
+        form_id = ""
+    cleaned: dict[str, str] = {}
+    for name, limit, required in (("text", 5000, True), ("name", 50, False), ("location", 200, False)):
+        try:
+            cleaned[name] = clean_text(values[name], field=name, max_chars=limit, required=required)
+        except InvalidInput as exc:
+            errors[name] = exc.message
+    caller = _phone(values["caller"], "caller", errors)
+    if values["category"] not in CATEGORIES:
+        errors["category"] = "请选择诉求类别"
+    district = values["district"].strip()
+    if district and district not in districts:
+        errors["district"] = "请选择列表中的区县"
+    if values["public"] not in ("yes", "no"):
+        errors["public"] = "请询问来电人是否同意公开"
+    reply: str | None = None
+    if values["reply"] == "other":
+        reply = _reply_to(values["reply_to"], errors)
+    elif values["reply"] == "caller":
+        reply = caller
+        if caller is None and "caller" not in errors:
+            errors["caller"] = "请填写来电号码（短信答复发到此号码），或选择其他答复方式"
+    else:
+        errors["reply"] = "请选择答复方式"
+    if errors:
+        raise ConsoleFormErrors(errors, values)
+    alternatives = (caller,) if caller and reply != caller else ()
+    return Envelope(
+        channel=Channel.PHONE,
+        external_id=EXTERNAL_ID_PREFIX + form_id,
+        received_at=received_at,
+        text=cleaned["text"],
+        sender=caller,
+        reply_address=reply,
+        display_name=cleaned["name"] or None,
+        public_allowed=values["public"] == "yes",
+        district_hint=district or None,
+        location_hint=cleaned["location"] or None,
+        notes=(f"agent={agent}", f"category={values['category']}"),
+        alt_reply_addresses=alternatives,
+        receipt_in_reply=True,
+    )

@@ -1,0 +1,117 @@
+"""What the portal reads and writes; nothing private ever leaves these functions unmasked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contract.normalise import InvalidInput, normalise_phone
+from forwarder.publication import mask_personal_data
+from registrar.models import (
+    Assignment,
+    AssignmentRole,
+    AssignmentState,
+    Case,
+    CaseStatus,
+    Classification,
+    Rating,
+    Unit,
+)
+
+PAGE_SIZE = 20
+
+
+
+class RatingRefused(Exception):
+    """The rating cannot be taken (not closed yet, already rated, bad score)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicAnswer:
+    number: str
+    registered_at: datetime
+    published_at: datetime
+    summary: str
+    answer: str
+    units: str
+
+
+def public_summary(case: Case) -> str:
+    return mask_personal_data(case.text, names=[case.display_name or ""])
+
+
+async def lookup(session: AsyncSession, number: str, secret: str) -> Case | None:
+    """The citizen's own case by number plus its query code (or the phone number that filed it)."""
+    number = number.strip().upper()
+    secret = secret.strip()
+    if not number or not secret:
+        return None
+    case = (await session.execute(select(Case).where(Case.number == number))).scalar_one_or_none()
+    if case is None:
+        return None
+    if secret.upper() == case.query_code:
+        return case
+    try:
+        phone = normalise_phone(secret)
+    except InvalidInput:
+        return None
+    return case if phone in (case.sender, case.reply_address) else None
+
+
+async def rate(session: AsyncSession, case: Case, score: int, comment: str, *,
+               now: datetime) -> Rating:
+    """R12.1: one rating per answered case, by its citizen."""
+    if case.status != CaseStatus.CLOSED:
+        raise RatingRefused("案件办结后才能评价")
+    if not 1 <= score <= 5:
+        raise RatingRefused("请选择 1 到 5 分")
+    rating = Rating(case_id=case.id, score=score, comment=comment.strip()[:500] or None,
+                    created_at=now)
+    try:
+        async with session.begin_nested():
+            session.add(rating)
+    except IntegrityError:
+        raise RatingRefused("您已评价过该案件") from None
+    return rating
+
+
+async def rating_of(session: AsyncSession, case: Case) -> Rating | None:
+    return (await session.execute(select(Rating).where(Rating.case_id == case.id))).scalar_one_or_none()
+
+
+def _published() -> list[ColumnElement[bool]]:
+    return [Case.published_at.is_not(None), Case.classification == Classification.PUBLIC,
+            Case.publication == "publish"]
+
+
+async def public_answers(session: AsyncSession, *, q: str = "",
+                         page: int = 1) -> tuple[list[PublicAnswer], int]:
+    """One page of published answers (R9.3), newest first, and the total count."""
+    conditions = _published()
+    if q.strip():
+        like = f"%{q.strip()}%"
+        conditions.append(or_(Case.published_text.like(like), Case.text.like(like)))
+    total = int(await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0)
+    rows = (await session.execute(select(Case).where(*conditions)
+                                  .order_by(Case.published_at.desc(), Case.id.desc())
+                                  .offset((max(page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE))).scalars().all()
+    return [await _public(session, case) for case in rows], total
+
+
+async def public_answer(session: AsyncSession, number: str) -> PublicAnswer | None:
+    case = (await session.execute(select(Case).where(Case.number == number.strip().upper(),
+                                                     *_published()))).scalar_one_or_none()
+    return None if case is None else await _public(session, case)
+
+
+async def _public(session: AsyncSession, case: Case) -> PublicAnswer:
+    units = (await session.execute(select(Unit.name).join(Assignment, Assignment.unit_id == Unit.id).where(
+        Assignment.case_id == case.id, Assignment.role == AssignmentRole.LEAD,
+        Assignment.state == AssignmentState.PASSED))).scalars().all()
+    assert case.published_at is not None
+    return PublicAnswer(case.number, case.registered_at, case.published_at, public_summary(case),
+                        case.published_text or "", "、".join(dict.fromkeys(units)))

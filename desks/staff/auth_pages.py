@@ -1,0 +1,148 @@
+"""Sign in, sign out, change password; and the guard that keeps every other desk page private."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from desks.access.auth import hash_password, verify_password
+from desks.access.sessions import DeskSessions
+from desks.staff.deps import CURRENT, DESK, current
+from registrar.models import Account, Role
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PATHS = frozenset({"/desk/login"})
+
+#: Where each role starts after signing in.
+HOME: dict[str, str] = {
+    Role.AGENT: "/desk/console",
+    Role.CITY_BUREAU: "/desk/queue",
+    Role.DISTRICT_BUREAU: "/desk/queue",
+    Role.UNIT_HANDLER: "/desk/inbox",
+    Role.UNIT_LEADER: "/desk/inbox",
+    Role.DISCIPLINE: "/desk/inbox",
+    Role.EFFICIENCY: "/desk/supervision",
+    Role.ADMIN: "/desk/admin",
+}
+
+
+def render(request: web.Request, template: str, context: dict[str, Any], *,
+           status: int = 200) -> web.Response:
+    """Render a desk page with the signed-in user, their CSRF token and the navigation."""
+    desk = request.get(CURRENT)
+    extra = {"me": desk.principal if desk else None, "csrf": desk.csrf if desk else ""}
+    return aiohttp_jinja2.render_template(template, request, {**extra, **context}, status=status)
+
+
+@web.middleware
+async def signed_in(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /desk/ page but the sign-in needs a session; forms need its CSRF token."""
+    if not request.path.startswith("/desk") or request.path in PUBLIC_PATHS \
+            or request.path.startswith("/desk/static/"):
+        return await handler(request)
+    deps = request.app[DESK]
+    async with deps.sessionmaker() as session:
+        desk = await deps.sessions.current(request, session)
+    if desk is None:
+        if request.method == "GET":
+            raise web.HTTPSeeOther(f"/desk/login?next={request.path_qs}")
+        raise web.HTTPUnauthorized(text="请先登录 (sign in first)")
+    if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        if form.get("csrf") != desk.csrf:
+            raise web.HTTPForbidden(text="页面已过期，请刷新后重试 (bad CSRF token)")
+    request[CURRENT] = desk
+    return await handler(request)
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 that can carry cookies (raising ``HTTPSeeOther`` could not set them)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _next(request: web.Request, fallback: str) -> str:
+    target = request.query.get("next", "")
+    # Only local paths: never an open redirect.
+    return target if target.startswith("/desk") and "//" not in target else fallback
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return render(request, "desk_login.html", {"error": "", "username": "",
+                                               "next": request.query.get("next", "")})
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    deps = request.app[DESK]
+    form = await request.post()
+    username = str(form.get("username", ""))[:64].strip()
+    password = str(form.get("password", ""))[:256]
+    address = request.remote or "?"
+    if deps.throttle.blocked(username, address):
+        return render(request, "desk_login.html", {
+            "error": "登录失败次数过多，请 15 分钟后再试。", "username": username, "next": ""}, status=429)
+    async with deps.sessionmaker.begin() as session:
+        account = await verify_password(session, username, password)
+    if account is None:
+        deps.throttle.failed(username, address)
+        return render(request, "desk_login.html", {
+            "error": "用户名或密码不正确。", "username": username,
+            "next": request.query.get("next", "")}, status=401)
+    deps.throttle.succeeded(username, address)
+    response = see_other(_next(request, HOME.get(account.role, "/desk/queue")))
+    deps.sessions.issue(response, account)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = see_other("/desk/login")
+    DeskSessions.clear(response)
+    return response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther(HOME.get(current(request).principal.role, "/desk/queue"))
+
+
+async def password_page(request: web.Request) -> web.Response:
+    return render(request, "desk_password.html", {"error": "", "done": bool(request.query.get("done"))})
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    deps = request.app[DESK]
+    me = current(request).principal
+    form = await request.post()
+    old, new, again = (str(form.get(k, "")) for k in ("old", "new", "again"))
+    error = ""
+    if new != again:
+        error = "两次输入的新密码不一致。"
+    async with deps.sessionmaker.begin() as session:
+        account = await verify_password(session, me.username, old) if not error else None
+        if not error and account is None:
+            error = "原密码不正确。"
+        if not error:
+            assert isinstance(account, Account)
+            try:
+                account.password_hash = hash_password(new)
+            except ValueError:
+                error = "新密码至少 10 个字符。"
+    if error:
+        return render(request, "desk_password.html", {"error": error, "done": False}, status=400)
+    # The new hash ends every other session; this one gets a fresh cookie.
+    response = see_other("/desk/password?done=1")
+    assert account is not None
+    deps.sessions.issue(response, account)
+    return response
+
+
+def add_auth_routes(app: web.Application) -> None:
+    app.router.add_get("/desk/login", login_page)
+    app.router.add_post("/desk/login", login)
+    app.router.add_post("/desk/logout", logout)
+    app.router.add_get("/desk", home)
+    app.router.add_get("/desk/", home)
+    app.router.add_get("/desk/password", password_page)
+    app.router.add_post("/desk/password", change_password)

@@ -1,0 +1,34 @@
+"""What the desks need from the composition root, under their own ``web.AppKey``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desks.access.sessions import DeskSession, DeskSessions, LoginThrottle
+from forwarder.calendar import WorkingCalendar
+from forwarder.workflow_base import Context
+
+
+@dataclass(slots=True)
+class DeskDeps:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    ctx: Context
+    sessions: DeskSessions
+    calendar: WorkingCalendar
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    calendar_file: Path | None = None
+    """The site's holiday override file, named on the admin's calendar page."""
+
+
+DESK = web.AppKey("desk", DeskDeps)
+CURRENT = web.RequestKey("desk_session", DeskSession)
+"""``request[CURRENT]``: the ``DeskSession`` of a signed-in page request."""
+
+
+def current(request: web.Request) -> DeskSession:
+    """The signed-in staff member of a page guarded by ``signed_in`` middleware."""
+    return request[CURRENT]

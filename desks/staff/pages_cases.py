@@ -1,0 +1,291 @@
+"""The bureau's queue, the unit's inbox and case search: the lists staff work from.
+
+Each list is a handful of queries whatever its length: assignments joined with
+their case and unit, and the open clock that matters for the row joined in
+the same query (so a page of 50 rows is one query per section, not 50). Lists
+page with ``LIMIT n+1`` instead of counting. Who sees what follows the
+workflow: the reviewer of an answer is ``workflow.reviewer_of``'s bureau, the
+decider of a return ``workflow_special._dispatcher_of``'s; the filters here are
+the same rules written as SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from config.organisation import UnitKind
+from desks.access.errors import ApiError
+from desks.access.principal import Principal
+from desks.api.routes import search_query
+from desks.staff import pages_cases_detail
+from desks.staff.auth_pages import render
+from desks.staff.deps import DESK, current
+from desks.staff.pages_cases_view import (
+    ASSIGNMENT_ROLE,
+    ASSIGNMENT_STATE,
+    CASE_STATUS,
+    CHANNELS,
+    Clocks,
+    DueView,
+    excerpt,
+    is_internal,
+)
+from forwarder.workflow import CITY_LEVEL
+from registrar.models import (
+    Assignment,
+    AssignmentRole,
+    AssignmentState,
+    Case,
+    CaseStatus,
+    Deadline,
+    DeadlineKind,
+    Role,
+    Unit,
+)
+
+PAGE_SIZE = 50
+S = AssignmentState
+#: What a unit still owes on its assignments (the inbox).
+OWING = (S.DISPATCHED, S.READ, S.DRAFTED, S.APPROVED, S.REDO, S.RETURN_REQUESTED)
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of a list: the case, and the assignment and clocks that put it there."""
+
+    number: str
+    channel: str
+    received: str
+    text: str
+    status: str
+    emergency: str | None
+    internal: bool
+    reserved: bool
+    unit: str = ""
+    state: str = ""
+    note: str = ""
+    dues: list[DueView] = field(default_factory=list)
+
+
+def page_of(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def clocks(request: web.Request) -> Clocks:
+    deps = request.app[DESK]
+    return Clocks(deps.calendar.zone, deps.ctx.clock.now())
+
+
+def case_row(c: Case, clk: Clocks, **extra: Any) -> Row:
+    return Row(c.number, CHANNELS.get(c.channel, c.channel), clk.t(c.received_at), excerpt(c.text),
+               CASE_STATUS.get(c.status, c.status), c.emergency, is_internal(c), c.reserved, **extra)
+
+
+async def my_unit(session: AsyncSession, me: Principal) -> Unit:
+    unit = (await session.execute(select(Unit).where(Unit.code == me.unit_code))).scalar_one_or_none()
+    if unit is None:
+        raise web.HTTPForbidden(text="账号未关联单位 (no unit)")
+    return unit
+
+
+# --- the bureau's queue ---------------------------------------------------------------
+
+
+def reviewed_by(bureau: Unit) -> ColumnElement[bool]:
+    """SQL for ``workflow.reviewer_of(case, unit) == bureau`` (R8.4a, R8.4d)."""
+    if bureau.kind == UnitKind.CITY_BUREAU:
+        return or_(Case.reserved.is_(True), Unit.kind.in_(list(CITY_LEVEL)), Unit.parent_code.is_(None))
+    return and_(Case.reserved.is_(False), Unit.kind.not_in(list(CITY_LEVEL)),
+                Unit.parent_code == bureau.code)
+
+
+def return_decided_by(bureau: Unit) -> ColumnElement[bool]:
+    """SQL for ``workflow_special._dispatcher_of(assignment, unit) == bureau`` (R8.3b, R8.3d)."""
+    if bureau.kind == UnitKind.CITY_BUREAU:
+        return or_(Assignment.role == AssignmentRole.BUREAU, Unit.kind.in_(list(CITY_LEVEL)),
+                   Unit.parent_code.is_(None))
+    return and_(Assignment.role != AssignmentRole.BUREAU, Unit.kind.not_in(list(CITY_LEVEL)),
+                Unit.parent_code == bureau.code)
+
+
+def publication_by(bureau: Unit) -> ColumnElement[bool]:
+    """Answered items (R9) this bureau decides: a district its own; the city the rest."""
+    a, u = aliased(Assignment), aliased(Unit)
+    via_district = exists(select(a.id).join(u, u.id == a.unit_id).where(
+        a.case_id == Case.id, a.role == AssignmentRole.BUREAU,
+        u.kind == UnitKind.DISTRICT_BUREAU).correlate(Case))
+    if bureau.kind == UnitKind.CITY_BUREAU:
+        return or_(Case.reserved.is_(True), not_(via_district))
+    mine = exists(select(a.id).where(a.case_id == Case.id, a.role == AssignmentRole.BUREAU,
+                                     a.unit_id == bureau.id).correlate(Case))
+    return and_(Case.reserved.is_(False), mine)
+
+
+def with_clock(query: Select[Assignment, Case, Unit], kinds: list[DeadlineKind]) -> Select[Any]:
+    """Join the assignment's open clock of ``kinds``; most urgent first, clockless last."""
+    d = aliased(Deadline)
+    return (query.add_columns(d.kind, d.due_at, d.warn_at, d.provisional)
+            .outerjoin(d, and_(d.assignment_id == Assignment.id, d.kind.in_(kinds), d.met_at.is_(None)))
+            .order_by(d.due_at.asc().nulls_last(), Case.registered_at, Assignment.id))
+
+
+async def _section(session: AsyncSession, query: Select[Any], page: int, clk: Clocks,
+                   note: Any = None) -> tuple[list[Row], bool]:
+    result = (await session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
+    rows: dict[int, Row] = {}
+    for assignment, c, unit, kind, due_at, warn_at, provisional in result:
+        if assignment.id in rows:
+            continue  # a second open clock of the same kinds: the first (earliest) shows
+        rows[assignment.id] = case_row(
+            c, clk, unit=unit.name, state=ASSIGNMENT_STATE.get(assignment.state, assignment.state),
+            note=note(assignment) if note else "",
+            dues=[d for d in [clk.due(kind, due_at, warn_at, provisional=bool(provisional))] if d])
+    listed = list(rows.values())
+    return listed[:PAGE_SIZE], len(result) > PAGE_SIZE
+
+
+def _return_note(a: Assignment) -> str:
+    return f"理由：{a.return_reason or '—'}；建议改由：{a.proposed_unit or '—'}"
+
+
+async def queue_sections(session: AsyncSession, bureau: Unit, page: int,
+                         clk: Clocks) -> tuple[dict[str, list[Row]], bool]:
+    """The bureau's open work: screening/dispatch, reviews, return decisions, publication."""
+    base = (select(Assignment, Case, Unit).join(Case, Case.id == Assignment.case_id)
+            .join(Unit, Unit.id == Assignment.unit_id))
+    queued = with_clock(base.where(Assignment.unit_id == bureau.id, Assignment.role == AssignmentRole.BUREAU,
+                                   Assignment.state == S.QUEUED), [DeadlineKind.DISPATCH])
+    reviews = with_clock(base.where(Assignment.state == S.SUBMITTED, reviewed_by(bureau)),
+                         [DeadlineKind.REVIEW])
+    returns = with_clock(base.where(Assignment.state == S.RETURN_REQUESTED, return_decided_by(bureau)),
+                         [DeadlineKind.RETURN_DECISION])
+    sections: dict[str, list[Row]] = {}
+    more = False
+    for name, query, note in (("queue", queued, None), ("review", reviews, None),
+                              ("returns", returns, _return_note)):
+        sections[name], has_more = await _section(session, query, page, clk, note)
+        more = more or has_more
+    answered = list((await session.execute(
+        select(Case).where(Case.status == CaseStatus.ANSWERED, Case.parent_case_id.is_(None),
+                           publication_by(bureau))
+        .order_by(Case.registered_at, Case.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    )).scalars())
+    sections["publication"] = [
+        case_row(c, clk, note="诉求人同意公开" if c.public_allowed else "诉求人不同意公开")
+        for c in answered[:PAGE_SIZE]]
+    return sections, more or len(answered) > PAGE_SIZE
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    """GET /desk/queue: a bureau's open work, each row with the clock that matters for it."""
+    me = current(request).principal
+    if me.role not in (Role.CITY_BUREAU, Role.DISTRICT_BUREAU):
+        raise web.HTTPForbidden(text="待办队列仅供信访局使用 (bureaus only)")
+    page, clk = page_of(request), clocks(request)
+    async with request.app[DESK].sessionmaker() as session:
+        bureau = await my_unit(session, me)
+        sections, more = await queue_sections(session, bureau, page, clk)
+    return render(request, "desk_queue.html", {"bureau": bureau.name, "sections": sections,
+                                               "page": page, "more": more})
+
+
+# --- the unit's inbox ------------------------------------------------------------------
+
+
+async def inbox_rows(session: AsyncSession, unit: Unit, page: int, clk: Clocks, *,
+                     leader: bool) -> tuple[list[Row], bool]:
+    """The unit's assignments still owing work; a leader's drafts to approve first (R8.2c)."""
+    first = case((Assignment.state == S.DRAFTED, 0), else_=1) if leader else case((false(), 0), else_=1)
+    result = list((await session.execute(
+        select(Assignment, Case).join(Case, Case.id == Assignment.case_id)
+        .where(Assignment.unit_id == unit.id, Assignment.role != AssignmentRole.BUREAU,
+               Assignment.state.in_(OWING))
+        .order_by(first, Assignment.created_at, Assignment.id)
+        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
+    shown = result[:PAGE_SIZE]
+    open_clocks: dict[int, list[Deadline]] = {}
+    if shown:
+        for d in (await session.execute(select(Deadline).where(
+                Deadline.assignment_id.in_([a.id for a, _ in shown]), Deadline.met_at.is_(None),
+                Deadline.kind.in_([DeadlineKind.READ, DeadlineKind.ANSWER, DeadlineKind.REDO]))
+                .order_by(Deadline.due_at))).scalars():
+            open_clocks.setdefault(d.assignment_id, []).append(d)
+    rows = [case_row(c, clk, unit=ASSIGNMENT_ROLE.get(a.role, a.role),
+                     state=ASSIGNMENT_STATE.get(a.state, a.state),
+                     note="待我审批" if leader and a.state == S.DRAFTED else "",
+                     dues=[clk.deadline(d) for d in open_clocks.get(a.id, [])])
+            for a, c in shown]
+    return rows, len(result) > PAGE_SIZE
+
+
+async def inbox_page(request: web.Request) -> web.Response:
+    """GET /desk/inbox: what the unit must read, answer or approve, with due dates (R8.1, R8.2)."""
+    me = current(request).principal
+    if me.role not in (Role.UNIT_HANDLER, Role.UNIT_LEADER, Role.DISCIPLINE):
+        raise web.HTTPForbidden(text="收件箱仅供承办单位使用 (handling units only)")
+    page, clk = page_of(request), clocks(request)
+    async with request.app[DESK].sessionmaker() as session:
+        unit = await my_unit(session, me)
+        rows, more = await inbox_rows(session, unit, page, clk, leader=me.role == Role.UNIT_LEADER)
+    approvals = [r for r in rows if r.note]
+    return render(request, "desk_inbox.html", {
+        "unit": unit.name, "approvals": approvals, "rows": [r for r in rows if not r.note],
+        "leader": me.role == Role.UNIT_LEADER, "page": page, "more": more})
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        raise ApiError.invalid("日期格式应为 YYYY-MM-DD") from None
+
+
+async def search_page(request: web.Request) -> web.Response:
+    """GET /desk/search: number, phone, text, unit, status and date range; visible cases only."""
+    me = current(request).principal
+    params = {k: request.query.get(k, "").strip()
+              for k in ("number", "phone", "q", "unit", "status", "from", "to")}
+    page, clk = page_of(request), clocks(request)
+    zone = request.app[DESK].calendar.zone
+    rows: list[Row] = []
+    more, error = False, ""
+    searched = any(params.values())
+    async with request.app[DESK].sessionmaker() as session:
+        units = list((await session.execute(select(Unit.code, Unit.name).order_by(Unit.id))).all())
+        if searched:
+            try:
+                query = search_query(me, params)
+                if start := _day(params["from"]):
+                    query = query.where(Case.received_at >= datetime.combine(start, time(0), zone))
+                if end := _day(params["to"]):
+                    query = query.where(Case.received_at < datetime.combine(end + timedelta(days=1),
+                                                                             time(0), zone))
+                found = list((await session.execute(
+                    query.order_by(Case.registered_at.desc(), Case.id.desc())
+                    .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).scalars())
+                rows = [case_row(c, clk) for c in found[:PAGE_SIZE]]
+                more = len(found) > PAGE_SIZE
+            except ApiError as exc:
+                error = exc.message
+    return render(request, "desk_search.html", {
+        "params": params, "rows": rows, "more": more, "page": page, "error": error,
+        "searched": searched, "units": units, "statuses": CASE_STATUS}, status=400 if error else 200)
+
+
+def add_case_pages(app: web.Application) -> None:
+    """Mount the queue, inbox, search and case pages."""
+    app.router.add_get("/desk/queue", queue_page)
+    app.router.add_get("/desk/inbox", inbox_page)
+    app.router.add_get("/desk/search", search_page)
+    app.router.add_get("/desk/cases/{number}", pages_cases_detail.case_page)

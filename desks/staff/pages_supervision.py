@@ -1,0 +1,242 @@
+"""The efficiency office's supervision desk (R11.1) and the yearly commendation ranking (R12.1).
+
+One page, a period and a district: how bureaus dispatched and units read,
+answered and passed review against their clocks (``forwarder.supervision``),
+what the sweeper charged to whom (its efficiency events), and the year's
+ranking. The same figures download as CSV: the periodic report R11.1 asks the
+office to publish. Every figure comes from a handful of grouped queries over
+indexed columns and a capped list of events; no page reads all cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from desks.staff.auth_pages import render
+from desks.staff.deps import DESK, current
+from desks.staff.pages_cases_view import CASE_STATUS
+from forwarder.supervision import UnitStats, ranking, unit_stats
+from registrar.models import (
+    Assignment,
+    AssignmentRole,
+    Case,
+    Deadline,
+    DeadlineKind,
+    Event,
+    Role,
+    Unit,
+)
+
+ROLES = frozenset({Role.EFFICIENCY, Role.CITY_BUREAU, Role.ADMIN})
+PERIODS = {"this_month": "本月", "last_month": "上月", "this_year": "本年", "custom": "自定义"}
+#: The sweeper's efficiency events (forwarder.sweeper_consequences), as the office names them.
+ACTIONS = {"late_read": "逾期未阅（R8.1）", "overdue_handling": "逾期办理", "expired_unhandled": "过期未处理",
+           "unit_notified": "通报", "efficiency_warning": "效能告诫"}
+EVENT_LIMIT = 200
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("dispatched", "交办件数"), ("read_on_time", "按时阅办"), ("read_late", "逾期阅办"),
+    ("answered_on_time", "按时答复"), ("answered_late", "逾期答复"), ("overdue_handling", "逾期办理"),
+    ("expired_unhandled", "过期未处理"), ("passed_first_time", "一次审核通过"), ("ratings", "评价数"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """``[start, end)`` in the city's zone, with the form values that chose it."""
+
+    key: str
+    start: datetime
+    end: datetime
+    first: date
+    last: date
+
+    @property
+    def label(self) -> str:
+        return f"{self.first.isoformat()} 至 {self.last.isoformat()}"
+
+
+def choose_period(query: dict[str, str], today: date, zone: Any) -> Period:
+    """This month (default), last month, this year, or custom dates (both inclusive)."""
+    key = query.get("period", "this_month")
+    first, last = today.replace(day=1), today
+    if key == "last_month":
+        last = first - timedelta(days=1)
+        first = last.replace(day=1)
+    elif key == "this_year":
+        first = date(today.year, 1, 1)
+    elif key == "custom":
+        try:
+            first = date.fromisoformat(query.get("from", ""))
+            last = date.fromisoformat(query.get("to", ""))
+        except ValueError:
+            raise web.HTTPBadRequest(text="自定义期间须填写起止日期 YYYY-MM-DD") from None
+        if last < first or (last - first).days > 3 * 366:
+            raise web.HTTPBadRequest(text="起止日期有误（结束不得早于开始，最长三年）")
+    else:
+        key = "this_month"
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    return Period(key, start, end, first, last)
+
+
+def totals(stats: list[UnitStats]) -> dict[str, Any]:
+    """Column sums; the rating average weighted by the number of ratings."""
+    out: dict[str, Any] = {name: sum(getattr(s, name) for s in stats) for name, _ in COLUMNS}
+    rated = [s for s in stats if s.rating_avg is not None and s.ratings]
+    out["rating_avg"] = (round(sum(s.rating_avg * s.ratings for s in rated if s.rating_avg) /
+                               sum(s.ratings for s in rated), 2) if rated else None)
+    return out
+
+
+async def districts(session: AsyncSession) -> list[str]:
+    rows = (await session.execute(select(Unit.district).where(
+        Unit.kind == "district_bureau", Unit.district.is_not(None)).order_by(Unit.id))).scalars()
+    return [d for d in rows if d]
+
+
+def allowed_district(request: web.Request, wanted: str, known: list[str]) -> str | None:
+    """A district efficiency office supervises its own district only; others choose."""
+    me = current(request).principal
+    if me.role not in ROLES:
+        raise web.HTTPForbidden(text="仅效能办、市信访局和系统管理员可用 (supervisors only)")
+    if me.role == Role.EFFICIENCY and me.unit_district:
+        return me.unit_district
+    return wanted if wanted in known else None
+
+
+async def bureau_dispatch(session: AsyncSession, period: Period, district: str | None
+                          ) -> list[tuple[str, int, int, int]]:
+    """Per bureau: (name, items queued, dispatched on time, late) — the dispatch clocks (R7.2, R7.3)."""
+    conditions = [Assignment.role == AssignmentRole.BUREAU, Assignment.created_at >= period.start,
+                  Assignment.created_at < period.end, Deadline.kind == DeadlineKind.DISPATCH]
+    if district is not None:
+        conditions.append(Unit.district == district)
+    rows = await session.execute(
+        select(Unit.name, func.count(func.distinct(Assignment.id)),
+               func.sum(case((and_(Deadline.met_at.is_not(None), Deadline.met_at < Deadline.due_at), 1),
+                             else_=0)),
+               func.sum(case(((Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at), 1),
+                             else_=0)))
+        .join(Assignment, Assignment.unit_id == Unit.id)
+        .join(Deadline, Deadline.assignment_id == Assignment.id)
+        .where(*conditions).group_by(Unit.id, Unit.name).order_by(Unit.id))
+    return [(name, int(n), int(ok or 0), int(late or 0)) for name, n, ok, late in rows]
+
+
+async def intake_counts(session: AsyncSession, period: Period) -> dict[str, int]:
+    """Cases registered in the period by status: acceptance at a glance (city-wide)."""
+    rows = await session.execute(select(Case.status, func.count()).where(
+        Case.registered_at >= period.start, Case.registered_at < period.end).group_by(Case.status))
+    return {str(status): int(n) for status, n in rows}
+
+
+async def efficiency_events(session: AsyncSession, period: Period, district: str | None
+                            ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The sweeper's notices and warnings in the period: counts by kind and the newest rows."""
+    conditions = [Event.action.in_(ACTIONS), Event.at >= period.start, Event.at < period.end]
+    if district is not None:
+        conditions.append(Unit.district == district)
+
+    def base(*columns: Any) -> Any:
+        return (select(*columns).select_from(Event)
+                .outerjoin(Assignment, Assignment.id == Event.assignment_id)
+                .outerjoin(Unit, Unit.id == Assignment.unit_id).where(*conditions))
+    counts = {str(a): int(n) for a, n in await session.execute(
+        base(Event.action, func.count()).group_by(Event.action))}
+    rows = (await session.execute(
+        base(Event.at, Event.action, Event.data, Event.reason, Case.number, Unit.code)
+        .join(Case, Case.id == Event.case_id)
+        .order_by(Event.at.desc(), Event.id.desc()).limit(EVENT_LIMIT))).all()
+    names = dict((await session.execute(select(Unit.code, Unit.name))).all())
+    listed = []
+    for at, action, data, reason, number, unit_code in rows:
+        data = data or {}
+        charged = str(data.get("unit") or unit_code or "")
+        persons = data.get("persons") or []
+        listed.append({"at": at, "action": ACTIONS.get(action, action), "number": number,
+                       "unit": names.get(charged, charged), "rule": data.get("rule", ""),
+                       "persons": "、".join(str(p) for p in persons) if isinstance(persons, list) else "",
+                       "r10_3": bool(data.get("R10.3")), "reason": reason or ""})
+    return counts, listed
+
+
+async def _gather(request: web.Request) -> dict[str, Any]:
+    deps = request.app[DESK]
+    zone = deps.calendar.zone
+    today = deps.ctx.clock.now().astimezone(zone).date()
+    query = dict(request.query)
+    period = choose_period(query, today, zone)
+    year_text = query.get("year", "")
+    year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else today.year
+    async with deps.sessionmaker() as session:
+        known = await districts(session)
+        district = allowed_district(request, query.get("district", ""), known)
+        stats = await unit_stats(session, period.start, period.end, district=district)
+        ranked = await ranking(session, datetime.combine(date(year, 1, 1), time(0), tzinfo=zone),
+                               datetime.combine(date(year + 1, 1, 1), time(0), tzinfo=zone))
+        bureaus = await bureau_dispatch(session, period, district)
+        intake = await intake_counts(session, period) if district is None else {}
+        counts, events = await efficiency_events(session, period, district)
+        # R12.1 ranks all units together; a district view shows its units with their city rank.
+        unit_districts = dict((await session.execute(select(Unit.code, Unit.district))).all())
+    ranks = [(i + 1, s) for i, s in enumerate(ranked)
+             if district is None or unit_districts.get(s.unit_code) == district]
+    return {"period": period, "periods": PERIODS, "district": district or "", "districts": known,
+            "locked": district is not None and current(request).principal.role == Role.EFFICIENCY
+            and bool(current(request).principal.unit_district),
+            "stats": stats, "totals": totals(stats), "columns": COLUMNS, "ranked": ranks, "year": year,
+            "bureaus": bureaus, "intake": intake, "counts": counts, "events": events,
+            "actions": ACTIONS, "event_limit": EVENT_LIMIT, "zone": zone,
+            "statuses": CASE_STATUS, "query": request.query_string}
+
+
+async def supervision_page(request: web.Request) -> web.Response:
+    """GET /desk/supervision: the period's table, events and the year's ranking."""
+    return render(request, "desk_supervision.html", await _gather(request))
+
+
+def report_csv(context: dict[str, Any]) -> str:
+    """The period report as CSV: one row per unit, then the totals, then the year's ranking."""
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    period: Period = context["period"]
+    out.writerow(["12345 效能监督报告", period.label, context["district"] or "全市"])
+    out.writerow(["单位代码", "单位", "区", *(label for _, label in COLUMNS), "平均评分"])
+    for s in context["stats"]:
+        out.writerow([s.unit_code, s.unit_name, s.district or "市级",
+                      *(getattr(s, name) for name, _ in COLUMNS),
+                      "" if s.rating_avg is None else s.rating_avg])
+    t = context["totals"]
+    out.writerow(["合计", "", "", *(t[name] for name, _ in COLUMNS),
+                  "" if t["rating_avg"] is None else t["rating_avg"]])
+    out.writerow([])
+    out.writerow([f"{context['year']} 年度排名（R12.1）"])
+    out.writerow(["名次", "单位代码", "单位", "交办件数", "得分"])
+    for rank, s in context["ranked"]:
+        out.writerow([rank, s.unit_code, s.unit_name, s.dispatched, s.score])
+    return buf.getvalue()
+
+
+async def supervision_csv(request: web.Request) -> web.Response:
+    """GET /desk/supervision/report.csv: the same figures, for the periodic report (R11.1)."""
+    context = await _gather(request)
+    period: Period = context["period"]
+    name = f"supervision-{period.first.isoformat()}-{period.last.isoformat()}.csv"
+    # The BOM lets spreadsheet programs read the Chinese text as UTF-8.
+    return web.Response(body=("\ufeff" + report_csv(context)).encode(), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})
+
+
+def add_supervision_pages(app: web.Application) -> None:
+    app.router.add_get("/desk/supervision", supervision_page)
+    app.router.add_get("/desk/supervision/report.csv", supervision_csv)
+
