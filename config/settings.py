@@ -10,21 +10,20 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from config.email_settings import EmailSettings
-from config.fax_settings import FaxSettings
-from config.gammu_settings import GammuSettings
-from config.twilio_settings import TwilioSettings
 from config.validators import known_zone
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
 DEMO_ORGANISATION_FILE = CONFIG_DIR / "organisation.toml"
 ENV_PREFIX = "HOTLINE_"
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -36,16 +35,13 @@ class _Strict(BaseModel):
 
 
 class WebSettings(_Strict):
-    """The citizen web channel and, later, the desks."""
+    """The HTTP server every page and webhook is served on, and the site's secret."""
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     secret_key: str = ""
     # Behind HTTPS in production: mark cookies Secure so browsers never send them in clear.
     secure_cookies: bool = False
-    max_attachments: int = Field(5, ge=0, le=20)
-    max_attachment_bytes: int = Field(10_485_760, gt=0)
-    allowed_attachment_types: tuple[str, ...] = ()
 
 
 class WorkerSettings(_Strict):
@@ -70,10 +66,8 @@ class Settings(_Strict):
     calendar_file: str = ""
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
-    fax: FaxSettings = FaxSettings()
-    gammu: GammuSettings = GammuSettings()
-    twilio: TwilioSettings = TwilioSettings()
-    email: EmailSettings = EmailSettings()
+    channel_sections: dict[str, Any] = Field(default_factory=dict)
+    """Each channel's own section, validated by its own model (see ``load_settings``)."""
 
     @field_validator("database_url")
     @classmethod
@@ -102,6 +96,15 @@ class Settings(_Strict):
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
+
+    def channel(self, name: str, model: type[M]) -> M:
+        """The section ``[name]`` as ``model``; its defaults when the file has none."""
+        section = self.channel_sections.get(name)
+        if section is None:
+            return model()
+        if not isinstance(section, model):
+            raise ConfigError(f"[{name}] was loaded as {type(section).__name__}, not {model.__name__}")
+        return section
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -142,8 +145,14 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *,
-                  overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Load and validate settings; raise ``ConfigError`` naming the bad key."""
+                  overrides: Mapping[str, Any] | None = None,
+                  sections: Mapping[str, type[BaseModel]] | None = None) -> Settings:
+    """Load and validate settings; raise ``ConfigError`` naming the bad key.
+
+    ``sections`` are the channels' own settings models by section name (the
+    composition root passes the channel registry's); each section is validated
+    by its model, and a section no channel claims is an unknown key.
+    """
     env = os.environ if environ is None else environ
     data = _read_toml(DEFAULTS_FILE)
     site = env.get(ENV_PREFIX + "CONFIG")
@@ -152,10 +161,27 @@ def load_settings(environ: Mapping[str, str] | None = None, *,
     data = _merge(data, _from_env(env))
     if overrides:
         data = _merge(data, overrides)
+    problems: list[str] = []
+    channel_sections: dict[str, BaseModel] = {}
+    for name, model in (sections or {}).items():
+        raw = data.pop(name, {})
+        try:
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"{name}: must be a section")
+            channel_sections[name] = model.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, prefix=(name,)))
+        except ConfigError as exc:
+            problems.append(str(exc))
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate({**data, "channel_sections": {}})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        problems[:0] = _problems(exc)
+    if problems:
+        raise ConfigError(f"invalid settings: {'; '.join(problems)}")
+    return settings.model_copy(update={"channel_sections": channel_sections})
+
+
+def _problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    return [f"{'.'.join((*prefix, *(str(p) for p in err['loc'])))}: {err['msg']}"
+            for err in exc.errors()]

@@ -17,8 +17,9 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import text
 
-from channels.web.form import FormLimits
-from channels.web.routes import CitizenWeb
+from channels import CHANNELS
+from channels.web.settings import WebFormSettings
+from channels.web.spec import SPEC as WEB_FORM
 from config.organisation import load_organisation
 from config.settings import Settings
 from contract.clock import Clock, SystemClock
@@ -36,15 +37,14 @@ from forwarder.screening import load_rules
 from forwarder.workflow_base import Context
 from intake import keys, wiring
 from intake.service import IntakeService
-from intake.wiring import ALL_ROLES, Role
+from intake.wiring import ALL_ROLES
 from registrar.attachments import AttachmentStore
 from registrar.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "channels" / "web"
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "desks" / "portal"
-TEMPLATE_DIRS = [WEB_DIR / "templates", PORTAL_DIR / "templates", DESK_TEMPLATES, CONSOLE_TEMPLATES]
+UI_TEMPLATE_DIRS = [PORTAL_DIR / "templates", DESK_TEMPLATES, CONSOLE_TEMPLATES]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,15 +91,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
-               roles: frozenset[Role] = ALL_ROLES) -> web.Application:
+               roles: frozenset[str] = ALL_ROLES) -> web.Application:
     """Build the application for ``settings``; ``clock`` is injected by tests.
 
     ``roles`` picks the parts this process runs (``hotline serve --only …``);
-    the citizen pages and ``/healthz`` are always served.
+    the portal and ``/healthz`` are always served, the channels' routes where
+    ``web`` runs.
     """
     web_settings = settings.web
-    max_body = web_settings.max_attachments * web_settings.max_attachment_bytes + 1_048_576
-    app = web.Application(middlewares=[security_headers], client_max_size=max_body)
+    form = settings.channel(WEB_FORM.name, WebFormSettings)
+    app = web.Application(middlewares=[security_headers], client_max_size=form.max_body_bytes)
     app[keys.SETTINGS] = settings
     the_clock: Clock = clock or SystemClock(settings.tz)
     app[keys.CLOCK] = the_clock
@@ -108,7 +109,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.DUE] = CalendarDuePolicy(calendar)
     app.cleanup_ctx.append(_database)
 
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),
+    template_dirs = [spec.templates for spec in CHANNELS if spec.templates] + UI_TEMPLATE_DIRS
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
                          autoescape=jinja2.select_autoescape(default=True))
     organisation = load_organisation(settings.organisation_path)
     secret = web_settings.secret_key.encode() or secrets.token_bytes(32)
@@ -116,23 +118,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.SIGNER] = signer
     app[keys.CSRF] = CitizenCsrf(signer, secure=web_settings.secure_cookies)
 
-    citizen = CitizenWeb(
-        sink=lambda envelope: app[keys.INTAKE](envelope),
-        limits=FormLimits(
-            max_attachments=web_settings.max_attachments,
-            max_attachment_bytes=web_settings.max_attachment_bytes,
-            allowed_types=frozenset(web_settings.allowed_attachment_types),
-            districts=organisation.districts,
-        ),
-        signer=signer,
-        now=the_clock.now,
-        csrf=app[keys.CSRF],
-    )
-    citizen.add_routes(app)
+    app[keys.BOUND_PORTS] = {}
     add_portal_routes(app)
     app.router.add_get("/healthz", healthz)
-    app.router.add_static("/static/web", WEB_DIR / "static")
-    wiring.install(app, settings, roles)
+    wiring.install(app, settings, roles, wiring.ports(app, settings, organisation.districts))
     desk_sessions = DeskSessions(signer, secure=web_settings.secure_cookies)
 
     def workflow_context() -> Context:

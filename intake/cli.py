@@ -13,11 +13,13 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from channels import ROLES, SETTINGS_SECTIONS
 from config.organisation import load_organisation
 from config.settings import ConfigError, Settings, load_settings
 from contract.clock import SystemClock
 from desks.access.accounts import seed_demo_accounts
 from intake.cli_ops import handles, register_ops, run_ops
+from intake.wiring import enabled_channels
 from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import upgrade
 from registrar.queries import case_detail, format_case_detail
@@ -30,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service (web and every configured channel)")
     serve.add_argument("--host", help="override web.host")
     serve.add_argument("--port", type=int, help="override web.port")
-    serve.add_argument("--only", action="append", choices=["web", "smtp", "gammu", "worker"],
+    serve.add_argument("--only", action="append", choices=ROLES,
                        help="run only these parts (repeatable); default: all")
     db = sub.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser(
@@ -108,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP line
     try:
-        settings = load_settings()
+        settings = load_settings(sections=SETTINGS_SECTIONS)
     except ConfigError as exc:
         print(f"hotline: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -119,16 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if overrides:
             settings = settings.model_copy(
                 update={"web": settings.web.model_copy(update=overrides)})
-        from intake.wiring import ALL_ROLES, Role
-
-        roles = frozenset(Role(r) for r in args.only) if args.only else ALL_ROLES
+        roles = frozenset(args.only) if args.only else frozenset(ROLES)
         print(f"hotline: serving on http://{settings.web.host}:{settings.web.port}/ "
-              f"({', '.join(sorted(roles))})", flush=True)
-        if Role.SMTP in roles and settings.fax.enabled:
-            print(f"hotline: fax-to-email SMTP on {settings.fax.host}:{settings.fax.port}", flush=True)
-        if Role.GAMMU in roles and settings.gammu.enabled:
-            print(f"hotline: SMS modem {settings.gammu.model or 'auto'} at {settings.gammu.device}",
-                  flush=True)
+              f"({', '.join(sorted(roles))}); channels: "
+              f"{', '.join(spec.name for spec, _ in enabled_channels(settings))}", flush=True)
         web.run_app(create_app(settings, roles=roles), host=settings.web.host,
                     port=settings.web.port, print=None)
         return 0
@@ -138,10 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "demo" and args.demo_command == "sms":
         from channels.sms_gammu import write_incoming_sms
+        from channels.sms_gammu.settings import GammuSettings
 
-        paths = write_incoming_sms(settings.gammu.device, args.sender, args.text)
+        device = settings.channel("gammu", GammuSettings).device
+        paths = write_incoming_sms(device, args.sender, args.text)
         print(f"hotline: SMS from {args.sender} is waiting in the demo modem "
-              f"({len(paths)} part(s) in {settings.gammu.device})")
+              f"({len(paths)} part(s) in {device})")
         return 0
     if args.command == "demo":
         print("hotline: " + asyncio.run(_seed(settings)))

@@ -21,6 +21,7 @@ INTAKE = web.AppKey("intake", IntakeService)
 CALENDAR = web.AppKey("calendar", WorkingCalendar)
 DUE = web.AppKey("due", CalendarDuePolicy)
 OUTBOX = web.AppKey("outbox", OutboxDispatcher)
-FAX_PORT = web.AppKey("fax_port", int)
+BOUND_PORTS = web.AppKey("bound_ports", dict[str, int])
+"""Ports the channels bound, by ``"<channel>.<purpose>"`` (``"fax.smtp"``), for tests and logs."""
 SIGNER = web.AppKey("signer", Signer)
 CSRF = web.AppKey("csrf", CitizenCsrf)

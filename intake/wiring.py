@@ -1,9 +1,12 @@
 """Which channels and jobs run in this process, and how they are plugged together.
 
-``hotline serve`` runs every role; ``--only web|smtp|gammu|worker`` runs one
-(several processes share PostgreSQL). Each running part is one async context
-manager entered in ``app.cleanup_ctx`` after the database, in this order:
-outbound deliverers, the outbox worker, the inbound listeners, the sweeper.
+``hotline serve`` runs every role; ``--only ROLE`` (repeatable) runs some: ``web``,
+``worker`` and each channel's own listener role from the registry
+(``channels.ROLES``). Several processes share PostgreSQL. Every channel in the
+registry (``channels.CHANNELS``) whose section is enabled gets its routes (where
+``web`` runs) and is started in ``app.cleanup_ctx`` with the same ports; what
+the channels yield (their deliverers) feeds the outbox. Order of start: the
+database, the channels, the outbox worker, the sweeper.
 """
 
 from __future__ import annotations
@@ -11,18 +14,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from enum import StrEnum
+from typing import Any
 
 from aiohttp import web
 
-from channels.email_smtp import email_deliverer
-from channels.fax_smtp import FaxDeliverer, fax_smtp_server
-from channels.fax_smtp.render import FontNotFound
-from channels.sms_gammu import gammu_sms_channel
-from channels.sms_twilio import TwilioDeliverer, add_twilio_routes, twilio_http
+from channels import CHANNELS, ROLES
 from config.settings import Settings
-from contract.envelope import Channel, Envelope, Receipt
+from contract.channel import WEB, WORKER, ChannelPorts, ChannelSpec
+from contract.envelope import Envelope, Receipt
 from contract.notice import Deliverer
+from desks.console import announce_call
 from forwarder.outbox import OutboxDispatcher, outbox_worker
 from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
@@ -31,17 +32,7 @@ from intake.sms_commands import RegistrarSmsCommands
 
 log = logging.getLogger(__name__)
 
-
-class Role(StrEnum):
-    """A part of the service a process can run."""
-
-    WEB = "web"
-    SMTP = "smtp"
-    GAMMU = "gammu"
-    WORKER = "worker"
-
-
-ALL_ROLES = frozenset(Role)
+ALL_ROLES = frozenset(ROLES)
 
 
 class _LateCommands:
@@ -58,60 +49,65 @@ class _LateCommands:
         return await RegistrarSmsCommands(self._app[keys.SESSIONMAKER]).unsubscribe(sender_e164)
 
 
-def install(app: web.Application, settings: Settings, roles: frozenset[Role]) -> None:
-    """Add the channels' routes and long-lived parts for ``roles`` to ``app``."""
+def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) -> ChannelPorts:
+    """The ports every channel is started with; each reaches the app only once it runs."""
 
     async def sink(envelope: Envelope) -> Receipt:
         return await app[keys.INTAKE](envelope)
 
-    commands = _LateCommands(app)
-    if Role.WEB in roles and settings.twilio.enabled:
+    async def announce(caller: str) -> int:
+        return await announce_call(app, caller)
 
-        async def status_recorder(ref: str, status: str, error_code: str | None) -> None:
-            await app[keys.OUTBOX].record_delivery_status(ref, status, error_code)
+    async def record_status(ref: str, status: str, error_code: str | None) -> None:
+        await app[keys.OUTBOX].record_delivery_status(ref, status, error_code)
 
-        add_twilio_routes(app, settings=settings.twilio, sink=sink, commands=commands,
-                          status_recorder=status_recorder, data_dir=settings.data_dir,
-                          reconcile=Role.WORKER in roles)
+    return ChannelPorts(sink=sink, clock=app[keys.CLOCK], announce=announce,
+                        data_dir=settings.data_dir, tz=settings.tz, commands=_LateCommands(app),
+                        record_status=record_status, signer=app[keys.SIGNER],
+                        csrf=app[keys.CSRF], districts=districts)
+
+
+def enabled_channels(settings: Settings) -> list[tuple[ChannelSpec[Any], Any]]:
+    """The registry's channels whose section is enabled, each with its settings."""
+    chosen = []
+    for spec in CHANNELS:
+        section = settings.channel(spec.name, spec.settings_model)
+        if spec.enabled(section):
+            chosen.append((spec, section))
+    return chosen
+
+
+def install(app: web.Application, settings: Settings, roles: frozenset[str],
+            channel_ports: ChannelPorts) -> None:
+    """Add the channels' routes and long-lived parts for ``roles`` to ``app``."""
+    channels = enabled_channels(settings)
+    if WEB in roles:
+        for spec, section in channels:
+            if spec.routes is not None:
+                spec.routes(app, section, channel_ports, roles)
 
     async def running(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             deliverers: dict[str, Deliverer] = {}
-            gammu = None
-            if Role.GAMMU in roles and settings.gammu.enabled:
-                gammu = await stack.enter_async_context(
-                    gammu_sms_channel(settings.gammu, sink, commands))
-                deliverers[Channel.SMS_MODEM] = gammu.deliverer
-            if Role.WORKER in roles:
-                mail = await stack.enter_async_context(email_deliverer(settings.email))
-                if mail is not None:
-                    deliverers[Channel.EMAIL] = mail
-                if settings.fax.enabled:
-                    try:
-                        deliverers[Channel.FAX] = FaxDeliverer(settings.fax, tz=settings.tz)
-                    except FontNotFound as exc:
-                        # Fax in still works; fax replies fail visibly in the outbox.
-                        log.error("fax replies disabled: %s", exc)
-                if settings.twilio.enabled:
-                    http = await stack.enter_async_context(twilio_http(settings.twilio))
-                    deliverers[Channel.SMS_TWILIO] = TwilioDeliverer(settings.twilio, http)
+            for spec, section in channels:
+                started = await stack.enter_async_context(spec.start(section, channel_ports, roles))
+                deliverers.update((d.channel, d) for d in started.deliverers)
+                app[keys.BOUND_PORTS].update({f"{spec.name}.{k}": v for k, v in started.ports.items()})
+                for line in started.listening:
+                    log.info("%s: %s", spec.name, line)
             dispatcher = OutboxDispatcher(app[keys.SESSIONMAKER], deliverers, app[keys.CLOCK],
                                           sms_channel=settings.worker.sms_channel)
             app[keys.OUTBOX] = dispatcher
-            if Role.WORKER in roles and settings.worker.outbox_enabled:
+            if WORKER in roles and settings.worker.outbox_enabled:
                 await stack.enter_async_context(
                     outbox_worker(dispatcher, interval_s=settings.worker.outbox_interval_s))
                 app[keys.INTAKE].on_commit = dispatcher.poke
                 log.info("outbox worker running; deliverers: %s", ", ".join(sorted(deliverers)))
-            if Role.WORKER in roles and settings.worker.sweeper_enabled:
+            if WORKER in roles and settings.worker.sweeper_enabled:
                 sweeper = Sweeper(app[keys.SESSIONMAKER], Context(
                     clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel))
                 await stack.enter_async_context(
                     sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))
-            if Role.SMTP in roles and settings.fax.enabled:
-                fax = await stack.enter_async_context(
-                    fax_smtp_server(settings.fax, sink))
-                app[keys.FAX_PORT] = fax.port
             yield
 
     app.cleanup_ctx.append(running)

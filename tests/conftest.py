@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from channels import SETTINGS_SECTIONS
 from config.organisation import load_organisation
 from config.settings import DEMO_ORGANISATION_FILE, Settings, load_settings
 from contract.clock import FixedClock
@@ -158,7 +159,7 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "worker": {"outbox_enabled": False, "sweeper_enabled": False},
     }
     base.update(overrides)
-    return load_settings(environ={}, overrides=base)
+    return load_settings(environ={}, overrides=base, sections=SETTINGS_SECTIONS)
 
 
 @pytest.fixture

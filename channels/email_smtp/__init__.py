@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from channels.email_smtp.deliver import EmailDeliverer, compose, one_line, recipient
-from config.email_settings import EmailSettings
+from channels.email_smtp.settings import EmailSettings
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from config.email_settings import EmailSettings
+from channels.email_smtp.settings import EmailSettings
 from contract.envelope import Channel
 from contract.notice import Notice, SendError
 

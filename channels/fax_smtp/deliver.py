@@ -23,7 +23,7 @@ import phonenumbers
 
 from channels.fax_smtp.parse import one_line
 from channels.fax_smtp.render import FaxReply, find_cjk_font, render_pdf, render_tiff
-from config.fax_settings import FaxSettings
+from channels.fax_smtp.settings import FaxSettings
 from contract.envelope import Channel
 from contract.normalise import InvalidInput, normalise_phone
 from contract.notice import Notice, SendError

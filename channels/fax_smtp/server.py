@@ -33,7 +33,7 @@ from channels.fax_smtp.document import DocumentInfo, analyse, too_many_pages
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.ocr import ocr_pages
 from channels.fax_smtp.parse import FaxMail, NotAFax, one_line, parse_fax_mail
-from config.fax_settings import FaxSettings
+from channels.fax_smtp.settings import FaxSettings
 from contract.envelope import Receipt, Sink, TryLater
 from contract.normalise import InvalidInput
 

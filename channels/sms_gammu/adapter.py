@@ -43,7 +43,7 @@ from channels.sms_gammu.reassembly import (
     is_ready,
     part_from_gammu,
 )
-from config.gammu_settings import GammuSettings
+from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Sink, TryLater
 from contract.notice import SendError
 from contract.sms_keywords import QUERY_HELP_TEXT, CaseQuery, QueryHelp, SmsCommands, Unsubscribe

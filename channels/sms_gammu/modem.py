@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import gammu
 
-from config.gammu_settings import GammuSettings
+from channels.sms_gammu.settings import GammuSettings
 
 log = logging.getLogger(__name__)
 

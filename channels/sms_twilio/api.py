@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 
 
 class TwilioApiError(Exception):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Channel
 from contract.normalise import InvalidInput, normalise_phone
 from contract.notice import Notice, SendError

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Attachment
 
 from .api import auth_headers

@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Sink, TryLater
 from contract.sms_keywords import SmsCommands
 

@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 from multidict import MultiDict
 
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Sink, TryLater
 from contract.sms_keywords import SmsCommands
 

@@ -19,9 +19,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.sms_gammu import gammu_sms_channel, write_incoming_sms
+from channels.sms_gammu.settings import GammuSettings
 from channels.sms_twilio import add_twilio_routes
-from config.gammu_settings import GammuSettings
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Channel, Envelope, Receipt
 from tests.channels.sms_twilio.conftest import (
     ACCOUNT_SID,

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from channels.sms_gammu import write_incoming_sms
+from contract.channel import WEB
 from contract.clock import FixedClock
 from intake import keys
 from intake.app import create_app
 from intake.sms_commands import RegistrarSmsCommands
-from intake.wiring import Role
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Case, Contact, Notice
 from tests.conftest import make_settings
@@ -70,7 +70,7 @@ async def test_R2_1_sms_and_fax_become_cases_and_the_sms_receipt_goes_out(
             assert not list((tmp_path / "modem" / "sms" / "1").iterdir())  # deleted after commit
 
             raw = (FIXTURES / "hylafax_faxrcvd_two_pages_tiff.eml").read_bytes()
-            port = app[keys.FAX_PORT]
+            port = app[keys.BOUND_PORTS]["fax.smtp"]
             await asyncio.to_thread(_send_fax, port, raw)
             fax_case = await case_of("fax")
             assert fax_case is not None and fax_case.reply_address == "+8659187654321"
@@ -85,9 +85,9 @@ def _send_fax(port: int, raw: bytes) -> None:
 
 async def test_only_web_runs_no_listener_and_no_worker(db_url: str, tmp_path: Path,
                                                        clock: FixedClock) -> None:
-    app = create_app(full_settings(db_url, tmp_path), clock=clock, roles=frozenset({Role.WEB}))
+    app = create_app(full_settings(db_url, tmp_path), clock=clock, roles=frozenset({WEB}))
     async with TestClient(TestServer(app)) as client:
-        assert keys.FAX_PORT not in app
+        assert app[keys.BOUND_PORTS] == {}
         assert app[keys.INTAKE].on_commit is None
         assert (await client.get("/healthz")).status == 200
 

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from channels.email_smtp import EmailDeliverer, email_deliverer
-from config.email_settings import EmailSettings
+from channels.email_smtp.settings import EmailSettings
 from contract.envelope import Channel
 from contract.notice import Deliverer, Notice, SendError
 

@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from channels.fax_smtp.server import RunningFaxServer, fax_smtp_server
-from config.fax_settings import FaxSettings
+from channels.fax_smtp.settings import FaxSettings
 from contract.envelope import Envelope, Receipt, TryLater
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

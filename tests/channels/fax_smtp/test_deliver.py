@@ -20,7 +20,7 @@ from channels.fax_smtp.render import (
     render_pdf,
     render_tiff,
 )
-from config.fax_settings import FaxOutboundSettings, FaxSettings
+from channels.fax_smtp.settings import FaxOutboundSettings, FaxSettings
 from contract.envelope import Channel
 from contract.notice import Notice, SendError
 

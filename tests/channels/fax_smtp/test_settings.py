@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from channels.fax_smtp.server import peer_allowed
-from config.fax_settings import FaxOutboundSettings, FaxSettings
+from channels.fax_smtp.settings import FaxOutboundSettings, FaxSettings
 
 
 def test_defaults_listen_on_loopback_only_and_are_off() -> None:

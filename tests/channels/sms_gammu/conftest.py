@@ -19,7 +19,7 @@ import pytest
 
 from channels.sms_gammu.adapter import GammuSmsChannel, gammu_sms_channel
 from channels.sms_gammu.modem import GammuPort, ModemPort
-from config.gammu_settings import GammuSettings
+from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Envelope, Receipt, TryLater
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -16,7 +16,7 @@ import pytest
 from channels.sms_gammu.adapter import GammuSmsChannel, gammu_sms_channel
 from channels.sms_gammu.demo import write_incoming_sms
 from channels.sms_gammu.modem import ModemUnavailable
-from config.gammu_settings import GammuSettings
+from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Envelope, Receipt
 
 from .conftest import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from config.gammu_settings import GammuSettings
+from channels.sms_gammu.settings import GammuSettings
 
 
 def test_defaults_are_the_disabled_dummy_phone() -> None:

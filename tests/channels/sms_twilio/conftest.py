@@ -22,7 +22,7 @@ from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from channels.sms_twilio import add_twilio_routes, twilio_http
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Envelope, Receipt, TryLater
 
 from .fake_twilio import FakeTwilio

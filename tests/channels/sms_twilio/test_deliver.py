@@ -10,7 +10,7 @@ import pytest
 
 from channels.sms_twilio import STATUS_PATH, TwilioDeliverer
 from channels.sms_twilio.deliver import MAX_BODY_CHARS, split_body
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Channel
 from contract.notice import Notice, SendError
 

@@ -21,7 +21,7 @@ from channels.sms_twilio.inbound import (
     signature_valid,
     sms_from_rest,
 )
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, sign
 

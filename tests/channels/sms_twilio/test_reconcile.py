@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from channels.sms_twilio import SMS_PATH, Kind, Reconciler, ReconcileState, state_path
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 
 from .conftest import (
     NOW,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from channels.sms_twilio import SMS_PATH
-from config.twilio_settings import TwilioSettings
+from channels.sms_twilio.settings import TwilioSettings
 
 from .conftest import (
     FIXTURES,

@@ -123,8 +123,7 @@ async def test_bad_input_gets_a_clear_message_and_stores_nothing(
 
 async def test_oversized_upload_is_refused(db_url: str, tmp_path: Path,
                                            clock: FixedClock) -> None:
-    settings = make_settings(db_url, tmp_path, web={
-        "secret_key": "test-secret-key-0123456789abcdef", "max_attachment_bytes": 1000})
+    settings = make_settings(db_url, tmp_path, web_form={"max_attachment_bytes": 1000})
     async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
         hidden = await open_form(client)
         big = ("big.png", PNG + b"\x00" * 2000, "image/png")
