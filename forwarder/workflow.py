@@ -11,13 +11,14 @@ Returns, repeats, splitting and escalation are in ``forwarder.workflow_special``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from forwarder import rules
+from forwarder.charges import Occasion, charge_r11_2b
 from forwarder.publication import mask_personal_data
 from forwarder.workflow_base import (
     ASSIGNMENT_MOVES,
@@ -355,7 +356,11 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     if assignment.review_failures >= 2 and not assignment.overdue_handling:
         assignment.overdue_handling = True  # R8.4c: failed again
         add_event(session, case, actor, "overdue_handling", now=now, assignment=assignment,
-                  reason="R8.4c: the redone answer failed review again")
+                  reason="R8.4c: the redone answer failed review again",
+                  data={"rule": "R8.4c", "unit": unit.code})
+        # R11.2b follows 逾期办理 whichever route made it; who is on duty now is charged.
+        await charge_r11_2b(session, Occasion(case=case, assignment=assignment, unit=unit,
+                                              moment=now, zone=now.tzinfo or UTC), now)
     return assignment
 
 

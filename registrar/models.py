@@ -162,12 +162,23 @@ class Unit(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class Duty(StrEnum):
+    """A person's duty in a unit (Article 10)."""
+
+    PRINCIPAL = "principal"
+    """主要领导: the unit's head, charged when responsibilities were not assigned (R10.3)."""
+    LEADER = "leader"
+    """分管领导: the leader in charge, approves answers (R8.2c, R10.1)."""
+    HANDLER = "handler"
+    """经办人: reads items and drafts answers (R8.1, R10.1)."""
+
+
 class RosterEntry(Base):
     """Who held which duty in a unit, and when (R10.1, R10.2): history, never overwritten."""
 
     __tablename__ = "roster_entry"
     __table_args__ = (
-        CheckConstraint("duty IN ('leader', 'handler')", name="duty"),
+        CheckConstraint(f"duty IN ({_values(Duty)})", name="duty"),
         CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="period"),
         Index("ix_roster_entry_unit_current", "unit_id", "valid_to"),
     )
