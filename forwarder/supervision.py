@@ -52,12 +52,15 @@ class UnitStats:
 
 
 def _on_time(kind: DeadlineKind) -> ColumnElement[Any]:
+    """Clocks met before they ran out; a cancelled clock (duty gone) was never met."""
     return func.sum(case((and_(Deadline.kind == kind, Deadline.met_at.is_not(None),
+                               Deadline.cancelled.is_(False),
                                Deadline.met_at < Deadline.due_at), 1), else_=0))
 
 
 def _late(kind: DeadlineKind) -> ColumnElement[Any]:
-    return func.sum(case((and_(Deadline.kind == kind,
+    """Clocks missed or met late; a cancelled clock counts neither way."""
+    return func.sum(case((and_(Deadline.kind == kind, Deadline.cancelled.is_(False),
                                (Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at)), 1),
                          else_=0))
 

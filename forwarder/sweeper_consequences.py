@@ -128,8 +128,10 @@ async def moot_reason(session: AsyncSession, m: Missed) -> str | None:
 
 
 def close_moot(session: AsyncSession, ctx: Context, m: Missed, reason: str) -> None:
-    """Stop a clock whose duty is gone, with an event saying why (no lateness is recorded)."""
+    """Stop a clock whose duty is gone, with an event saying why: cancelled, neither met nor
+    late, and left out of the timeliness figures."""
     m.deadline.met_at = ctx.clock.now()
+    m.deadline.cancelled = True
     _event(session, ctx, m, "deadline_closed", reason=reason)
 
 

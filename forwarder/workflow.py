@@ -35,7 +35,7 @@ from forwarder.workflow_base import (
     unit_by_code,
     unit_by_kind,
 )
-from registrar.deadlines import meet_deadlines, open_deadline
+from registrar.deadlines import cancel_deadlines, meet_deadlines, open_deadline
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -403,7 +403,7 @@ async def _close_open_co_handling(session: AsyncSession, case: Case, actor: Acto
     for co in still_open:
         move_assignment(session, case, co, "withdraw", actor, now=now,
                         reason="R8.6: the lead unit's answer passed review without this part")
-        await meet_deadlines(session, co.id, list(DeadlineKind), now)
+        await cancel_deadlines(session, co.id, now)
 
 
 def _answer_text(assignment: Assignment) -> str:

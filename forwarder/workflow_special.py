@@ -34,7 +34,7 @@ from forwarder.workflow_base import (
     unit_by_code,
     unit_by_kind,
 )
-from registrar.deadlines import meet_deadlines, open_deadline
+from registrar.deadlines import cancel_deadlines, meet_deadlines, open_deadline
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -106,7 +106,9 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
     new_unit = await _check_target(session, case, assignment, decider, target)
     move_assignment(session, case, assignment, "return_accepted", actor, now=now,
                     reason=comment or None, data={"redispatch_to": target})
-    await meet_deadlines(session, assignment.id, list(DeadlineKind), now)  # R8.3d's clock too
+    # The decision is R8.3d's clock met; the unit's own clocks end with its duty, unmet.
+    await meet_deadlines(session, assignment.id, [DeadlineKind.RETURN_DECISION], now)
+    await cancel_deadlines(session, assignment.id, now)
     if assignment.role == AssignmentRole.CO:
         # R8.6: a returned co-handling unit is replaced by another co-handling unit.
         return [await _replace_co_handler(session, ctx, case, assignment, new_unit, decider, actor)]

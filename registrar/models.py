@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -346,6 +347,7 @@ class Deadline(Base):
     __tablename__ = "deadline"
     __table_args__ = (
         CheckConstraint(f"kind IN ({_values(DeadlineKind)})", name="kind"),
+        CheckConstraint("NOT cancelled OR (met_at IS NOT NULL AND NOT missed)", name="cancelled"),
         Index("ix_deadline_open_due", "met_at", "missed", "due_at"),
         Index("ix_deadline_open_warn", "met_at", "warned", "warn_at"),
     )
@@ -362,7 +364,11 @@ class Deadline(Base):
     warn_at: Mapped[datetime]
     warned: Mapped[bool] = mapped_column(Boolean, default=False)
     met_at: Mapped[datetime | None]
+    """When the clock stopped: the duty was done, or (``cancelled``) it went away."""
     missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Closed because the duty went away (withdrawn, released, taken back): neither met nor
+    missed, so left out of every timeliness figure."""
 
 
 class Event(Base):
