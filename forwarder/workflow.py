@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.organisation import UnitKind
 from forwarder import rules
 from forwarder.charges import Occasion, charge_r11_2b
-from forwarder.publication import mask_personal_data
+from forwarder.publication import mask_for_publication
 from forwarder.workflow_base import (
     ASSIGNMENT_MOVES,
     Actor,
@@ -445,8 +445,9 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
     rule = "R9.2a" if internal else ("R9.2b" if not publish else "R9.3")
     case.publication = "publish" if publish else "original_only"
     if publish:
-        case.published_text = mask_personal_data(case.answer_text or "",
-                                                 names=[case.display_name or ""])
+        # Names the complaint marks (我叫张三) are masked in the answer too.
+        _, case.published_text = mask_for_publication(case.text, case.answer_text or "",
+                                                      names=[case.display_name or ""])
         case.published_at = now
     case.closed_at = now
     move_case(session, case, "close", actor, now=now, reason=rule)
