@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forwarder.findings import record_charge
 from forwarder.workflow_base import SYSTEM, Actor, add_event
 from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, Duty, Event, Unit
 from registrar.roster import roster_at
@@ -122,7 +123,10 @@ async def charge_r11_2b(session: AsyncSession, o: Occasion, at: datetime) -> boo
     charged = lead or o.unit
     extra = {"instead_of": o.unit.code, "clause": "joint item: the lead unit refused it"} if lead else {}
     notify_unit(session, o, charged, "R11.2b", at, **extra)
-    await warn(session, o, charged, "R11.2b", at, **extra)
+    warning = await warn(session, o, charged, "R11.2b", at, **extra)
+    # Provisional until the efficiency office judges it caused by people (forwarder.findings).
+    record_charge(session, case=o.case, assignment_id=o.assignment.id, charged=charged, late=o.unit,
+                  persons=list(warning.data.get("persons", [])), at=at)
     return True
 
 

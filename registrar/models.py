@@ -469,3 +469,8 @@ class Rating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+# The efficiency office's findings live in their own module; importing it here puts
+# their tables on ``Base.metadata`` for every user of the models (and for Alembic).
+from registrar import models_supervision  # noqa: E402, F401
