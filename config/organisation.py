@@ -8,12 +8,16 @@ The file is TOML with one ``[[unit]]`` table per unit::
     kind = "district_unit"          # see UnitKind
     district = "鼓楼区"             # district-level units only
     parent = "gulou-bureau"         # the bureau that dispatches to it
+    principal = "…"                 # 主要领导, the unit's head, charged under R10.3
     leader = "…"                    # 分管领导 (R10.1)
     handlers = ["…"]                # 经办人 (R10.1)
     keywords = ["占道", "违建"]       # routing suggestions
 
 Validation is strict: unknown kinds, duplicate codes, a parent that does not
-exist or a unit without leader or handler are errors naming the unit.
+exist or a unit without principal leader, leader or handler are errors naming
+the unit and the key. The principal leader (主要领导) is a role of its own: Article
+10 charges missed work traced to unassigned responsibilities to that person,
+not to the leader in charge (R10.3).
 """
 
 from __future__ import annotations
@@ -47,10 +51,13 @@ class UnitSpec:
     name: str
     kind: UnitKind
     leader: str
+    """分管领导, the leader in charge (R10.1)."""
     handlers: tuple[str, ...]
     district: str | None = None
     parent: str | None = None
     keywords: tuple[str, ...] = ()
+    principal: str = ""
+    """主要领导, the unit's head (R10.3); the file requires it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ class Organisation:
         return tuple(seen)
 
 
-_REQUIRED = ("code", "name", "kind", "leader", "handlers")
+_REQUIRED = ("code", "name", "kind", "principal", "leader", "handlers")
 _KNOWN = {*_REQUIRED, "district", "parent", "keywords"}
 
 
@@ -106,7 +113,7 @@ def parse_organisation(data: dict[str, object], *, source: str = "organisation")
         for key in _REQUIRED:
             if key not in raw:
                 raise ConfigError(f"{where}.{key}: missing")
-        for key in ("code", "name", "leader", "district", "parent"):
+        for key in ("code", "name", "principal", "leader", "district", "parent"):
             if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
                 raise ConfigError(f"{where}.{key}: must be a non-empty string")
         try:
@@ -115,6 +122,9 @@ def parse_organisation(data: dict[str, object], *, source: str = "organisation")
             raise ConfigError(
                 f"{where}.kind: {raw['kind']!r} is not one of {', '.join(k.value for k in UnitKind)}"
             ) from None
+        if raw["principal"].strip() == raw["leader"].strip():
+            raise ConfigError(f"{where}.principal: the principal leader (主要领导) is the unit's "
+                              "head, a different person from its leader in charge (R10.3)")
         handlers = _str_list(where, "handlers", raw["handlers"])
         if not handlers:
             raise ConfigError(f"{where}.handlers: every unit needs at least one handler (R10.1)")
@@ -122,6 +132,7 @@ def parse_organisation(data: dict[str, object], *, source: str = "organisation")
             code=raw["code"], name=raw["name"], kind=kind, leader=raw["leader"],
             handlers=handlers, district=raw.get("district"), parent=raw.get("parent"),
             keywords=_str_list(where, "keywords", raw.get("keywords", [])),
+            principal=raw["principal"].strip(),
         ))
     codes = [u.code for u in units]
     duplicates = sorted({c for c in codes if codes.count(c) > 1})

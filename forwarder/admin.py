@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.organisation import UnitKind
 from registrar.models import RosterEntry, Unit
 
-DUTIES = ("leader", "handler")
+DUTIES = ("principal", "leader", "handler")
 MAX_KEYWORDS = 60
 MAX_KEYWORD_CHARS = 20
 _REPORTED_BY_CHARS = 100  # RosterEntry.reported_by is String(100)
@@ -118,7 +118,7 @@ async def appoint(session: AsyncSession, unit_code: str, person: str, duty: str,
     if not person or len(person) > 100:
         raise AdminError("请填写姓名（1–100 个字符）(give the person's name)")
     if duty not in DUTIES:
-        raise AdminError(f"职责只能是 leader 或 handler (duty {duty!r} unknown)")
+        raise AdminError(f"职责只能是 principal、leader 或 handler (duty {duty!r} unknown)")
     if not reported_by.strip():
         raise AdminError("请填写报告人 (who reported the change, R10.2)")
     unit = await unit_by_code(session, unit_code)
@@ -141,8 +141,8 @@ async def relieve(session: AsyncSession, entry_id: int, *, effective: datetime,
     """Close a roster entry at ``effective``; the row stays, as history (R10.2).
 
     Relieving a unit's last leader is allowed (a leader may leave before the next
-    is named) and then R10.3 charges missed work to the unit's head: the unit
-    page says so in red (``roster_gaps``).
+    is named); a unit left without handlers has its missed work charged to its
+    principal leader (R10.3): the unit page says so in red (``roster_gaps``).
     """
     entry = (await session.execute(select(RosterEntry).where(RosterEntry.id == entry_id)
                                    .with_for_update())).scalar_one_or_none()
@@ -175,7 +175,8 @@ async def roster_history(session: AsyncSession, unit: Unit) -> list[RosterEntry]
 
 
 def roster_gaps(history: list[RosterEntry], now: datetime) -> list[str]:
-    """What the unit page must say in red: no leader (R10.1/R10.3) or no handler now or ahead."""
+    """What the unit page must say in red: no principal leader (R10.3), leader or handler
+    (R10.1), now or ahead."""
     def on_duty(duty: str) -> bool:
         return any(e.duty == duty and e.valid_from <= now and (e.valid_to is None or e.valid_to > now)
                    for e in history)
@@ -184,13 +185,15 @@ def roster_gaps(history: list[RosterEntry], now: datetime) -> list[str]:
         return any(e.duty == duty and e.valid_to is None for e in history)
     gaps = []
     if not on_duty("leader"):
-        gaps.append("本单位当前没有分管领导：逾期等责任将记在单位负责人名下，请尽快任命 (R10.1, R10.3)")
+        gaps.append("本单位当前没有分管领导：请尽快任命 (R10.1, R10.3)")
     elif not open_ended("leader"):
         gaps.append("现任分管领导已定卸任日期且未任命接任者：卸任后单位将没有分管领导 (R10.3)")
     if not on_duty("handler"):
-        gaps.append("本单位当前没有经办人：责任将记在分管领导名下 (R10.1, R10.3)")
+        gaps.append("本单位当前没有经办人：逾期等责任将追究单位主要领导 (R10.1, R10.3)")
     elif not open_ended("handler"):
         gaps.append("所有经办人均已定卸任日期且未任命接任者 (R10.1)")
+    if not on_duty("principal"):
+        gaps.append("本单位当前没有登记主要领导：责任制不落实时无人可追究 (R10.3)")
     return gaps
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registrar.models import Assignment, AssignmentRole, Deadline, DeadlineKind, Rating, Unit
+from registrar.models_supervision import Finding, FindingKind, FindingStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,12 @@ class UnitStats:
     passed_first_time: int
     ratings: int
     rating_avg: float | None
+    charges: int = 0
+    """R11.2b findings against the unit that stand (charged or confirmed, not waived)."""
+    waived: int = 0
+    """R11.2b findings the efficiency office judged not caused by people."""
+    notices: int = 0
+    """Notices (通报) the efficiency office issued by hand."""
 
     @property
     def score(self) -> float:
@@ -46,18 +53,24 @@ class UnitStats:
         answered = self.answered_on_time / self.dispatched
         careful = self.passed_first_time / self.dispatched
         satisfaction = ((self.rating_avg or 3.0) - 1) / 4
-        penalty = (self.overdue_handling + self.expired_unhandled) / self.dispatched
+        # A waived finding (not caused by people, R11.2b) is no mark against the unit;
+        # a hand notice is one.
+        marks = max(self.overdue_handling + self.expired_unhandled - self.waived, 0) + self.notices
+        penalty = marks / self.dispatched
         raw = 0.25 * read + 0.35 * answered + 0.2 * careful + 0.2 * satisfaction - 0.2 * penalty
         return round(max(raw, 0.0) * 100, 1)
 
 
 def _on_time(kind: DeadlineKind) -> ColumnElement[Any]:
+    """Clocks met before they ran out; a cancelled clock (duty gone) was never met."""
     return func.sum(case((and_(Deadline.kind == kind, Deadline.met_at.is_not(None),
+                               Deadline.cancelled.is_(False),
                                Deadline.met_at < Deadline.due_at), 1), else_=0))
 
 
 def _late(kind: DeadlineKind) -> ColumnElement[Any]:
-    return func.sum(case((and_(Deadline.kind == kind,
+    """Clocks missed or met late; a cancelled clock counts neither way."""
+    return func.sum(case((and_(Deadline.kind == kind, Deadline.cancelled.is_(False),
                                (Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at)), 1),
                          else_=0))
 
@@ -89,6 +102,7 @@ async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
         .join(Rating, Rating.case_id == Assignment.case_id)
         .where(*handling, Assignment.role == AssignmentRole.LEAD)
         .group_by(Unit.code))).all()}
+    found = await _findings(session, start, end)
     out = []
     for code, name, unit_district, count, overdue, expired, first in base:
         read_ok, read_late, ans_ok, ans_late = clocks.get(code, (0, 0, 0, 0))
@@ -96,8 +110,24 @@ async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
         out.append(UnitStats(code, name, unit_district, int(count), int(read_ok or 0),
                              int(read_late or 0), int(ans_ok or 0), int(ans_late or 0),
                              int(overdue or 0), int(expired or 0), int(first or 0), int(n_ratings),
-                             round(float(avg), 2) if avg is not None else None))
+                             round(float(avg), 2) if avg is not None else None,
+                             *found.get(code, (0, 0, 0))))
     return sorted(out, key=lambda s: s.unit_code)
+
+
+async def _findings(session: AsyncSession, start: datetime,
+                    end: datetime) -> dict[str, tuple[int, int, int]]:
+    """Per unit code: (standing R11.2b charges, waived ones, hand notices) made in the period."""
+    rows = (await session.execute(
+        select(Unit.code, Finding.kind, Finding.status, func.count(Finding.id))
+        .join(Finding, Finding.unit_id == Unit.id)
+        .where(Finding.created_at >= start, Finding.created_at < end)
+        .group_by(Unit.code, Finding.kind, Finding.status))).all()
+    out: dict[str, list[int]] = {}
+    for code, kind, status, count in rows:
+        slot = 2 if kind == FindingKind.NOTICE else 1 if status == FindingStatus.WAIVED else 0
+        out.setdefault(code, [0, 0, 0])[slot] += int(count)
+    return {code: (c[0], c[1], c[2]) for code, c in out.items()}
 
 
 async def ranking(session: AsyncSession, year_start: datetime, year_end: datetime, *,

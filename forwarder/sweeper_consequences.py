@@ -10,7 +10,9 @@ Supervision (R11.2): every late read is a notice (通报) to the unit and the
 third late read of a unit in one calendar month an efficiency warning (效能告诫);
 an item that becomes 逾期办理 or 过期未处理 is a notice and a warning at once.
 Warnings name whoever was on the roster at the last instant of the deadline
-(R10.2); a unit with no handler then charges its leader (R10.3).
+(R10.2); a unit with no handler then charges its principal leader (R10.3). The
+notices and warnings themselves are ``forwarder.charges``, shared with the review
+that makes an item 逾期办理 (R8.4c).
 
 Interpretations, chosen here and tested:
 
@@ -23,7 +25,8 @@ Interpretations, chosen here and tested:
   the one charged"): when a co-handling unit misses its answer clock while the
   lead assignment of the same item has ``return_refused``, the notice and the
   warning go to the lead unit; the co-handler's own flag is still set.
-* A missed redo clock (R8.4c) makes the item 逾期办理 and so brings R11.2b as well.
+* A missed redo clock (R8.4c) makes the item 逾期办理 and so brings R11.2b as well,
+  unless the assignment was charged already (one lateness, one charge).
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forwarder.charges import Occasion, charge_r11_2b, month_window, notify_unit, warn
 from forwarder.rules import clocks_at
 from forwarder.workflow import reviewer_of
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from forwarder.workflow_special import refuse_return
 from registrar.models import (
     Assignment,
-    AssignmentRole,
     AssignmentState,
     Case,
     Deadline,
@@ -50,7 +53,6 @@ from registrar.models import (
     Event,
     Unit,
 )
-from registrar.roster import roster_at
 
 #: The deadline moment is the last instant before the exclusive end ``due_at``.
 _LAST_INSTANT = timedelta(microseconds=1)
@@ -126,8 +128,10 @@ async def moot_reason(session: AsyncSession, m: Missed) -> str | None:
 
 
 def close_moot(session: AsyncSession, ctx: Context, m: Missed, reason: str) -> None:
-    """Stop a clock whose duty is gone, with an event saying why (no lateness is recorded)."""
+    """Stop a clock whose duty is gone, with an event saying why: cancelled, neither met nor
+    late, and left out of the timeliness figures."""
     m.deadline.met_at = ctx.clock.now()
+    m.deadline.cancelled = True
     _event(session, ctx, m, "deadline_closed", reason=reason)
 
 
@@ -160,21 +164,16 @@ def month_of(deadline: Deadline, zone: tzinfo) -> date:
     return deadline_moment(deadline).astimezone(zone).date().replace(day=1)
 
 
-def _month_window(first: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """``due_at`` bounds (exclusive, inclusive] of deadlines whose deadline day is in the month."""
-    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return (datetime.combine(first, datetime.min.time(), zone),
-            datetime.combine(after, datetime.min.time(), zone))
-
-
 async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
     m.assignment.late_read = True
     _event(session, ctx, m, "late_read", reason="R8.1: not read within 2 working days")
     tally["late_read"] += 1
-    _notify_unit(session, ctx, m, m.unit, "R11.2a")
+    o = occasion(m)
+    notify_unit(session, o, m.unit, "R11.2a", ctx.clock.now())
     tally["unit_notices"] += 1
     first = month_of(m.deadline, m.zone)
-    start, end = _month_window(first, m.zone)
+    # ``due_at`` bounds (exclusive, inclusive] of deadlines whose deadline day is in the month.
+    start, end = month_window(first, m.zone)
     await session.flush()
     numbers = list((await session.execute(
         select(Case.number).join(Deadline, Deadline.case_id == Case.id)
@@ -184,8 +183,8 @@ async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
         .order_by(Deadline.due_at, Deadline.id))).scalars())
     per_warning = clocks_at(m.deadline.due_at).late_reads_per_warning
     if len(numbers) % per_warning == 0:
-        await _warn(session, ctx, m, m.unit, "R11.2a", month=first.strftime("%Y-%m"),
-                    late_reads=len(numbers), cases=numbers[-per_warning:])
+        await warn(session, o, m.unit, "R11.2a", ctx.clock.now(), month=first.strftime("%Y-%m"),
+                   late_reads=len(numbers), cases=numbers[-per_warning:])
         tally["efficiency_warnings"] += 1
 
 
@@ -216,9 +215,11 @@ async def _late_answer(session: AsyncSession, ctx: Context, m: Missed, tally: Co
 async def _late_redo(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
     """R8.4b/R8.4c: an answer not redone within 3 working days makes the item 逾期办理."""
     if m.assignment.overdue_handling:
-        # Already 逾期办理 (failed review twice): the missed clock is recorded, nobody charged twice.
+        # Already 逾期办理 (failed review twice): the missed clock is recorded; the charge of
+        # R11.2b is made once (at the failed review), here only if it was never made.
         _event(session, ctx, m, "late_redo", reason="R8.4b: not redone within 3 working days")
         tally["late_redo"] += 1
+        await _charge_r11_2b(session, ctx, m, tally)
         return
     m.assignment.overdue_handling = True
     _event(session, ctx, m, "overdue_handling",
@@ -227,84 +228,13 @@ async def _late_redo(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
     await _charge_r11_2b(session, ctx, m, tally)
 
 
-async def _refusing_lead(session: AsyncSession, m: Missed) -> Unit | None:
-    """The lead unit of a co-handler's item, when it refused the item (R11.2b joint clause)."""
-    if m.assignment.role != AssignmentRole.CO:
-        return None
-    parent = (Assignment.parent_id.is_(None) if m.assignment.parent_id is None
-              else Assignment.parent_id == m.assignment.parent_id)
-    lead = (await session.execute(select(Assignment).where(
-        Assignment.case_id == m.case.id, Assignment.role == AssignmentRole.LEAD, parent,
-        Assignment.state != AssignmentState.WITHDRAWN).order_by(Assignment.id.desc())
-    )).scalars().first()
-    if lead is None or not lead.return_refused:
-        return None
-    return await session.get(Unit, lead.unit_id)
+def occasion(m: Missed) -> Occasion:
+    """The missed clock as a failure to charge: the roster at its last instant answers."""
+    return Occasion(case=m.case, assignment=m.assignment, unit=m.unit, moment=deadline_moment(m.deadline),
+                    zone=m.zone, due_at=m.deadline.due_at, deadline_id=m.deadline.id)
 
 
 async def _charge_r11_2b(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
-    lead = await _refusing_lead(session, m)
-    charged = lead or m.unit
-    extra = {"instead_of": m.unit.code, "clause": "joint item: the lead unit refused it"} if lead else {}
-    _notify_unit(session, ctx, m, charged, "R11.2b", **extra)
-    tally["unit_notices"] += 1
-    await _warn(session, ctx, m, charged, "R11.2b", **extra)
-    tally["efficiency_warnings"] += 1
-
-
-# --- R10.3 and the notices and warnings themselves ------------------------------------------
-
-
-async def responsible(session: AsyncSession, unit: Unit, moment: datetime) -> dict[str, Any]:
-    """Who answers for ``unit`` at ``moment``: its handlers then, else its leader (R10.3)."""
-    roster = await roster_at(session, unit.code, moment)
-    handlers = [e.person_name for e in roster if e.duty == "handler"]
-    if handlers:
-        return {"persons": handlers, "duty": "handler", "R10.3": False}
-    leaders = [e.person_name for e in roster if e.duty == "leader"]
-    return {"persons": leaders, "duty": "leader" if leaders else "unassigned", "R10.3": True}
-
-
-def _notify_unit(session: AsyncSession, ctx: Context, m: Missed, unit: Unit, rule: str,
-                 **extra: Any) -> None:
-    """A notice (通报) to the unit, recorded as an event the efficiency office reports on."""
-    add_event(session, m.case, SYSTEM, "unit_notified", now=ctx.clock.now(), assignment=m.assignment,
-              reason=f"{rule}: 通报", deadline=m.deadline.due_at,
-              data={"rule": rule, "unit": unit.code, "deadline_id": m.deadline.id, **extra})
-
-
-async def _warn(session: AsyncSession, ctx: Context, m: Missed, unit: Unit, rule: str,
-                **extra: Any) -> None:
-    """An efficiency warning (效能告诫) to the person responsible at the deadline moment."""
-    who = await responsible(session, unit, deadline_moment(m.deadline))
-    add_event(session, m.case, SYSTEM, "efficiency_warning", now=ctx.clock.now(),
-              assignment=m.assignment, reason=f"{rule}: 效能告诫", deadline=m.deadline.due_at,
-              data={"rule": rule, "unit": unit.code, "deadline_id": m.deadline.id, **who, **extra})
-    await _escalate(session, ctx, m, unit)
-
-
-async def _escalate(session: AsyncSession, ctx: Context, m: Missed, unit: Unit) -> None:
-    """R11.3: repeated failures go up step by step — the second warning of a month to the
-    unit's leader in charge, the third and later ones also to the city efficiency office."""
-    await session.flush()
-    now = ctx.clock.now()
-    first = now.astimezone(m.zone).date().replace(day=1)
-    start, end = _month_window(first, m.zone)
-    warnings = [e for e in (await session.execute(select(Event).where(
-        Event.action == "efficiency_warning", Event.at >= start, Event.at < end))).scalars()
-        if e.data.get("unit") == unit.code]
-    count = len(warnings)
-    if count < 2:
-        return
-    leaders = [e.person_name for e in await roster_at(session, unit.code, now) if e.duty == "leader"]
-    data = {"rule": "R11.3", "unit": unit.code, "warnings_this_month": count, "leaders": leaders,
-            "month": first.strftime("%Y-%m")}
-    if count == 2:
-        add_event(session, m.case, SYSTEM, "escalated_to_leader", now=now, assignment=m.assignment,
-                  reason="R11.3: 同月第二次效能告诫，报单位分管领导", data=data)
-    else:
-        office = (await session.execute(select(Unit).where(
-            Unit.kind == "efficiency", Unit.district.is_(None)))).scalars().first()
-        add_event(session, m.case, SYSTEM, "escalated_to_efficiency_office", now=now,
-                  assignment=m.assignment, reason="R11.3: 同月多次效能告诫，报市效能办",
-                  data={**data, "office": office.code if office else None})
+    if await charge_r11_2b(session, occasion(m), ctx.clock.now()):
+        tally["unit_notices"] += 1
+        tally["efficiency_warnings"] += 1

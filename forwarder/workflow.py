@@ -11,14 +11,15 @@ Returns, repeats, splitting and escalation are in ``forwarder.workflow_special``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from forwarder import rules
-from forwarder.publication import mask_personal_data
+from forwarder.charges import Occasion, charge_r11_2b
+from forwarder.publication import mask_for_publication
 from forwarder.workflow_base import (
     ASSIGNMENT_MOVES,
     Actor,
@@ -34,7 +35,7 @@ from forwarder.workflow_base import (
     unit_by_code,
     unit_by_kind,
 )
-from registrar.deadlines import meet_deadlines, open_deadline
+from registrar.deadlines import cancel_deadlines, meet_deadlines, open_deadline
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -355,7 +356,11 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     if assignment.review_failures >= 2 and not assignment.overdue_handling:
         assignment.overdue_handling = True  # R8.4c: failed again
         add_event(session, case, actor, "overdue_handling", now=now, assignment=assignment,
-                  reason="R8.4c: the redone answer failed review again")
+                  reason="R8.4c: the redone answer failed review again",
+                  data={"rule": "R8.4c", "unit": unit.code})
+        # R11.2b follows 逾期办理 whichever route made it; who is on duty now is charged.
+        await charge_r11_2b(session, Occasion(case=case, assignment=assignment, unit=unit,
+                                              moment=now, zone=now.tzinfo or UTC), now)
     return assignment
 
 
@@ -398,7 +403,7 @@ async def _close_open_co_handling(session: AsyncSession, case: Case, actor: Acto
     for co in still_open:
         move_assignment(session, case, co, "withdraw", actor, now=now,
                         reason="R8.6: the lead unit's answer passed review without this part")
-        await meet_deadlines(session, co.id, list(DeadlineKind), now)
+        await cancel_deadlines(session, co.id, now)
 
 
 def _answer_text(assignment: Assignment) -> str:
@@ -440,8 +445,9 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
     rule = "R9.2a" if internal else ("R9.2b" if not publish else "R9.3")
     case.publication = "publish" if publish else "original_only"
     if publish:
-        case.published_text = mask_personal_data(case.answer_text or "",
-                                                 names=[case.display_name or ""])
+        # Names the complaint marks (我叫张三) are masked in the answer too.
+        _, case.published_text = mask_for_publication(case.text, case.answer_text or "",
+                                                      names=[case.display_name or ""])
         case.published_at = now
     case.closed_at = now
     move_case(session, case, "close", actor, now=now, reason=rule)

@@ -4,6 +4,7 @@ and escalation to the government office (R8.8)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,13 +35,14 @@ from forwarder.workflow_base import (
     unit_by_code,
     unit_by_kind,
 )
-from registrar.deadlines import meet_deadlines, open_deadline
+from registrar.deadlines import cancel_deadlines, meet_deadlines, open_deadline
 from registrar.models import (
     Assignment,
     AssignmentRole,
     AssignmentState,
     Case,
     CaseStatus,
+    Deadline,
     DeadlineKind,
     Unit,
 )
@@ -96,6 +98,8 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
         raise WorkflowError(f"assignment {assignment_id} has asked for no return")
     decider = await _dispatcher_of(session, assignment, unit)
     require_unit(actor, decider, "deciding a return")
+    if accept:
+        await _check_decision_in_time(session, assignment, now)
     if not accept:
         await refuse_return(session, ctx, assignment, case, actor, reason=comment or None)
         return [assignment]
@@ -106,7 +110,9 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
     new_unit = await _check_target(session, case, assignment, decider, target)
     move_assignment(session, case, assignment, "return_accepted", actor, now=now,
                     reason=comment or None, data={"redispatch_to": target})
-    await meet_deadlines(session, assignment.id, list(DeadlineKind), now)  # R8.3d's clock too
+    # The decision is R8.3d's clock met; the unit's own clocks end with its duty, unmet.
+    await meet_deadlines(session, assignment.id, [DeadlineKind.RETURN_DECISION], now)
+    await cancel_deadlines(session, assignment.id, now)
     if assignment.role == AssignmentRole.CO:
         # R8.6: a returned co-handling unit is replaced by another co-handling unit.
         return [await _replace_co_handler(session, ctx, case, assignment, new_unit, decider, actor)]
@@ -115,6 +121,18 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
     if decider.kind == UnitKind.CITY_BUREAU:
         return await _redispatch_from_city(session, ctx, case, target, actor)
     return await _redispatch_in_district(session, ctx, case, decider, target, actor)
+
+
+async def _check_decision_in_time(session: AsyncSession, assignment: Assignment,
+                                  now: datetime) -> None:
+    """R8.3d: once the city bureau's day to accept a district's return has run out, the
+    district keeps the item, whether or not the sweeper has recorded it yet."""
+    late = (await session.execute(select(Deadline.due_at).where(
+        Deadline.assignment_id == assignment.id, Deadline.kind == DeadlineKind.RETURN_DECISION,
+        Deadline.met_at.is_(None), Deadline.due_at <= now).limit(1))).first()
+    if late is not None:
+        raise WorkflowError(f"R8.3d: the time to accept this return ended {late[0].isoformat()}; "
+                            "silence was refusal and the district keeps the item")
 
 
 async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignment, case: Case,

@@ -114,6 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hotline: configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        # A file read by the command itself (organisation, calendar): the message names the
+        # file, the unit and the key; a traceback would hide it.
+        print(f"hotline: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the parsed command with loaded settings; returns the exit status."""
     if args.command == "serve":
         from intake.app import create_app
 

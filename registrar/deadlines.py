@@ -61,6 +61,16 @@ async def meet_deadlines(session: AsyncSession, assignment_id: int,
     return list(rows)
 
 
+async def cancel_deadlines(session: AsyncSession, assignment_id: int, at: datetime,
+                           kinds: Iterable[DeadlineKind] = tuple(DeadlineKind)) -> list[Deadline]:
+    """Close the open clocks of an assignment whose duty went away (withdrawn, released):
+    stopped at ``at`` but marked ``cancelled``, so nobody reads them as met on time."""
+    rows = await meet_deadlines(session, assignment_id, kinds, at)
+    for row in rows:
+        row.cancelled = True
+    return rows
+
+
 async def open_deadlines(session: AsyncSession, assignment_id: int) -> list[Deadline]:
     return list((await session.execute(select(Deadline).where(
         Deadline.assignment_id == assignment_id, Deadline.met_at.is_(None))

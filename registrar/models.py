@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -162,12 +163,23 @@ class Unit(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class Duty(StrEnum):
+    """A person's duty in a unit (Article 10)."""
+
+    PRINCIPAL = "principal"
+    """主要领导: the unit's head, charged when responsibilities were not assigned (R10.3)."""
+    LEADER = "leader"
+    """分管领导: the leader in charge, approves answers (R8.2c, R10.1)."""
+    HANDLER = "handler"
+    """经办人: reads items and drafts answers (R8.1, R10.1)."""
+
+
 class RosterEntry(Base):
     """Who held which duty in a unit, and when (R10.1, R10.2): history, never overwritten."""
 
     __tablename__ = "roster_entry"
     __table_args__ = (
-        CheckConstraint("duty IN ('leader', 'handler')", name="duty"),
+        CheckConstraint(f"duty IN ({_values(Duty)})", name="duty"),
         CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="period"),
         Index("ix_roster_entry_unit_current", "unit_id", "valid_to"),
     )
@@ -335,6 +347,7 @@ class Deadline(Base):
     __tablename__ = "deadline"
     __table_args__ = (
         CheckConstraint(f"kind IN ({_values(DeadlineKind)})", name="kind"),
+        CheckConstraint("NOT cancelled OR (met_at IS NOT NULL AND NOT missed)", name="cancelled"),
         Index("ix_deadline_open_due", "met_at", "missed", "due_at"),
         Index("ix_deadline_open_warn", "met_at", "warned", "warn_at"),
     )
@@ -351,7 +364,11 @@ class Deadline(Base):
     warn_at: Mapped[datetime]
     warned: Mapped[bool] = mapped_column(Boolean, default=False)
     met_at: Mapped[datetime | None]
+    """When the clock stopped: the duty was done, or (``cancelled``) it went away."""
     missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Closed because the duty went away (withdrawn, released, taken back): neither met nor
+    missed, so left out of every timeliness figure."""
 
 
 class Event(Base):
@@ -452,3 +469,8 @@ class Rating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+# The efficiency office's findings live in their own module; importing it here puts
+# their tables on ``Base.metadata`` for every user of the models (and for Alembic).
+from registrar import models_supervision  # noqa: E402, F401

@@ -77,7 +77,8 @@ def format_case_detail(detail: CaseDetail, *, tz: ZoneInfo) -> str:
         lines.append(f"    #{a.id} {u.name} [{u.code}]  {a.role}  {a.state}"
                      + (f"  !{', '.join(flags)}" if flags else ""))
         for d in (d for d in detail.deadlines if d.assignment_id == a.id):
-            state = "met " + t(d.met_at) if d.met_at else ("MISSED" if d.missed else "open")
+            state = ("cancelled " if d.cancelled else "met ") + t(d.met_at) if d.met_at else (
+                "MISSED" if d.missed else "open")
             lines.append(f"        {d.rule:<6} {d.kind:<16} due {t(d.due_at)}"
                          f"{' (provisional)' if d.provisional else ''}  {state}")
     lines.append("事件 Events:")

@@ -3,7 +3,9 @@
 Loading is idempotent and keeps history (R10.2): a unit whose leader or
 handlers changed gets the old roster entries closed (``valid_to``) and new
 ones opened, never overwritten, so lateness can be charged to whoever was on
-duty at the time (R10.3).
+duty at the time. The roster has three duties: the unit's principal leader
+(主要领导, its head, charged under R10.3), its leader in charge (分管领导) and its
+handlers (经办人, R10.1).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ async def _sync_roster(session: AsyncSession, unit: Unit, spec: UnitSpec, *, now
         select(RosterEntry).where(RosterEntry.unit_id == unit.id, RosterEntry.valid_to.is_(None))
     )).scalars().all()
     wanted = {("leader", spec.leader), *(("handler", h) for h in spec.handlers)}
+    if spec.principal:
+        wanted.add(("principal", spec.principal))
     have = {(e.duty, e.person_name): e for e in current}
     closed = 0
     for key, entry in have.items():

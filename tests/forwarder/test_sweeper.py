@@ -254,7 +254,7 @@ async def test_R11_2b_joint_item_lead_that_refused_is_the_one_charged(
     assert set(warning.data["persons"]) == URBAN_HANDLERS
 
 
-async def test_R10_3_no_handler_on_the_roster_at_the_deadline_charges_the_leader(
+async def test_R10_3_no_handler_on_the_roster_at_the_deadline_charges_the_principal_leader(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
     [lead] = await dispatched(session, ctx, case.number)
@@ -269,7 +269,7 @@ async def test_R10_3_no_handler_on_the_roster_at_the_deadline_charges_the_leader
     await sweep(session, ctx, at("2026-12-10 12:00"))
     [warning] = await events(session, case.id, "efficiency_warning", rule="R11.2b")
     assert (warning.data["persons"], warning.data["duty"], warning.data["R10.3"]) == (
-        ["高静怡"], "leader", True)
+        ["胡永平"], "principal", True)
 
 
 # --- R8.3d: the city bureau's silence on a district's return ------------------------------

@@ -1,0 +1,146 @@
+"""The efficiency office's decisions on charges (R11.2b) and its own notices (R11.1).
+
+R11.2b charges only failures caused by people (因人为原因), and for a joint item
+only a lead unit that refused it without good reason; both are judgements. The
+rules charge at once (``forwarder.charges``), so that nothing waits on a person
+to be recorded, and each charge is a ``Finding`` the office then confirms or
+waives with a reason, or, for a joint item, judges the lead unit's refusal. A
+waived finding leaves the figures and the ranking (``forwarder.supervision``);
+every decision is kept (``FindingDecision``) and logged on the case.
+
+A city efficiency office decides on every unit; a district's only on units of
+its district (Article 11).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.organisation import UnitKind
+from forwarder.workflow_base import Actor, WorkflowError, add_event, unit_by_code
+from registrar.models import Case, Unit
+from registrar.models_supervision import Decision, Finding, FindingDecision, FindingKind, FindingStatus
+
+#: What each decision makes of a finding: its new status (None: unchanged).
+_OUTCOME: dict[Decision, FindingStatus | None] = {
+    Decision.CONFIRM: FindingStatus.CONFIRMED,
+    Decision.WAIVE: FindingStatus.WAIVED,
+    Decision.LEAD_UNJUSTIFIED: FindingStatus.CONFIRMED,
+    Decision.LEAD_JUSTIFIED: None,
+}
+
+
+def record_charge(session: AsyncSession, *, case: Case, assignment_id: int, charged: Unit,
+                  late: Unit, persons: list[str], at: datetime) -> Finding:
+    """The rules' R11.2b charge, provisional until the office judges it."""
+    finding = Finding(kind=FindingKind.R11_2B, case_id=case.id, assignment_id=assignment_id,
+                      unit_id=charged.id, late_unit_id=late.id if late.id != charged.id else None,
+                      status=FindingStatus.CHARGED, persons=persons, created_at=at, decided_at=None,
+                      reason="R11.2b: 逾期办理或过期未处理")
+    session.add(finding)
+    return finding
+
+
+async def _office(session: AsyncSession, actor: Actor, unit: Unit) -> Unit:
+    """The actor's efficiency office, if it supervises ``unit`` (city: all; district: its own)."""
+    if actor.role != "efficiency" or not actor.unit_code:
+        raise WorkflowError("only an efficiency office decides on charges (R11.2b)", code="forbidden")
+    office = await unit_by_code(session, actor.unit_code)
+    if office.kind != UnitKind.EFFICIENCY or (office.district and office.district != unit.district):
+        raise WorkflowError(f"{office.name} does not supervise {unit.name}", code="forbidden")
+    return office
+
+
+def _history(session: AsyncSession, finding: Finding, decision: Decision, *, reason: str,
+             actor: Actor, office: Unit, at: datetime, data: dict[str, Any]) -> FindingDecision:
+    row = FindingDecision(finding_id=finding.id, decision=decision, reason=reason,
+                          decided_by=f"{actor.name}@{actor.unit_code}", office_unit_id=office.id,
+                          at=at, data=data)
+    session.add(row)
+    return row
+
+
+async def decide(session: AsyncSession, finding_id: int, decision: Decision, *, reason: str,
+                 actor: Actor, at: datetime) -> Finding:
+    """Confirm or waive a charge, or judge a lead unit's refusal (R11.2b), with a reason.
+
+    A later decision may overturn an earlier one; both stay in the history.
+    """
+    if not reason.strip():
+        raise WorkflowError("give the reason for the decision (R11.2b: 因人为原因)", code="invalid")
+    finding = (await session.execute(select(Finding).where(Finding.id == finding_id)
+                                     .with_for_update())).scalar_one_or_none()
+    if finding is None:
+        raise WorkflowError(f"no finding {finding_id}", code="not_found")
+    if decision not in _OUTCOME or finding.kind != FindingKind.R11_2B:
+        raise WorkflowError(f"{decision} is not a decision on this finding", code="invalid")
+    charged = await session.get(Unit, finding.unit_id)
+    assert charged is not None
+    office = await _office(session, actor, charged)
+    data: dict[str, Any] = {"status_before": finding.status, "unit_before": charged.code}
+    if decision in (Decision.LEAD_JUSTIFIED, Decision.LEAD_UNJUSTIFIED):
+        if finding.late_unit_id is None:
+            raise WorkflowError("this charge is not a joint item's lead unit", code="invalid")
+        if decision == Decision.LEAD_JUSTIFIED:
+            # The refusal had good reason: the unit whose clock ran out answers for it.
+            finding.unit_id, finding.late_unit_id = finding.late_unit_id, None
+            late = await session.get(Unit, finding.unit_id)
+            assert late is not None
+            data["unit_after"] = late.code
+    outcome = _OUTCOME[decision]
+    if outcome is not None:
+        finding.status = outcome
+    finding.decided_at = at
+    _history(session, finding, decision, reason=reason.strip(), actor=actor, office=office, at=at,
+             data=data)
+    if finding.case_id is not None:
+        case = await session.get(Case, finding.case_id)
+        assert case is not None
+        add_event(session, case, actor, "finding_decided", now=at, reason=reason.strip(),
+                  data={"finding_id": finding.id, "decision": decision, "status": finding.status,
+                        "rule": "R11.2b", **data})
+    await session.flush()
+    return finding
+
+
+async def issue_notice(session: AsyncSession, unit_code: str, *, reason: str, actor: Actor,
+                       at: datetime, case_number: str | None = None) -> Finding:
+    """A notice (通报) the efficiency office issues by hand, on a case or on the unit's work."""
+    if not reason.strip():
+        raise WorkflowError("say what the notice is for", code="invalid")
+    unit = await unit_by_code(session, unit_code)
+    office = await _office(session, actor, unit)
+    case = None
+    if case_number is not None:
+        case = (await session.execute(select(Case).where(Case.number == case_number))
+                ).scalar_one_or_none()
+        if case is None:
+            raise WorkflowError(f"no case {case_number}", code="not_found")
+    finding = Finding(kind=FindingKind.NOTICE, case_id=case.id if case else None, unit_id=unit.id,
+                      status=FindingStatus.CONFIRMED, persons=[], reason=reason.strip(),
+                      created_at=at, decided_at=at)
+    session.add(finding)
+    await session.flush()
+    _history(session, finding, Decision.ISSUE, reason=reason.strip(), actor=actor, office=office,
+             at=at, data={"unit": unit.code})
+    if case is not None:
+        add_event(session, case, actor, "unit_notified", now=at, reason="通报（效能办）",
+                  data={"rule": "R11.1", "unit": unit.code, "finding_id": finding.id,
+                        "by_hand": True})
+    return finding
+
+
+async def findings_of(session: AsyncSession, *, status: FindingStatus | None = None,
+                      district: str | None = None) -> list[tuple[Finding, Unit]]:
+    """The findings an office works through, newest first (a district office: its units)."""
+    query = select(Finding, Unit).join(Unit, Unit.id == Finding.unit_id)
+    if status is not None:
+        query = query.where(Finding.status == status)
+    if district is not None:
+        query = query.where(Unit.district == district)
+    return [(f, u) for f, u in (await session.execute(
+        query.order_by(Finding.created_at.desc(), Finding.id.desc()))).all()]
