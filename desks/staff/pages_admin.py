@@ -38,7 +38,7 @@ ROLE_NAMES: dict[str, str] = {
     Role.UNIT_HANDLER: "单位经办人", Role.UNIT_LEADER: "单位分管领导", Role.DISCIPLINE: "纪委监委",
     Role.EFFICIENCY: "效能办", Role.ADMIN: "系统管理员",
 }
-DUTY_NAMES = {"leader": "分管领导", "handler": "经办人"}
+DUTY_NAMES = {"principal": "主要领导", "leader": "分管领导", "handler": "经办人"}
 DONE: dict[str, str] = {
     "appointed": "已任命，记录已保存。", "relieved": "已卸任，记录保留在历史中。",
     "keywords": "关键词已保存。", "unit_active": "单位状态已更新。",

@@ -112,11 +112,14 @@ class Clocks:
 
     def deadline(self, row: Deadline) -> DueView:
         """A stored clock; a met one is shown without colour, a missed one stays red."""
-        if row.met_at is not None:
+        if row.cancelled:  # the duty went away (withdrawn, released): neither met nor late
+            css = "due-cancelled"
+        elif row.met_at is not None:
             css = "due-met late-met" if row.missed or row.met_at >= row.due_at else "due-met"
         else:
             css = self.colour(row.due_at, row.warn_at)
-        return DueView(DEADLINE_KIND.get(row.kind, row.kind), self.until(row.due_at), css,
+        label = DEADLINE_KIND.get(row.kind, row.kind) + ("（已取消）" if row.cancelled else "")
+        return DueView(label, self.until(row.due_at), css,
                        row.provisional, row.rule)
 
 
