@@ -23,6 +23,7 @@ from config.organisation import load_organisation
 from config.settings import Settings
 from contract.clock import Clock, SystemClock
 from contract.signing import CitizenCsrf, Signer
+from desks.access.login_throttle import LoginThrottle
 from desks.access.sessions import DeskSessions
 from desks.api import ApiDeps, setup_api
 from desks.console import TEMPLATES as CONSOLE_TEMPLATES
@@ -133,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/web", WEB_DIR / "static")
     wiring.install(app, settings, roles)
+    # Sessions age in real time, not in the business clock that tests move by days.
     desk_sessions = DeskSessions(signer, secure=web_settings.secure_cookies)
 
     def workflow_context() -> Context:
@@ -142,6 +144,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                                    extra_sources=(desk_sessions.api_source,)))
     setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                      sessions=desk_sessions, calendar=calendar,
+                                     throttle=LoginThrottle(the_clock.now),
                                      calendar_file=settings.calendar_path))
     setup_console(app, lambda: ConsoleDeps(
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,

@@ -27,7 +27,8 @@ MAX_KEY_CHARS = 200
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """``free`` attempts per ``window_s``; then waits of 1, 2, 4 … seconds, capped."""
+    """``free`` attempts per ``window_s`` go straight through; the attempt after waits 1 s,
+    the next 2 s, then 4 s …, capped at ``max_wait_s``."""
 
     free: int
     window_s: float
@@ -36,7 +37,7 @@ class Limit:
     def wait_after(self, count: int) -> float:
         """Seconds to wait after the ``count``-th attempt of a window."""
         over = count - self.free
-        return 0.0 if over <= 0 else min(self.max_wait_s, 2.0 ** min(over - 1, 30))
+        return 0.0 if over < 0 else min(self.max_wait_s, 2.0 ** min(over, 30))
 
 
 def key(kind: str, value: str) -> str:

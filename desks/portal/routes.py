@@ -79,13 +79,14 @@ def _address(request: web.Request) -> str:
 
 
 async def _counted(request: web.Request, row_key: str, limit: Limit) -> bool:
-    """Count one attempt under ``row_key``; False when the key must wait (already or now)."""
+    """Count one attempt under ``row_key``; False (and not counted) when it must wait."""
     deps = request.app[PORTAL]
     now = deps.clock.now()
     async with deps.sessionmaker.begin() as session:
         if await throttle.wait_s(session, [row_key], now=now):
             return False
-        return not await throttle.hit(session, row_key, limit, now=now)
+        await throttle.hit(session, row_key, limit, now=now)
+        return True
 
 
 async def _miss(request: web.Request, number: str) -> None:

@@ -226,7 +226,8 @@ async def users_action(request: web.Request) -> web.StreamResponse:
                                                now=now(request), by_account_id=me.account_id)
                 done = "account_active"
             elif action == "password":
-                account, password = await users.reset_password(session, int(account_id))
+                account, password = await users.reset_password(session, int(account_id),
+                                                             now=now(request))
                 issued = (account.username, password)
             elif action == "tokens":
                 await users.revoke_account_tokens(session, int(account_id), now=now(request))
