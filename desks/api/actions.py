@@ -121,8 +121,11 @@ async def stop(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: Js
 
 
 async def publication(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: Json) -> Json:
+    # The public texts as the bureau checked and edited them on the case page (R9.3).
+    summary = text(body, "summary") if "summary" in body else None
+    answer = text(body, "answer") if "answer" in body else None
     await wf.decide_publication(s, ctx, case.number, publish=flag(body, "publish", default=None),
-                                actor=p.actor)
+                                actor=p.actor, summary=summary, answer=answer)
     return {"case": case_full(case)}
 
 
