@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from desks.access.auth import hash_password, verify_password
+from desks.access.auth import hash_password, off_loop, verify_password
 from desks.access.sessions import SAFE_METHODS, DeskSessions, csrf_matches, end_sessions
 from desks.staff.deps import CURRENT, DESK, current
 from registrar.models import Account, Role
@@ -152,7 +152,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         if not error:
             assert isinstance(account, Account)
             try:
-                account.password_hash = hash_password(new)
+                account.password_hash = await off_loop(hash_password, new)
             except ValueError:
                 error = "新密码至少 10 个字符。"
         if not error:

@@ -5,16 +5,20 @@ Issue 10 items 3, 4 and 5 (and issue 9's session revocation and shared throttle)
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from contract.clock import FixedClock
 from desks.access import login_throttle
 from desks.access.accounts import demo_password
+from desks.access.auth import verify_password
 from desks.staff.deps import DESK
 from intake.app import create_app
 from registrar.models import Account
@@ -106,3 +110,23 @@ async def test_login_throttle_is_shared_by_app_instances_and_survives_a_restart(
         assert (await sign_in(second, "urban")).status == 303
         clock.moment += timedelta(seconds=1)
         assert (await sign_in(second, "city", demo_password("city"))).status == 303
+
+
+class RecordingHasher(PasswordHasher):
+    """Notes the thread each verification runs on."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.threads: list[str] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.threads.append(threading.current_thread().name)
+        return super().verify(hash, password)
+
+
+async def test_password_is_verified_off_the_event_loop(session: AsyncSession) -> None:
+    hasher = RecordingHasher()
+    loop_thread = threading.current_thread().name
+    for username in ("city", "no-such-user"):
+        assert await verify_password(session, username, "wrong-password-1", hasher=hasher) is None
+    assert len(hasher.threads) == 2 and loop_thread not in hasher.threads

@@ -200,3 +200,36 @@ async def test_healthz_reports_ok(client: Client) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
     assert (await response.json())["database"] == "ok"
+
+
+async def test_oversized_body_is_refused_with_413_as_it_arrives(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    settings = make_settings(db_url, tmp_path, web={
+        "secret_key": "test-secret-key-0123456789abcdef", "max_attachment_bytes": 1000,
+        "max_attachments": 1})
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        hidden = await open_form(client)
+        huge = ("big.png", PNG + b"\x00" * 2_200_000, "image/png")
+        declared = await client.post("/submit", data=form(hidden, attachments=huge))
+        assert declared.status == 413  # refused on its Content-Length
+
+        writer = form(hidden, attachments=huge)
+
+        async def streamed() -> Any:  # no Content-Length: counted as it arrives
+            class Sink:
+                def __init__(self) -> None:
+                    self.chunks: list[bytes] = []
+
+                async def write(self, data: bytes) -> None:
+                    self.chunks.append(bytes(data))
+            sink = Sink()
+            await writer.write(sink)  # type: ignore[arg-type]
+            for chunk in sink.chunks:
+                yield chunk
+        chunked = await client.post("/submit", data=streamed(),
+                                    headers={"Content-Type": writer.content_type})
+        assert chunked.status == 413
+        client.session.cookie_jar.clear()
+        no_cookie = await client.post("/submit", data=form(hidden, attachments=huge))
+        assert no_cookie.status == 403  # the CSRF cookie is checked before the size, before reading
+        assert await count(settings, Case) == 0
