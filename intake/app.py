@@ -52,8 +52,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """No framing, no sniffing, no inline script: stored text can never run as code."""
-    response = await handler(request)
+    """No framing, no sniffing, no inline script: stored text can never run as code.
+
+    Error answers (404, 403, 413 …, and a 500 from an unexpected failure) carry the
+    same headers: an error page is a page too."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        _harden(exc)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = web.Response(status=500, text="服务器内部错误 (internal server error)")
+    _harden(response)
+    return response
+
+
+def _harden(response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -62,7 +77,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'",
     )
-    return response
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

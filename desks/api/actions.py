@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.normalise import whole_number
 from desks.access.deps import API
 from desks.access.errors import ApiError, json_reply
 from desks.access.permissions import require_role, visible
@@ -39,10 +40,11 @@ async def visible_case(session: AsyncSession, principal: Principal, number: str)
 
 
 async def visible_assignment(session: AsyncSession, principal: Principal, raw_id: str) -> Assignment:
-    if not raw_id.isdigit():
+    assignment_id = whole_number(raw_id)
+    if assignment_id is None:
         raise ApiError.not_found(f"no assignment {raw_id}")
     row = (await session.execute(select(Assignment).join(Case, Case.id == Assignment.case_id)
-                                 .where(Assignment.id == int(raw_id), visible(principal)))
+                                 .where(Assignment.id == assignment_id, visible(principal)))
            ).scalar_one_or_none()
     if row is None:
         raise ApiError.not_found(f"no assignment {raw_id}")
