@@ -233,3 +233,24 @@ async def test_oversized_body_is_refused_with_413_as_it_arrives(
         no_cookie = await client.post("/submit", data=form(hidden, attachments=huge))
         assert no_cookie.status == 403  # the CSRF cookie is checked before the size, before reading
         assert await count(settings, Case) == 0
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG header claiming ``width`` x ``height`` pixels; the pixels are never needed."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) \
+        + chunk(b"IEND", b"")
+
+
+async def test_image_over_the_fax_pixel_limits_is_refused(client: Client, settings: Settings) -> None:
+    hidden = await open_form(client)
+    bomb = ("bomb.png", bomb_png(30000, 30000), "image/png")
+    response = await client.post("/submit", data=form(hidden, attachments=bomb))
+    assert response.status == 400 and "像素" in await response.text()
+    assert await count(settings, Case) == 0
