@@ -95,3 +95,14 @@ def detect_script(text: str) -> str:
 
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}$")
 """A plausible email address for a reply (the relay does the real checking)."""
+
+
+def whole_number(raw: str, *, maximum: int = 2**31 - 1) -> int | None:
+    """``raw`` as a whole number 0…``maximum``, or None: only ASCII digits count
+    (``"²".isdigit()`` is true, yet ``int("²")`` fails), and no number a database
+    column could not hold."""
+    raw = raw.strip()
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None
+    value = int(raw)
+    return value if value <= maximum else None

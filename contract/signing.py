@@ -27,7 +27,9 @@ class Signer:
         return mac.hexdigest()[:32]
 
     def verify(self, purpose: str, value: str, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(purpose, value), signature)
+        """Constant-time check; any text a client sends (non-ASCII too) is simply wrong."""
+        return hmac.compare_digest(self.sign(purpose, value).encode(),
+                                   signature.encode("utf-8", "replace"))
 
     def new_token(self, purpose: str) -> str:
         nonce = secrets.token_urlsafe(18)

@@ -417,10 +417,21 @@ def _answer_text(assignment: Assignment) -> str:
 # --- Article 9: publication and feedback -------------------------------------------------
 
 
+def public_texts(case: Case) -> tuple[str, str]:
+    """What would be published, masked: (the complaint's summary, the answer). The bureau
+    sees and may edit both before it publishes (R9.3)."""
+    # A name either text marks (我叫张三) is masked in both.
+    return mask_for_publication(case.text, case.answer_text or "", names=[case.display_name or ""])
+
+
 async def decide_publication(session: AsyncSession, ctx: Context, number: str, *, publish: bool,
-                             actor: Actor) -> Case:
+                             actor: Actor, summary: str | None = None,
+                             answer: str | None = None) -> Case:
     """R9: after review passed, send the result on the original channel and, unless internal
-    or withheld at the unit's proposal, publish it with personal data masked."""
+    or withheld at the unit's proposal, publish it with personal data masked.
+
+    ``summary`` and ``answer`` are the public texts as the bureau edited them; left out,
+    the masked texts of ``public_texts`` are published."""
     now = ctx.clock.now()
     case = await load_case(session, number)
     if case.parent_case_id is not None:
@@ -445,9 +456,9 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
     rule = "R9.2a" if internal else ("R9.2b" if not publish else "R9.3")
     case.publication = "publish" if publish else "original_only"
     if publish:
-        # Names the complaint marks (我叫张三) are masked in the answer too.
-        _, case.published_text = mask_for_publication(case.text, case.answer_text or "",
-                                                      names=[case.display_name or ""])
+        masked_summary, masked_answer = public_texts(case)
+        case.published_summary = masked_summary if summary is None else summary.strip()
+        case.published_text = masked_answer if answer is None else answer.strip()
         case.published_at = now
     case.closed_at = now
     move_case(session, case, "close", actor, now=now, reason=rule)

@@ -24,6 +24,7 @@ from config.organisation import load_organisation
 from config.settings import Settings
 from contract.clock import Clock, SystemClock
 from contract.signing import CitizenCsrf, Signer
+from desks.access.login_throttle import LoginThrottle
 from desks.access.sessions import DeskSessions
 from desks.api import ApiDeps, setup_api
 from desks.console import TEMPLATES as CONSOLE_TEMPLATES
@@ -51,8 +52,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """No framing, no sniffing, no inline script: stored text can never run as code."""
-    response = await handler(request)
+    """No framing, no sniffing, no inline script: stored text can never run as code.
+
+    Error answers (404, 403, 413 …, and a 500 from an unexpected failure) carry the
+    same headers: an error page is a page too."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        _harden(exc)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = web.Response(status=500, text="服务器内部错误 (internal server error)")
+    _harden(response)
+    return response
+
+
+def _harden(response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -61,7 +77,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'",
     )
-    return response
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -122,6 +137,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     add_portal_routes(app)
     app.router.add_get("/healthz", healthz)
     wiring.install(app, settings, roles, wiring.ports(app, settings, organisation.districts))
+    # Sessions age in real time, not in the business clock that tests move by days.
     desk_sessions = DeskSessions(signer, secure=web_settings.secure_cookies)
 
     def workflow_context() -> Context:
@@ -131,6 +147,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                                    extra_sources=(desk_sessions.api_source,)))
     setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                      sessions=desk_sessions, calendar=calendar,
+                                     throttle=LoginThrottle(the_clock.now),
                                      calendar_file=settings.calendar_path))
     setup_console(app, lambda: ConsoleDeps(
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,

@@ -269,6 +269,9 @@ class Case(Base):
     publication: Mapped[str | None] = mapped_column(String(16))
     answer_text: Mapped[str | None] = mapped_column(Text)
     published_text: Mapped[str | None] = mapped_column(Text)
+    published_summary: Mapped[str | None] = mapped_column(Text)
+    """The complaint as the public reads it (masked, edited by the bureau); the only text
+    ``/answers`` shows or searches besides ``published_text``."""
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     closed_at: Mapped[datetime | None]
 
@@ -469,6 +472,32 @@ class Rating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class DeskSessionRecord(Base):
+    """A signed-in desk session, so that logout, a password change or a deactivation ends
+    every copy of its cookie; only the SHA-256 of the cookie's secret is stored."""
+
+    __tablename__ = "desk_session"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+
+
+class ThrottleRecord(Base):
+    """Attempts counted under one key (a sign-in address, an account, a case number), shared
+    by every web process; rows expire, so the table stays bounded by recent traffic."""
+
+    __tablename__ = "throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]
 
 
 # The efficiency office's findings live in their own module; importing it here puts

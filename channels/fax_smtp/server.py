@@ -21,6 +21,8 @@ import asyncio
 import ipaddress
 import logging
 import ssl
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,13 +61,36 @@ def peer_allowed(settings: FaxSettings, peer: Any) -> bool:
 
 
 class GatewayAuthenticator:
-    """SMTP AUTH for gateways outside the allow-list; passwords stored as argon2 hashes."""
+    """SMTP AUTH for gateways outside the allow-list; passwords stored as argon2 hashes.
 
-    def __init__(self, users: dict[str, str]) -> None:
+    A peer address gets ``max_failures`` wrong logins per ``window_s``; after that
+    every AUTH from it is refused without running argon2, until the window ends.
+    At most ``max_peers`` addresses are remembered (the oldest go first), so a
+    flood of addresses cannot grow the memory.
+    """
+
+    def __init__(self, users: dict[str, str], *, max_failures: int = 5, window_s: float = 900.0,
+                 max_peers: int = 4096, monotonic: Callable[[], float] = time.monotonic) -> None:
         from argon2 import PasswordHasher
 
         self._users = users
         self._hasher = PasswordHasher()
+        self._max_failures, self._window_s, self._max_peers = max_failures, window_s, max_peers
+        self._monotonic = monotonic
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def _blocked(self, peer: str) -> bool:
+        count, since = self._failures.get(peer, (0, 0.0))
+        if count and self._monotonic() - since > self._window_s:
+            del self._failures[peer]
+            return False
+        return count >= self._max_failures
+
+    def _failed(self, peer: str) -> None:
+        count, since = self._failures.pop(peer, (0, self._monotonic()))
+        self._failures[peer] = (count + 1, since)
+        while len(self._failures) > self._max_peers:
+            self._failures.popitem(last=False)
 
     def __call__(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
                  auth_data: Any) -> AuthResult:
@@ -73,14 +98,20 @@ class GatewayAuthenticator:
 
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
+        peer = str(session.peer[0]) if session.peer else "?"
+        if self._blocked(peer):
+            log.warning("fax SMTP AUTH refused from %s: too many failures", peer)
+            return AuthResult(success=False, handled=False)
         login = auth_data.login.decode("utf-8", errors="replace")
         stored = self._users.get(login)
-        if stored is None:
-            return AuthResult(success=False, handled=False)
         try:
+            if stored is None:
+                raise VerificationError("no such login")
             self._hasher.verify(stored, auth_data.password)
         except (VerificationError, InvalidHashError):
+            self._failed(peer)
             return AuthResult(success=False, handled=False)
+        self._failures.pop(peer, None)
         return AuthResult(success=True, auth_data=login)
 
 

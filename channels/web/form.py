@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import unquote
 
 from contract.envelope import Attachment, Channel, Envelope
+from contract.images import oversized_image
 from contract.normalise import EMAIL, InvalidInput, clean_text, decode_utf8, normalise_phone
 
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -169,6 +170,10 @@ def _attachments(uploads: list[Upload], limits: FormLimits,
         real = sniff_type(upload.data)
         if real is None or real not in limits.allowed_types:
             problems.append(f"“{name}”的文件类型不被接受（仅限图片、PDF、音频、视频）")
+            continue
+        why = oversized_image(upload.data) if real.startswith("image/") else None
+        if why is not None:
+            problems.append(f"“{name}”：{why}")
             continue
         out.append(Attachment(filename=name, content_type=real, data=upload.data))
     if problems:

@@ -32,6 +32,11 @@ class FormTooLarge(Exception):
     """A text field beyond any sane size: refuse without reading further."""
 
 
+def _ascii(value: str | None) -> str | None:
+    """A cookie as we could have set it (ASCII), else None: never an error on odd input."""
+    return value if value is not None and value.isascii() else None
+
+
 @dataclass(slots=True)
 class CitizenWeb:
     """The citizen pages; built by the composition root with the sink it should call."""
@@ -66,8 +71,14 @@ class CitizenWeb:
     async def form_page(self, request: web.Request) -> web.Response:
         return self._render_form(request)
 
+    @property
+    def max_body(self) -> int:
+        """The most a whole post may carry: every attachment at its limit, plus the fields."""
+        return self.limits.max_attachments * self.limits.max_attachment_bytes + 1_048_576
+
     async def _read(self, request: web.Request) -> RawForm:
         raw = RawForm()
+        total = 0
         if request.content_type == "application/x-www-form-urlencoded":
             body = await request.read()
             if len(body) > MAX_FIELD_BYTES * 4:
@@ -89,11 +100,16 @@ class CitizenWeb:
                 data = bytearray()
                 too_large = False
                 while chunk := await part.read_chunk(65536):
+                    total += len(chunk)
+                    if total > self.max_body:
+                        raise FormTooLarge
                     if len(data) + len(chunk) > self.limits.max_attachment_bytes:
                         too_large = True
                         data.clear()
-                        while await part.read_chunk(65536):
-                            pass  # drain, keeping nothing
+                        while drained := await part.read_chunk(65536):
+                            total += len(drained)  # drain, keeping nothing, within the total
+                            if total > self.max_body:
+                                raise FormTooLarge
                         break
                     data.extend(chunk)
                 raw.uploads.append(Upload(part.filename,
@@ -102,9 +118,12 @@ class CitizenWeb:
                 if len(raw.uploads) > self.limits.max_attachments + 10:
                     raise FormTooLarge
             elif part.name:
-                field_value = await part.read(decode=False)
-                if len(field_value) > MAX_FIELD_BYTES:
-                    raise FormTooLarge
+                field_value = bytearray()
+                while chunk := await part.read_chunk(8192):
+                    field_value.extend(chunk)
+                    if len(field_value) > MAX_FIELD_BYTES:
+                        raise FormTooLarge
+                total += len(field_value)
                 raw.fields[part.name] = bytes(field_value)
         return raw
 
@@ -112,6 +131,13 @@ class CitizenWeb:
         if request.content_type not in ("multipart/form-data",
                                         "application/x-www-form-urlencoded"):
             return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
+        # Before a byte of the body is read: a post without our CSRF cookie is refused, and
+        # so is one that announces more than the form can carry.
+        if not self.signer.check_token(CitizenCsrf.PURPOSE, _ascii(
+                request.cookies.get(CitizenCsrf.COOKIE))):
+            return self._refuse(request, 403, "页面已过期或来源不明，请刷新页面后重新提交。")
+        if (request.content_length or 0) > self.max_body:
+            return self._refuse(request, 413, "提交的内容过大。")
         try:
             raw = await self._read(request)
         except FormTooLarge:

@@ -8,10 +8,14 @@ so the desk plugs in without changing the handlers.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any, TypeVar
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -26,6 +30,22 @@ from registrar.models import Account, ApiToken, Unit
 #: argon2id with the library's current recommended parameters.
 DEFAULT_HASHER = PasswordHasher()
 MIN_PASSWORD_CHARS = 10
+T = TypeVar("T")
+
+
+#: argon2 is slow by design; at most this many hashes run at once, each off the event loop.
+HASHING_THREADS = 2
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    """Made on first use (threads only start when work is submitted), never at import."""
+    return ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="argon2")
+
+
+async def off_loop(work: Callable[..., T], *args: Any) -> T:
+    """Run CPU-heavy hashing in the bounded pool, so the loop keeps answering meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), work, *args)
 
 
 @functools.cache
@@ -49,14 +69,15 @@ async def verify_password(session: AsyncSession, username: str, password: str, *
     """The active account if the password is right (rehashed if the parameters aged), else None."""
     account = (await session.execute(select(Account).where(Account.username == username))
                ).scalar_one_or_none()
+    stored = account.password_hash if account else await off_loop(_dummy_hash, hasher)
     try:
-        hasher.verify(account.password_hash if account else _dummy_hash(hasher), password)
+        await off_loop(hasher.verify, stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if account is None or not account.active:
         return None
     if hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = hasher.hash(password)
+        account.password_hash = await off_loop(hasher.hash, password)
     return account
 
 

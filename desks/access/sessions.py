@@ -1,66 +1,33 @@
-"""Staff sign-in for the desks: signed cookie sessions, CSRF tokens, login throttling.
+"""Staff sign-in for the desks: server-side sessions behind a cookie, and CSRF tokens.
 
-The cookie holds ``account id . issued-at . nonce . signature``; the signature
-also covers the tail of the account's password hash, so changing the password
-ends every other session. The CSRF token is derived from the nonce: forms carry
-it in a hidden field, the desk's scripts in an ``X-CSRF-Token`` header when they
-call ``/api/``. Failed sign-ins are throttled per account and address.
+The cookie holds a random secret; the database holds its SHA-256 in a
+``desk_session`` row, so a session ends for every copy of the cookie when the
+row is revoked: on logout, on a password change or reset, on deactivation.
+The CSRF token is an HMAC of the secret: forms carry it in a hidden field, the
+desk's scripts in an ``X-CSRF-Token`` header when they call ``/api/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.signing import Signer
 from desks.access.auth import principal_of
 from desks.access.principal import Principal
-from registrar.models import Account
+from registrar.models import Account, DeskSessionRecord
 
 COOKIE = "hotline_desk"
-SESSION_PURPOSE = "desk-session"
 CSRF_PURPOSE = "desk-csrf"
-MAX_AGE_S = 12 * 3600
+MAX_AGE = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(slots=True)
-class LoginThrottle:
-    """At most ``per_pair`` failures per (account, address) and ``per_account`` per account
-    in ``window_s``; beyond that, sign-in is refused until old failures age out."""
-
-    per_pair: int = 5
-    per_account: int = 20
-    window_s: float = 900.0
-    monotonic: Callable[[], float] = time.monotonic
-    _failures: dict[tuple[str, str], deque[float]] = field(default_factory=lambda: defaultdict(deque))
-    _by_account: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
-
-    def _trim(self, q: deque[float]) -> deque[float]:
-        limit = self.monotonic() - self.window_s
-        while q and q[0] < limit:
-            q.popleft()
-        return q
-
-    def blocked(self, username: str, address: str) -> bool:
-        user = username.strip().lower()
-        return (len(self._trim(self._failures[(user, address)])) >= self.per_pair
-                or len(self._trim(self._by_account[user])) >= self.per_account)
-
-    def failed(self, username: str, address: str) -> None:
-        user = username.strip().lower()
-        now = self.monotonic()
-        self._failures[(user, address)].append(now)
-        self._by_account[user].append(now)
-
-    def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop((username.strip().lower(), address), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,56 +36,86 @@ class DeskSession:
 
     principal: Principal
     csrf: str
+    session_id: int = 0
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def csrf_matches(submitted: str, expected: str) -> bool:
+    """Constant-time comparison that also takes what a client may send (any text)."""
+    return secrets.compare_digest(submitted.encode("utf-8", "replace"), expected.encode())
+
+
+async def end_sessions(session: AsyncSession, account_id: int, *, now: datetime,
+                       keep: int | None = None) -> None:
+    """Revoke every live desk session of the account (but ``keep``, the caller's own)."""
+    query = update(DeskSessionRecord).where(DeskSessionRecord.account_id == account_id,
+                                            DeskSessionRecord.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(DeskSessionRecord.id != keep)
+    await session.execute(query.values(revoked_at=now))
 
 
 class DeskSessions:
-    """Issues and checks the desk cookie."""
+    """Issues, checks and ends desk sessions."""
 
     def __init__(self, signer: Signer, *, secure: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.signer = signer
         self.secure = secure
-        self.clock = clock
+        self.now = now
 
-    def _material(self, account: Account, issued: int, nonce: str) -> str:
-        return f"{account.id}.{issued}.{nonce}.{account.password_hash[-16:]}"
-
-    def issue(self, response: web.StreamResponse, account: Account) -> str:
-        """Set the session cookie; returns the CSRF token of the new session."""
-        issued = int(self.clock())
-        nonce = secrets.token_urlsafe(16)
-        signature = self.signer.sign(SESSION_PURPOSE, self._material(account, issued, nonce))
-        response.set_cookie(COOKIE, f"{account.id}.{issued}.{nonce}.{signature}", httponly=True,
-                            samesite="Strict", secure=self.secure, path="/", max_age=MAX_AGE_S)
-        return self.signer.sign(CSRF_PURPOSE, nonce)
+    async def issue(self, session: AsyncSession, response: web.StreamResponse,
+                    account: Account) -> DeskSessionRecord:
+        """Store a new session and set its cookie on ``response``."""
+        now = self.now()
+        # Expired rows go as new ones come, so the table holds only live sessions.
+        await session.execute(delete(DeskSessionRecord).where(
+            DeskSessionRecord.expires_at < now - timedelta(days=1)))
+        secret = secrets.token_urlsafe(32)
+        record = DeskSessionRecord(token_sha256=_digest(secret), account_id=account.id,
+                                   created_at=now, expires_at=now + MAX_AGE, revoked_at=None)
+        session.add(record)
+        await session.flush()
+        response.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", secure=self.secure,
+                            path="/", max_age=int(MAX_AGE.total_seconds()))
+        return record
 
     @staticmethod
     def clear(response: web.StreamResponse) -> None:
         response.del_cookie(COOKIE, path="/")
 
+    async def end(self, session: AsyncSession, session_id: int) -> None:
+        """Revoke one session (logout): every copy of its cookie stops working."""
+        await session.execute(update(DeskSessionRecord).where(
+            DeskSessionRecord.id == session_id, DeskSessionRecord.revoked_at.is_(None))
+            .values(revoked_at=self.now()))
+
     async def current(self, request: web.Request, session: AsyncSession) -> DeskSession | None:
-        """The signed-in staff member, or None (bad, expired or stale cookie)."""
-        raw = request.cookies.get(COOKIE, "")
-        parts = raw.split(".")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
+        """The signed-in staff member, or None (unknown, expired, revoked or inactive)."""
+        secret = request.cookies.get(COOKIE, "")
+        if not secret or len(secret) > 100:
             return None
-        account_id, issued, nonce, signature = int(parts[0]), int(parts[1]), parts[2], parts[3]
-        if not 0 <= self.clock() - issued <= MAX_AGE_S:
+        record = (await session.execute(select(DeskSessionRecord).where(
+            DeskSessionRecord.token_sha256 == _digest(secret),
+            DeskSessionRecord.revoked_at.is_(None),
+            DeskSessionRecord.expires_at > self.now()))).scalar_one_or_none()
+        if record is None:
             return None
-        account = await session.get(Account, account_id)
+        account = await session.get(Account, record.account_id)
         if account is None or not account.active:
             return None
-        if not self.signer.verify(SESSION_PURPOSE, self._material(account, issued, nonce), signature):
-            return None
         principal = await principal_of(session, account, via="desk")
-        return DeskSession(principal, self.signer.sign(CSRF_PURPOSE, nonce))
+        return DeskSession(principal, self.signer.sign(CSRF_PURPOSE, secret), record.id)
 
     async def api_source(self, request: web.Request, session: AsyncSession) -> Principal | None:
         """The API's second credential source: the desk cookie, with the CSRF header on writes."""
         desk = await self.current(request, session)
         if desk is None:
             return None
-        if request.method not in SAFE_METHODS and not secrets.compare_digest(
+        if request.method not in SAFE_METHODS and not csrf_matches(
                 request.headers.get("X-CSRF-Token", ""), desk.csrf):
             return None
         return desk.principal

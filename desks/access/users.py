@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desks.access.accounts import AccountError, create_account
 from desks.access.auth import DEFAULT_HASHER, hash_password, revoke_tokens
+from desks.access.sessions import end_sessions
 from forwarder.admin import AdminError
 from registrar.models import Account
 
@@ -53,15 +54,17 @@ async def set_account_active(session: AsyncSession, account_id: int, active: boo
     account.active = active
     if not active:
         await revoke_tokens(session, account, now=now)
+        await end_sessions(session, account.id, now=now)
     return account
 
 
-async def reset_password(session: AsyncSession, account_id: int, *,
+async def reset_password(session: AsyncSession, account_id: int, *, now: datetime,
                          hasher: PasswordHasher = DEFAULT_HASHER) -> tuple[Account, str]:
-    """A new random password (shown once); the new hash ends the account's desk sessions."""
+    """A new random password (shown once); it ends the account's desk sessions."""
     account = await account_by_id(session, account_id)
     password = new_password()
     account.password_hash = hash_password(password, hasher=hasher)
+    await end_sessions(session, account.id, now=now)
     return account, password
 
 

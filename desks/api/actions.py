@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.normalise import whole_number
 from desks.access.deps import API
 from desks.access.errors import ApiError, json_reply
 from desks.access.permissions import require_role, visible
@@ -39,10 +40,11 @@ async def visible_case(session: AsyncSession, principal: Principal, number: str)
 
 
 async def visible_assignment(session: AsyncSession, principal: Principal, raw_id: str) -> Assignment:
-    if not raw_id.isdigit():
+    assignment_id = whole_number(raw_id)
+    if assignment_id is None:
         raise ApiError.not_found(f"no assignment {raw_id}")
     row = (await session.execute(select(Assignment).join(Case, Case.id == Assignment.case_id)
-                                 .where(Assignment.id == int(raw_id), visible(principal)))
+                                 .where(Assignment.id == assignment_id, visible(principal)))
            ).scalar_one_or_none()
     if row is None:
         raise ApiError.not_found(f"no assignment {raw_id}")
@@ -121,8 +123,11 @@ async def stop(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: Js
 
 
 async def publication(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: Json) -> Json:
+    # The public texts as the bureau checked and edited them on the case page (R9.3).
+    summary = text(body, "summary") if "summary" in body else None
+    answer = text(body, "answer") if "answer" in body else None
     await wf.decide_publication(s, ctx, case.number, publish=flag(body, "publish", default=None),
-                                actor=p.actor)
+                                actor=p.actor, summary=summary, answer=answer)
     return {"case": case_full(case)}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import Select, exists, or_, select
 
-from contract.normalise import InvalidInput, normalise_phone
+from contract.normalise import InvalidInput, normalise_phone, whole_number
 from desks.access.errors import ApiError, json_reply
 from desks.access.permissions import assigned_to, require_role, visible
 from desks.access.principal import Principal
@@ -57,10 +57,10 @@ def search_query(principal: Principal, params: dict[str, str]) -> Select[Case]:
 
 
 def page_number(params: dict[str, str]) -> int:
-    raw = params.get("page", "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise ApiError.invalid("page is a whole number from 1")
-    return int(raw)
+    page = whole_number(params.get("page", "1"), maximum=1_000_000)
+    if page is None or page < 1:
+        raise ApiError.invalid("page is a whole number from 1 to 1000000")
+    return page
 
 
 async def list_cases(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,10 @@ from registrar.models import (
 PAGE_SIZE = 20
 
 
+def like_escape(text: str) -> str:
+    """``text`` for a LIKE pattern with ``\\`` as the escape: no wildcard of the caller's."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
 
 class RatingRefused(Exception):
     """The rating cannot be taken (not closed yet, already rated, bad score)."""
@@ -40,26 +45,49 @@ class PublicAnswer:
     units: str
 
 
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """What a phone number alone may learn: a case's number and state, never its text."""
+
+    number: str
+    registered_at: datetime
+    status: str
+
+
 def public_summary(case: Case) -> str:
+    """The complaint as published; cases published before it was stored are masked now."""
+    if case.published_summary is not None:
+        return case.published_summary
     return mask_personal_data(case.text, names=[case.display_name or ""])
 
 
 async def lookup(session: AsyncSession, number: str, secret: str) -> Case | None:
-    """The citizen's own case by number plus its query code (or the phone number that filed it)."""
+    """The citizen's own case, by its number plus the query code from the receipt.
+
+    Only the query code opens the text: a phone number is known to too many people."""
     number = number.strip().upper()
-    secret = secret.strip()
+    secret = secret.strip().upper()
     if not number or not secret:
         return None
     case = (await session.execute(select(Case).where(Case.number == number))).scalar_one_or_none()
-    if case is None:
-        return None
-    if secret.upper() == case.query_code:
-        return case
+    return case if case is not None and secrets.compare_digest(secret, case.query_code) else None
+
+
+def as_phone(secret: str) -> str | None:
+    """The secret as a normalised phone number, or None when it is not one."""
     try:
-        phone = normalise_phone(secret)
+        return normalise_phone(secret)
     except InvalidInput:
         return None
-    return case if phone in (case.sender, case.reply_address) else None
+
+
+async def states_by_phone(session: AsyncSession, phone: str, *, limit: int = 50) -> list[CaseState]:
+    """The number and state of each case that ``phone`` filed, newest first: no text."""
+    rows = (await session.execute(
+        select(Case.number, Case.registered_at, Case.status)
+        .where(or_(Case.sender == phone, Case.reply_address == phone), Case.parent_case_id.is_(None))
+        .order_by(Case.registered_at.desc(), Case.id.desc()).limit(limit))).all()
+    return [CaseState(n, at, status) for n, at, status in rows]
 
 
 async def rate(session: AsyncSession, case: Case, score: int, comment: str, *,
@@ -93,8 +121,11 @@ async def public_answers(session: AsyncSession, *, q: str = "",
     """One page of published answers (R9.3), newest first, and the total count."""
     conditions = _published()
     if q.strip():
-        like = f"%{q.strip()}%"
-        conditions.append(or_(Case.published_text.like(like), Case.text.like(like)))
+        # Only the published (masked) text is searched, and %, _ match themselves: a search
+        # over the raw complaint would confirm masked digits one by one.
+        like = "%" + like_escape(q.strip()) + "%"
+        conditions.append(or_(Case.published_text.like(like, escape="\\"),
+                              Case.published_summary.like(like, escape="\\")))
     total = int(await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0)
     rows = (await session.execute(select(Case).where(*conditions)
                                   .order_by(Case.published_at.desc(), Case.id.desc())

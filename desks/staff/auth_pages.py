@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from desks.access.auth import hash_password, verify_password
-from desks.access.sessions import DeskSessions
+from desks.access.auth import hash_password, off_loop, verify_password
+from desks.access.sessions import SAFE_METHODS, DeskSessions, csrf_matches, end_sessions
 from desks.staff.deps import CURRENT, DESK, current
 from registrar.models import Account, Role
 
@@ -30,16 +31,21 @@ HOME: dict[str, str] = {
 
 
 def render(request: web.Request, template: str, context: dict[str, Any], *,
-           status: int = 200) -> web.Response:
+           status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """Render a desk page with the signed-in user, their CSRF token and the navigation."""
     desk = request.get(CURRENT)
     extra = {"me": desk.principal if desk else None, "csrf": desk.csrf if desk else ""}
-    return aiohttp_jinja2.render_template(template, request, {**extra, **context}, status=status)
+    response = aiohttp_jinja2.render_template(template, request, {**extra, **context},
+                                              status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 @web.middleware
 async def signed_in(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /desk/ page but the sign-in needs a session; forms need its CSRF token."""
+    """Every /desk/ page but the sign-in needs a session; every request that may change
+    state needs its CSRF token too, in the form's ``csrf`` field or the ``X-CSRF-Token``
+    header, whatever the body's content type."""
     if not request.path.startswith("/desk") or request.path in PUBLIC_PATHS \
             or request.path.startswith("/desk/static/"):
         return await handler(request)
@@ -50,13 +56,24 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
         if request.method == "GET":
             raise web.HTTPSeeOther(f"/desk/login?next={request.path_qs}")
         raise web.HTTPUnauthorized(text="请先登录 (sign in first)")
-    if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        if form.get("csrf") != desk.csrf:
-            raise web.HTTPForbidden(text="页面已过期，请刷新后重试 (bad CSRF token)")
+    if request.method not in SAFE_METHODS and not csrf_matches(await _csrf_sent(request),
+                                                                desk.csrf):
+        raise web.HTTPForbidden(text="页面已过期，请刷新后重试 (bad CSRF token)")
     request[CURRENT] = desk
     return await handler(request)
+
+
+async def _csrf_sent(request: web.Request) -> str:
+    header = request.headers.get("X-CSRF-Token")
+    if header is not None:
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            value = (await request.post()).get("csrf", "")
+        except ValueError:
+            raise web.HTTPBadRequest(text="表单格式不正确 (malformed form)") from None
+        return value if isinstance(value, str) else ""
+    return ""
 
 
 def see_other(location: str) -> web.Response:
@@ -81,23 +98,32 @@ async def login(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", ""))[:64].strip()
     password = str(form.get("password", ""))[:256]
     address = request.remote or "?"
-    if deps.throttle.blocked(username, address):
+    async with deps.sessionmaker.begin() as session:
+        wait = await deps.throttle.wait_s(session, username, address)
+    if wait:
         return render(request, "desk_login.html", {
-            "error": "登录失败次数过多，请 15 分钟后再试。", "username": username, "next": ""}, status=429)
+            "error": f"登录失败次数过多，请 {math.ceil(wait)} 秒后再试。", "username": username,
+            "next": ""}, status=429, headers={"Retry-After": str(math.ceil(wait))})
     async with deps.sessionmaker.begin() as session:
         account = await verify_password(session, username, password)
+        if account is None:
+            await deps.throttle.failed(session, username, address)
+        else:
+            await deps.throttle.succeeded(session, username, address)
+            response = see_other(_next(request, HOME.get(account.role, "/desk/queue")))
+            await deps.sessions.issue(session, response, account)
     if account is None:
-        deps.throttle.failed(username, address)
         return render(request, "desk_login.html", {
             "error": "用户名或密码不正确。", "username": username,
             "next": request.query.get("next", "")}, status=401)
-    deps.throttle.succeeded(username, address)
-    response = see_other(_next(request, HOME.get(account.role, "/desk/queue")))
-    deps.sessions.issue(response, account)
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session on the server, so a copied cookie is as dead as the browser's."""
+    deps = request.app[DESK]
+    async with deps.sessionmaker.begin() as session:
+        await deps.sessions.end(session, current(request).session_id)
     response = see_other("/desk/login")
     DeskSessions.clear(response)
     return response
@@ -126,15 +152,17 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         if not error:
             assert isinstance(account, Account)
             try:
-                account.password_hash = hash_password(new)
+                account.password_hash = await off_loop(hash_password, new)
             except ValueError:
                 error = "新密码至少 10 个字符。"
+        if not error:
+            # Every session of the account ends, this one too; this browser gets a new one.
+            assert account is not None
+            await end_sessions(session, account.id, now=deps.ctx.clock.now())
+            response = see_other("/desk/password?done=1")
+            await deps.sessions.issue(session, response, account)
     if error:
         return render(request, "desk_password.html", {"error": error, "done": False}, status=400)
-    # The new hash ends every other session; this one gets a fresh cookie.
-    response = see_other("/desk/password?done=1")
-    assert account is not None
-    deps.sessions.issue(response, account)
     return response
 
 

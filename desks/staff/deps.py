@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desks.access.sessions import DeskSession, DeskSessions, LoginThrottle
+from desks.access.login_throttle import LoginThrottle
+from desks.access.sessions import DeskSession, DeskSessions
 from forwarder.calendar import WorkingCalendar
 from forwarder.workflow_base import Context
 
@@ -19,7 +20,7 @@ class DeskDeps:
     ctx: Context
     sessions: DeskSessions
     calendar: WorkingCalendar
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle
     calendar_file: Path | None = None
     """The site's holiday override file, named on the admin's calendar page."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
+from contract.normalise import whole_number
 from desks.access import users
 from desks.access.accounts import ROLE_UNIT_KINDS
 from desks.staff.auth_pages import render, see_other
@@ -159,7 +160,8 @@ async def unit_action(request: web.Request) -> web.StreamResponse:
                 done = "appointed"
             elif action == "relieve":
                 entry_id = data.get("entry", "")
-                entry = await session.get(RosterEntry, int(entry_id)) if entry_id.isdigit() else None
+                entry_number = whole_number(entry_id)
+                entry = await session.get(RosterEntry, entry_number) if entry_number else None
                 unit = await admin.unit_by_code(session, code)
                 if entry is None or entry.unit_id != unit.id:
                     raise admin.AdminError("请选择本单位的一条任职记录 (pick an entry of this unit)")
@@ -219,14 +221,15 @@ async def users_action(request: web.Request) -> web.StreamResponse:
                     session, username=data.get("username", ""), display_name=data.get("display_name", ""),
                     role=data.get("role", ""), unit_code=data.get("unit") or None, now=now(request))
                 issued = (account.username, password)
-            elif not account_id.isdigit():
+            elif whole_number(account_id) is None:
                 raise web.HTTPNotFound()
             elif action == "active":
                 await users.set_account_active(session, int(account_id), data.get("active") == "1",
                                                now=now(request), by_account_id=me.account_id)
                 done = "account_active"
             elif action == "password":
-                account, password = await users.reset_password(session, int(account_id))
+                account, password = await users.reset_password(session, int(account_id),
+                                                             now=now(request))
                 issued = (account.username, password)
             elif action == "tokens":
                 await users.revoke_account_tokens(session, int(account_id), now=now(request))

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from config.organisation import UnitKind
+from contract.normalise import whole_number
 from desks.access.errors import ApiError
 from desks.access.principal import Principal
 from desks.api.routes import search_query
@@ -75,8 +76,7 @@ class Row:
 
 
 def page_of(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return max(1, whole_number(request.query.get("page", "1"), maximum=1_000_000) or 1)
 
 
 def clocks(request: web.Request) -> Clocks:

@@ -36,7 +36,7 @@ from desks.staff.pages_cases_view import (
 from forwarder import rules
 from forwarder import workflow_special as special
 from forwarder.routing import Suggestion, suggest_units
-from forwarder.workflow import CITY_LEVEL, HANDLING_KINDS
+from forwarder.workflow import CITY_LEVEL, HANDLING_KINDS, public_texts
 from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, CaseStatus, Role, Unit
 from registrar.queries import CaseDetail, case_detail
 
@@ -216,7 +216,9 @@ async def case_page(request: web.Request) -> web.Response:
             extra = await dispatch_context(session, me, case, units)
         repeats = await repeats_of(session, me, case) if actions.stop else []
     names = {u.code: u.name for u in units}
+    public_summary, public_answer = public_texts(case) if actions.publication else ("", "")
     return render(request, "desk_case.html", {
+        "public_summary": public_summary, "public_answer": public_answer,
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
         "answered_before": sum(1 for r in repeats if r.answered),

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.normalise import whole_number
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
 from desks.staff.pages_cases_view import CASE_STATUS
@@ -175,7 +176,8 @@ async def _gather(request: web.Request) -> dict[str, Any]:
     query = dict(request.query)
     period = choose_period(query, today, zone)
     year_text = query.get("year", "")
-    year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else today.year
+    year = whole_number(year_text) or today.year
+    year = year if 2000 <= year <= 2100 else today.year
     async with deps.sessionmaker() as session:
         known = await districts(session)
         district = allowed_district(request, query.get("district", ""), known)

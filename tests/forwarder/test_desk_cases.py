@@ -291,3 +291,21 @@ async def test_R8_5b_stop_is_offered_once_the_same_issue_was_answered_more_than_
     stop = section(page, "act-stop")
     assert f"/api/cases/{latest}/stop" in stop and "已答复 4 次" in stop
     assert all(n in stop for n in earlier)
+
+
+async def test_R9_3_bureau_sees_and_edits_the_exact_public_text_before_publishing(
+        desk: Desk) -> None:
+    number, _ = await desk.api.case_at("answered")
+
+    async def with_phone(session: AsyncSession) -> None:
+        case = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+        case.text = "我的电话13805912345，五四路路灯不亮"
+    await desk.api.tx(with_phone)
+    form = section((await desk.get("city", f"/desk/cases/{number}"))[1], "act-publication")
+    assert "我的电话138****2345，五四路路灯不亮" in form and "13805912345" not in form
+    assert "已派人维修，路灯已恢复。" in form
+    status, _ = await desk.api.post("city", f"/cases/{number}/publication", {
+        "publish": True, "summary": "五四路路灯不亮", "answer": "路灯已修复。"})
+    assert status == 200
+    public = await (await desk.client.get(f"/answers/{number}")).text()
+    assert "五四路路灯不亮" in public and "路灯已修复。" in public and "电话" not in public

@@ -64,7 +64,9 @@ async def test_citizen_finds_status_and_answer_with_number_and_query_code(
     assert page.status == 200 and "已办结" in html and "已修复。" in html
     by_phone = await client.post("/status", data={"csrf": token, "number": number,
                                                   "secret": "139 0591 0001"})
-    assert by_phone.status == 200
+    # A phone number alone lists the case's number and state, never its text.
+    assert by_phone.status == 200 and "已办结" in (phone_html := await by_phone.text())
+    assert "五四路" not in phone_html and "已修复" not in phone_html
     wrong = await client.post("/status", data={"csrf": token, "number": number, "secret": "AAAAAAAA"})
     assert wrong.status == 404 and "已修复" not in await wrong.text()
     forged = await client.post("/status", data={"csrf": "x.y", "number": number, "secret": code})

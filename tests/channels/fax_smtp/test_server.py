@@ -157,6 +157,21 @@ async def test_authenticated_gateway_outside_the_list_is_accepted(
     assert len(sink.envelopes) == 1
 
 
+async def test_smtp_auth_attempts_are_limited_per_peer(
+        fax_server: ServerFactory, sink: RecordingSink, gateway_hash: str) -> None:
+    async with fax_server(sink, allowed_gateways=("10.0.0.0/8",),
+                          auth_users={"faxgw": gateway_hash},
+                          auth_require_tls=False) as running:
+        for guess in ("a", "b", "c", "d", "e"):
+            bad = await send_fax(running.port, fixture("provider_number_in_header_tiff.eml"),
+                                 login=("faxgw", guess))
+            assert (bad.code, bad.stage) == (535, "auth")
+        late = await send_fax(running.port, fixture("provider_number_in_header_tiff.eml"),
+                              login=("faxgw", "s3cret"))
+    assert (late.code, late.stage) == (535, "auth")
+    assert sink.calls == 0
+
+
 async def test_message_over_size_limit_gets_552(
         fax_server: ServerFactory, sink: RecordingSink) -> None:
     raw = fixture("hylafax_faxrcvd_two_pages_tiff.eml")

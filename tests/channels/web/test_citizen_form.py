@@ -199,3 +199,56 @@ async def test_healthz_reports_ok(client: Client) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
     assert (await response.json())["database"] == "ok"
+
+
+async def test_oversized_body_is_refused_with_413_as_it_arrives(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    settings = make_settings(db_url, tmp_path,
+                             web_form={"max_attachment_bytes": 1000, "max_attachments": 1})
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        hidden = await open_form(client)
+        huge = ("big.png", PNG + b"\x00" * 2_200_000, "image/png")
+        declared = await client.post("/submit", data=form(hidden, attachments=huge))
+        assert declared.status == 413  # refused on its Content-Length
+
+        writer = form(hidden, attachments=huge)
+
+        async def streamed() -> Any:  # no Content-Length: counted as it arrives
+            class Sink:
+                def __init__(self) -> None:
+                    self.chunks: list[bytes] = []
+
+                async def write(self, data: bytes) -> None:
+                    self.chunks.append(bytes(data))
+            sink = Sink()
+            await writer.write(sink)  # type: ignore[arg-type]
+            for chunk in sink.chunks:
+                yield chunk
+        chunked = await client.post("/submit", data=streamed(),
+                                    headers={"Content-Type": writer.content_type})
+        assert chunked.status == 413
+        client.session.cookie_jar.clear()
+        no_cookie = await client.post("/submit", data=form(hidden, attachments=huge))
+        assert no_cookie.status == 403  # the CSRF cookie is checked before the size, before reading
+        assert await count(settings, Case) == 0
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG header claiming ``width`` x ``height`` pixels; the pixels are never needed."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) \
+        + chunk(b"IEND", b"")
+
+
+async def test_image_over_the_fax_pixel_limits_is_refused(client: Client, settings: Settings) -> None:
+    hidden = await open_form(client)
+    bomb = ("bomb.png", bomb_png(30000, 30000), "image/png")
+    response = await client.post("/submit", data=form(hidden, attachments=bomb))
+    assert response.status == 400 and "像素" in await response.text()
+    assert await count(settings, Case) == 0

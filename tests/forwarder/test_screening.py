@@ -7,7 +7,8 @@ words make of situations citizens describe. A hint is advice, never a decision.
 from __future__ import annotations
 
 import pytest
-from intake.screening import emergency_hint, load_rules
+
+from forwarder.screening import emergency_hint, load_rules
 
 RULES = load_rules()
 
