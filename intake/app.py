@@ -73,7 +73,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.INTAKE] = IntakeService(sessionmaker=sessionmaker, clock=app[keys.CLOCK],
                                      store=AttachmentStore(settings.attachments_dir),
                                      prefix=settings.case_prefix, due=app[keys.DUE],
-                                     emergency_rules=load_rules())
+                                     emergency_rules=load_rules(),
+                                     group_commit=settings.intake.group_commit,
+                                     batch_max_items=settings.intake.batch_max_items,
+                                     batch_wait_s=settings.intake.batch_wait_ms / 1000)
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.SIGNER])
     yield
     await engine.dispose()

@@ -16,6 +16,7 @@ sequence row is locked only for the final statements before commit.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,9 @@ from registrar.models import (
 )
 from registrar.numbers import format_number, new_query_code, take_sequence
 
-__all__ = ["BureauRef", "EmergencyAdvice", "Item", "Registered", "Registration", "RegistrationError",
-           "bureau_ref", "city_bureau", "contact_kind", "find_case", "register", "register_many"]
+__all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", "Registration",
+           "RegistrationError", "bureau_ref", "city_bureau", "contact_kind", "find_case",
+           "register", "register_many"]
 
 # Channels where the receipt reaches the citizen at once, in the same exchange:
 # the web receipt page and the agent reading the number back on the phone.
@@ -144,6 +146,28 @@ async def bureau_ref(session: AsyncSession) -> BureauRef:
     """The active city bureau, or ``RegistrationError`` when the organisation is not loaded."""
     unit = await city_bureau(session)
     return BureauRef(unit.id, unit.code)
+
+
+@dataclass(slots=True)
+class BureauCache:
+    """The city bureau, read at most once per ``ttl_s`` instead of once per item.
+
+    An organisation change (a new city bureau) takes effect within ``ttl_s``;
+    ``forget`` drops the cached one at once, e.g. after a failed transaction.
+    """
+
+    ttl_s: float = 60.0
+    _ref: BureauRef | None = None
+    _read_at: float = 0.0
+
+    async def get(self, session: AsyncSession) -> BureauRef:
+        if self._ref is None or time.monotonic() - self._read_at > self.ttl_s:
+            self._ref = await bureau_ref(session)
+            self._read_at = time.monotonic()
+        return self._ref
+
+    def forget(self, _reason: BaseException | None = None) -> None:
+        self._ref = None
 
 
 async def register(
