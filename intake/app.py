@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy import text
 
 from channels.web.csrf import Signer
 from channels.web.form import FormLimits
@@ -33,6 +32,7 @@ from forwarder.workflow_base import Context
 from intake import keys, wiring
 from intake.console import TEMPLATES as CONSOLE_TEMPLATES
 from intake.console import setup_console
+from intake.health import DatabaseProbe
 from intake.screening import load_rules
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES, Role
@@ -68,6 +68,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     engine = create_engine(settings.database_url)
     app[keys.ENGINE] = engine
+    app[keys.HEALTH] = DatabaseProbe(engine)
     sessionmaker = make_sessionmaker(engine)
     app[keys.SESSIONMAKER] = sessionmaker
     app[keys.INTAKE] = IntakeService(sessionmaker=sessionmaker, clock=app[keys.CLOCK],
@@ -84,12 +85,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and database reachability, for load balancers and `make run` users."""
-    try:
-        async with request.app[keys.ENGINE].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure here means "not healthy", reported, not hidden
-        return web.json_response({"status": "unavailable", "database": str(exc)[:200]},
-                                 status=503)
+    problem = await request.app[keys.HEALTH].check()
+    if problem is not None:
+        return web.json_response({"status": "unavailable", "database": problem}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 
 
