@@ -55,6 +55,15 @@ class WorkerSettings(_Strict):
     sms_channel: Literal["sms_modem", "sms_twilio"] = "sms_modem"
 
 
+class IntakeSettings(_Strict):
+    """How intake writes: group commit lets concurrent items share one transaction and fsync."""
+
+    group_commit: bool = True
+    batch_max_items: int = Field(64, ge=1, le=1000)
+    # Bounded wait for more items before a batch commits: latency traded for fewer fsyncs.
+    batch_wait_ms: float = Field(2.0, ge=0, le=5)
+
+
 class Settings(_Strict):
     """Everything the service reads at start."""
 
@@ -66,6 +75,7 @@ class Settings(_Strict):
     calendar_file: str = ""
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
+    intake: IntakeSettings = IntakeSettings()
     channel_sections: dict[str, Any] = Field(default_factory=dict)
     """Each channel's own section, validated by its own model (see ``load_settings``)."""
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy import text
 
 from channels import CHANNELS
 from channels.web.settings import WebFormSettings
@@ -37,6 +36,7 @@ from forwarder.due import CalendarDuePolicy
 from forwarder.screening import load_rules
 from forwarder.workflow_base import Context
 from intake import keys, wiring
+from intake.health import DatabaseProbe
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES
 from registrar.attachments import AttachmentStore
@@ -83,12 +83,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     engine = create_engine(settings.database_url)
     app[keys.ENGINE] = engine
+    app[keys.HEALTH] = DatabaseProbe(engine)
     sessionmaker = make_sessionmaker(engine)
     app[keys.SESSIONMAKER] = sessionmaker
     app[keys.INTAKE] = IntakeService(sessionmaker=sessionmaker, clock=app[keys.CLOCK],
                                      store=AttachmentStore(settings.attachments_dir),
                                      prefix=settings.case_prefix, due=app[keys.DUE],
-                                     emergency_rules=load_rules())
+                                     emergency_rules=load_rules(),
+                                     group_commit=settings.intake.group_commit,
+                                     batch_max_items=settings.intake.batch_max_items,
+                                     batch_wait_s=settings.intake.batch_wait_ms / 1000)
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()
@@ -96,12 +100,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and database reachability, for load balancers and `make run` users."""
-    try:
-        async with request.app[keys.ENGINE].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure here means "not healthy", reported, not hidden
-        return web.json_response({"status": "unavailable", "database": str(exc)[:200]},
-                                 status=503)
+    problem = await request.app[keys.HEALTH].check()
+    if problem is not None:
+        return web.json_response({"status": "unavailable", "database": problem}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 
 

@@ -11,11 +11,13 @@ from contract.signing import CitizenCsrf, Signer
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher
+from intake.health import DatabaseProbe
 from intake.service import IntakeService
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
+HEALTH = web.AppKey("health", DatabaseProbe)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 INTAKE = web.AppKey("intake", IntakeService)
 CALENDAR = web.AppKey("calendar", WorkingCalendar)

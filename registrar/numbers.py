@@ -11,11 +11,9 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registrar.db import insert_for
 from registrar.models import CaseSequence
 
 QUERY_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -27,23 +25,21 @@ def format_number(prefix: str, day: date, sequence: int) -> str:
 
 async def next_sequence(session: AsyncSession, day: date) -> int:
     """Return the next number for ``day``, locking the day's row until the transaction ends."""
-    result = await session.execute(
-        update(CaseSequence)
-        .where(CaseSequence.day == day)
-        .values(last=CaseSequence.last + 1)
-        .returning(CaseSequence.last)
-    )
-    value = result.scalar_one_or_none()
-    if value is not None:
-        return value
-    # Two first registrations of a day may race to create the row: upsert.
-    upsert_set = {"last": CaseSequence.last + 1}
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(CaseSequence).values(day=day, last=1).on_conflict_do_update(
-            index_elements=[CaseSequence.day], set_=upsert_set).returning(CaseSequence.last)
-    else:
-        stmt = sqlite_insert(CaseSequence).values(day=day, last=1).on_conflict_do_update(
-            index_elements=[CaseSequence.day], set_=upsert_set).returning(CaseSequence.last)
+    return await take_sequence(session, day, 1)
+
+
+async def take_sequence(session: AsyncSession, day: date, count: int) -> int:
+    """Reserve ``count`` numbers of ``day`` in one statement; return the last of them.
+
+    The numbers are ``last - count + 1 … last``. One upsert both creates the
+    day's row (two first registrations of a day may race to do so) and bumps it,
+    so a batch pays one round trip, and the row stays locked until commit.
+    """
+    if count < 1:
+        raise ValueError("take at least one number")
+    stmt = insert_for(session, CaseSequence).values(day=day, last=count).on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[CaseSequence.day], set_={"last": CaseSequence.last + count},
+    ).returning(CaseSequence.last)
     return int((await session.execute(stmt)).scalar_one())
 
 

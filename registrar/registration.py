@@ -5,24 +5,36 @@ fsynced), the citizen's contact, the ``registered`` event, the case's place in
 the city bureau's queue (R5.2: forwarded the same day) and the receipt notice
 for the citizen's original channel. A second call for the same ``(channel,
 external_id)`` returns the first case and writes nothing.
+
+``register_many()`` does the same for a batch of items in one transaction with
+a fixed number of statements (Core inserts with RETURNING, child rows in one
+multi-row statement per table), so group commit (``intake/group_commit.py``)
+pays a dozen round trips per batch instead of a dozen per item. The case
+numbers are taken last, in one statement for the whole batch, so the day's
+sequence row is locked only for the final statements before commit.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from config.notices import render_notice
 from config.organisation import UnitKind
 from contract.clock import Clock
 from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.deadlines import DuePolicy, open_deadline
+from registrar.contacts import ContactKey, contact_keys, contact_kind, resolve_contacts
+from registrar.db import insert_for
+from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -31,18 +43,34 @@ from registrar.models import (
     Case,
     CaseContact,
     CaseStatus,
-    Contact,
+    Deadline,
     DeadlineKind,
     Event,
     Notice,
     NoticeStatus,
     Unit,
 )
-from registrar.numbers import format_number, new_query_code, next_sequence
+from registrar.numbers import format_number, new_query_code, take_sequence
+
+__all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", "Registration",
+           "RegistrationError", "bureau_ref", "city_bureau", "contact_kind", "find_case",
+           "register", "register_many"]
 
 # Channels where the receipt reaches the citizen at once, in the same exchange:
 # the web receipt page and the agent reading the number back on the phone.
 RECEIPT_SHOWN_IN_SESSION = {Channel.WEB, Channel.PHONE}
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+CASE, CASE_CONTACT, ATTACHMENT = _table(Case), _table(CaseContact), _table(AttachmentRecord)
+ASSIGNMENT, DEADLINE, EVENT, NOTICE = _table(Assignment), _table(Deadline), _table(Event), _table(Notice)
+
+CaseKey = tuple[str, str]
+"""``(channel, external_id)``: an item's identity (a unique constraint)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +95,35 @@ class Registration:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class BureauRef:
+    """The city bureau's id and code: all a registration needs of it (cacheable)."""
+
+    id: int
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One envelope ready to register: its files already fsynced under ``digests``."""
+
+    envelope: Envelope
+    digests: tuple[str, ...] = ()
+    emergency: EmergencyAdvice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What ``register_many`` did with one item (a batch's duplicates share one case)."""
+
+    case_id: int
+    number: str
+    query_code: str
+    created: bool
+    row: Mapping[str, Any] | None = None
+    """Every column of the case as written, when this item created it."""
+
+
 async def find_case(session: AsyncSession, channel: str, external_id: str) -> Case | None:
     result = await session.execute(
         select(Case).where(Case.channel == channel, Case.external_id == external_id)
@@ -85,28 +142,32 @@ async def city_bureau(session: AsyncSession) -> Unit:
     return unit
 
 
-def contact_kind(channel: Channel, address: str) -> str:
-    if channel is Channel.FAX and "@" not in address:
-        return "fax"
-    return "email" if "@" in address else "phone"
+async def bureau_ref(session: AsyncSession) -> BureauRef:
+    """The active city bureau, or ``RegistrationError`` when the organisation is not loaded."""
+    unit = await city_bureau(session)
+    return BureauRef(unit.id, unit.code)
 
 
-async def _contact(session: AsyncSession, envelope: Envelope, address: str,
-                   clock: Clock) -> Contact:
-    """Get or create one contact of the citizen (race-safe under a savepoint)."""
-    kind = contact_kind(envelope.channel, address)
-    query = select(Contact).where(Contact.kind == kind, Contact.address == address)
-    existing = (await session.execute(query)).scalar_one_or_none()
-    if existing is not None:
-        return existing
-    try:
-        async with session.begin_nested():
-            contact = Contact(kind=kind, address=address, display_name=envelope.display_name,
-                              opted_out=False, created_at=clock.now())
-            session.add(contact)
-        return contact
-    except IntegrityError:
-        return (await session.execute(query)).scalar_one()
+@dataclass(slots=True)
+class BureauCache:
+    """The city bureau, read at most once per ``ttl_s`` instead of once per item.
+
+    An organisation change (a new city bureau) takes effect within ``ttl_s``;
+    ``forget`` drops the cached one at once, e.g. after a failed transaction.
+    """
+
+    ttl_s: float = 60.0
+    _ref: BureauRef | None = None
+    _read_at: float = 0.0
+
+    async def get(self, session: AsyncSession) -> BureauRef:
+        if self._ref is None or time.monotonic() - self._read_at > self.ttl_s:
+            self._ref = await bureau_ref(session)
+            self._read_at = time.monotonic()
+        return self._ref
+
+    def forget(self, _reason: BaseException | None = None) -> None:
+        self._ref = None
 
 
 async def register(
@@ -125,92 +186,167 @@ async def register(
     ``due`` counts working days for the city bureau's dispatch clock (R7.2,
     ``dispatch_days`` from the regulation in force); ``emergency`` is intake's
     hint that the item may need 110/119/120/122 at once (R3.8): it is stored and,
-    where the channel can take it, advised at once.
-
-    The case number is taken last: the day's sequence row stays locked until
-    commit, so everything that can be written before it (and a duplicate's
-    unique violation) happens first, and concurrent registrations queue on the
-    lock only for the last statements.
+    where the channel can take it, advised at once. The returned case is a
+    persistent object of ``session``, ready for further changes.
     """
     existing = await find_case(session, envelope.channel, envelope.external_id)
     if existing is not None:
         return Registration(existing, created=False)
-    bureau = await city_bureau(session)
+    bureau = await bureau_ref(session)
     # Files reach the disk (fsynced) before the row that names them can commit.
-    digests = [await store.put(attachment.data) for attachment in envelope.attachments]
-    addresses = [a for a in (envelope.reply_address, *envelope.alt_reply_addresses) if a]
-    contacts = [await _contact(session, envelope, a, clock) for a in dict.fromkeys(addresses)]
-    now = clock.now()
-    try:
-        async with session.begin_nested():
-            case = Case(
-                number=f"~{uuid.uuid4().hex}",  # replaced by the real number below
-                query_code=new_query_code(),
-                channel=envelope.channel,
-                external_id=envelope.external_id,
-                received_at=envelope.received_at,
-                registered_at=now,
-                status=CaseStatus.REGISTERED,
-                text=envelope.text,
-                sender=envelope.sender,
-                reply_address=envelope.reply_address,
-                display_name=envelope.display_name,
-                language=envelope.language,
-                public_allowed=envelope.public_allowed,
-                district_hint=envelope.district_hint,
-                location_hint=envelope.location_hint,
-                notes=list(envelope.notes),
-                contact_id=contacts[0].id if contacts else None,
-                emergency=emergency.services if emergency else None,
-            )
-            session.add(case)
-            await session.flush()
-            for rank, contact in enumerate(contacts):
-                session.add(CaseContact(case_id=case.id, contact_id=contact.id, rank=rank))
-            for attachment, digest in zip(envelope.attachments, digests, strict=True):
-                session.add(AttachmentRecord(case_id=case.id, sha256=digest, filename=attachment.filename,
-                                             content_type=attachment.content_type, size=attachment.size))
-            # R5.2: the item is in the city bureau's queue the moment it is registered.
-            queue = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
-                               state=AssignmentState.QUEUED, created_at=now)
-            session.add(queue)
-            await session.flush()
-            if due is not None:
-                # R7.2: the city bureau dispatches within 1 working day.
-                await open_deadline(session, due, case_id=case.id, assignment_id=queue.id,
-                                    kind=DeadlineKind.DISPATCH, rule="R7.2", start=now,
-                                    working_days=dispatch_days)
-            case.number = format_number(prefix, now.date(), await next_sequence(session, now.date()))
-            _add_events_and_notices(session, case, envelope, queue, bureau, emergency,
-                                    attachments=len(digests), now=now)
-            await session.flush()
-    except IntegrityError:
+    digests = tuple([await store.put(attachment.data) for attachment in envelope.attachments])
+    (done,) = await register_many(session, [Item(envelope, digests, emergency)], clock=clock,
+                                  prefix=prefix, bureau=bureau, due=due, dispatch_days=dispatch_days)
+    if done.row is None:
         # Lost a race with a concurrent delivery of the same item: theirs stands.
-        existing = await find_case(session, envelope.channel, envelope.external_id)
-        if existing is None:
-            raise
-        return Registration(existing, created=False)
+        case = await find_case(session, envelope.channel, envelope.external_id)
+        assert case is not None, "a conflicting case must be visible once its insert returned"
+        return Registration(case, created=False)
+    case = Case(**done.row)
+    make_transient_to_detached(case)  # persistent without a SELECT: every column is known
+    session.add(case)
     return Registration(case, created=True)
 
 
-def _add_events_and_notices(session: AsyncSession, case: Case, envelope: Envelope, queue: Assignment,
-                            bureau: Unit, emergency: EmergencyAdvice | None, *, attachments: int,
-                            now: datetime) -> None:
-    actor = f"channel:{envelope.channel}"
-    session.add(Event(case_id=case.id, at=now, actor=actor, action="registered",
-                      from_state=None, to_state=CaseStatus.REGISTERED,
-                      data={"number": case.number, "attachments": attachments}))
-    session.add(Event(case_id=case.id, at=now, actor=actor, action="forwarded_to_city_bureau",
-                      from_state=None, to_state=AssignmentState.QUEUED,
-                      data={"unit": bureau.code, "assignment": queue.id}))
-    session.add(_receipt_notice(case, envelope, now))
-    if emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
-        session.add(_emergency_notice(case, envelope, emergency, now))
+async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: Clock, prefix: str,
+                        bureau: BureauRef, due: DuePolicy | None = None,
+                        dispatch_days: int = 1) -> list[Registered]:
+    """Register ``items`` in the caller's transaction; one ``Registered`` per item, in order.
+
+    An item already stored, or repeated earlier in the same batch, resolves to
+    that case with ``created=False``. Case numbers follow the batch's order.
+    """
+    now = clock.now()
+    first: dict[CaseKey, Item] = {}
+    for item in items:
+        first.setdefault(_key(item.envelope), item)
+    contacts = await resolve_contacts(session, [item.envelope for item in first.values()], now)
+    rows = {key: _case_row(item, contacts, now) for key, item in first.items()}
+    ids = await _insert_cases(session, rows)
+    outcomes = await _existing(session, [key for key in rows if key not in ids])
+    new = [(first[key], rows[key] | {"id": ids[key]}) for key in rows if key in ids]
+    if new:
+        queues = await _insert_children(session, new, contacts, bureau=bureau, due=due,
+                                        dispatch_days=dispatch_days, now=now)
+        last = await take_sequence(session, now.date(), len(new))
+        for offset, (_, row) in enumerate(new):
+            row["number"] = format_number(prefix, now.date(), last - len(new) + 1 + offset)
+        await session.execute(update(CASE).where(CASE.c.id == bindparam("case_id"))
+                              .values(number=bindparam("case_number")),
+                              [{"case_id": row["id"], "case_number": row["number"]} for _, row in new])
+        await _insert_events_and_notices(session, new, queues, bureau, now)
+        for item, row in new:
+            outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
+                                                       created=True, row=row)
+    results: list[Registered] = []
+    for item in items:
+        outcome = outcomes[_key(item.envelope)]
+        results.append(outcome if item is first[_key(item.envelope)] else
+                       Registered(outcome.case_id, outcome.number, outcome.query_code, created=False))
+    return results
 
 
-def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
-    text = render_notice("receipt", envelope.channel,
-                         {"number": case.number, "query_code": case.query_code},
+def _key(envelope: Envelope) -> CaseKey:
+    return (str(envelope.channel), envelope.external_id)
+
+
+def _case_row(item: Item, contacts: Mapping[ContactKey, int], now: datetime) -> dict[str, Any]:
+    """Every column of the new case (so ``register`` can hand back a loaded object)."""
+    envelope, keys = item.envelope, contact_keys(item.envelope)
+    return {
+        "number": f"~{uuid.uuid4().hex}",  # replaced by the real number, taken last
+        "query_code": new_query_code(), "channel": str(envelope.channel),
+        "external_id": envelope.external_id, "received_at": envelope.received_at,
+        "registered_at": now, "status": CaseStatus.REGISTERED, "text": envelope.text,
+        "sender": envelope.sender, "reply_address": envelope.reply_address,
+        "display_name": envelope.display_name, "language": envelope.language,
+        "public_allowed": envelope.public_allowed, "district_hint": envelope.district_hint,
+        "location_hint": envelope.location_hint, "notes": list(envelope.notes),
+        "contact_id": contacts[keys[0]] if keys else None,
+        "emergency": item.emergency.services if item.emergency else None,
+        "screening_reason": None, "classification": None, "internal_reason": None,
+        "reserved": False, "parent_case_id": None, "unit_proposes_private": False,
+        "publication": None, "answer_text": None, "published_text": None, "published_at": None,
+        "closed_at": None,
+    }
+
+
+async def _insert_cases(session: AsyncSession, rows: Mapping[CaseKey, dict[str, Any]]) -> dict[CaseKey, int]:
+    """Insert the cases; an item stored meanwhile (a concurrent delivery) is skipped, not an error."""
+    stmt = insert_for(session, CASE).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=[CASE.c.channel, CASE.c.external_id],
+    ).returning(CASE.c.channel, CASE.c.external_id, CASE.c.id)
+    result = await session.execute(stmt, list(rows.values()))
+    return {(channel, external_id): ident for channel, external_id, ident in result}
+
+
+async def _existing(session: AsyncSession, keys: Sequence[CaseKey]) -> dict[CaseKey, Registered]:
+    if not keys:
+        return {}
+    result = await session.execute(
+        select(Case.channel, Case.external_id, Case.id, Case.number, Case.query_code)
+        .where(tuple_(Case.channel, Case.external_id).in_(keys)))
+    return {(channel, external_id): Registered(ident, number, code, created=False)
+            for channel, external_id, ident, number, code in result}
+
+
+async def _insert_children(session: AsyncSession, new: Sequence[tuple[Item, dict[str, Any]]],
+                           contacts: Mapping[ContactKey, int], *, bureau: BureauRef,
+                           due: DuePolicy | None, dispatch_days: int, now: datetime) -> dict[int, int]:
+    """Contacts, attachments, the bureau's queue (R5.2) and its dispatch clock (R7.2).
+
+    Returns each case's queue assignment id, by case id.
+    """
+    links = [{"case_id": row["id"], "contact_id": contacts[key], "rank": rank}
+             for item, row in new for rank, key in enumerate(contact_keys(item.envelope))]
+    if links:
+        await session.execute(insert(CASE_CONTACT), links)
+    files = [{"case_id": row["id"], "sha256": digest, "filename": attachment.filename,
+              "content_type": attachment.content_type, "size": attachment.size}
+             for item, row in new
+             for attachment, digest in zip(item.envelope.attachments, item.digests, strict=True)]
+    if files:
+        await session.execute(insert(ATTACHMENT), files)
+    result = await session.execute(
+        insert(ASSIGNMENT).returning(ASSIGNMENT.c.case_id, ASSIGNMENT.c.id),
+        [{"case_id": row["id"], "unit_id": bureau.id, "role": AssignmentRole.BUREAU,
+          "state": AssignmentState.QUEUED, "created_at": now} for _, row in new])
+    queues = {case_id: ident for case_id, ident in result}
+    if due is not None:
+        clock = due.due(now, dispatch_days)
+        await session.execute(insert(DEADLINE), [
+            {"case_id": case_id, "assignment_id": queue, "kind": DeadlineKind.DISPATCH, "rule": "R7.2",
+             "started_at": now, "working_days": dispatch_days, "due_at": clock.at,
+             "provisional": clock.provisional, "warn_at": clock.warn_at, "warned": False,
+             "met_at": None, "missed": False} for case_id, queue in queues.items()])
+    return queues
+
+
+async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[Item, dict[str, Any]]],
+                                     queues: Mapping[int, int], bureau: BureauRef,
+                                     now: datetime) -> None:
+    events: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    for item, row in new:
+        envelope, actor = item.envelope, f"channel:{item.envelope.channel}"
+        common = {"case_id": row["id"], "at": now, "actor": actor, "from_state": None,
+                  "reason": None, "deadline": None}
+        events.append(common | {"assignment_id": None, "action": "registered",
+                                "to_state": CaseStatus.REGISTERED,
+                                "data": {"number": row["number"], "attachments": len(item.digests)}})
+        events.append(common | {"assignment_id": None, "action": "forwarded_to_city_bureau",
+                                "to_state": AssignmentState.QUEUED,
+                                "data": {"unit": bureau.code, "assignment": queues[row["id"]]}})
+        notices.append(_receipt_notice(row["id"], row["number"], row["query_code"], envelope, now))
+        if item.emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
+            notices.append(_emergency_notice(row["id"], envelope, item.emergency, now))
+    await session.execute(insert(EVENT), events)
+    await session.execute(insert(NOTICE), notices)
+
+
+def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelope,
+                    now: datetime) -> dict[str, Any]:
+    text = render_notice("receipt", envelope.channel, {"number": number, "query_code": query_code},
                          language=envelope.language)
     shown = envelope.receipt_in_reply or envelope.channel in RECEIPT_SHOWN_IN_SESSION
     status = NoticeStatus.PENDING
@@ -219,20 +355,19 @@ def _receipt_notice(case: Case, envelope: Envelope, now: datetime) -> Notice:
         status = NoticeStatus.SENT
     elif not envelope.reply_address:
         status, error = NoticeStatus.FAILED, "no reply address: the citizen left none we can use"
-    return Notice(case_id=case.id, kind="receipt", channel=envelope.channel,
-                  address=envelope.reply_address, text=text, status=status, essential=True,
-                  attempts=0, created_at=now, next_attempt_at=None if shown else now,
-                  sent_at=now if shown else None,
-                  provider_ref=f"in-reply:{envelope.channel}" if shown else None,
-                  last_error=error)
+    return {"case_id": case_id, "kind": "receipt", "channel": str(envelope.channel),
+            "address": envelope.reply_address, "text": text, "status": status, "essential": True,
+            "attempts": 0, "created_at": now, "next_attempt_at": None if shown else now,
+            "sent_at": now if shown else None,
+            "provider_ref": f"in-reply:{envelope.channel}" if shown else None, "last_error": error}
 
 
-def _emergency_notice(case: Case, envelope: Envelope, advice: EmergencyAdvice,
-                      now: datetime) -> Notice:
+def _emergency_notice(case_id: int, envelope: Envelope, advice: EmergencyAdvice,
+                      now: datetime) -> dict[str, Any]:
     """R3.8: the advice to call 110/119/120/122 goes out before anything else."""
-    return Notice(case_id=case.id, kind="emergency_advice", channel=envelope.channel,
-                  address=envelope.reply_address, text=advice.text,
-                  status=NoticeStatus.PENDING if envelope.reply_address else NoticeStatus.FAILED,
-                  essential=True, attempts=0, created_at=now, next_attempt_at=now, sent_at=None,
-                  provider_ref=None,
-                  last_error=None if envelope.reply_address else "no reply address")
+    return {"case_id": case_id, "kind": "emergency_advice", "channel": str(envelope.channel),
+            "address": envelope.reply_address, "text": advice.text,
+            "status": NoticeStatus.PENDING if envelope.reply_address else NoticeStatus.FAILED,
+            "essential": True, "attempts": 0, "created_at": now, "next_attempt_at": now,
+            "sent_at": None, "provider_ref": None,
+            "last_error": None if envelope.reply_address else "no reply address"}
