@@ -49,6 +49,12 @@ class WorkerSettings(_Strict):
 
     outbox_enabled: bool = True
     outbox_interval_s: float = Field(5.0, gt=0)
+    outbox_max_attempts: int = Field(8, ge=1, le=100)
+    outbox_retry_base_s: float = Field(30.0, gt=0)
+    """Wait after a notice's first failed attempt; doubles with each further one (≤ 1 h)."""
+    outbox_lease_s: float = Field(300.0, gt=0)
+    """A notice claimed by a worker that died is taken again after this long: longer
+    than any channel's own send timeout, or a slow send goes out twice."""
     sweeper_enabled: bool = True
     sweeper_interval_s: float = Field(60.0, gt=0)
     # Phone contacts of web and phone items get their notices by this SMS channel.

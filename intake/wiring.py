@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from contract.envelope import Envelope, Receipt
 from contract.notice import Deliverer
 from desks.console import announce_call
 from forwarder.outbox import OutboxDispatcher, outbox_worker
+from forwarder.outbox_rules import RetryPolicy
 from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
 from intake import keys
@@ -95,8 +97,12 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
                 app[keys.BOUND_PORTS].update({f"{spec.name}.{k}": v for k, v in started.ports.items()})
                 for line in started.listening:
                     log.info("%s: %s", spec.name, line)
+            worker = settings.worker
+            policy = RetryPolicy(max_attempts=worker.outbox_max_attempts,
+                                 base_delay=timedelta(seconds=worker.outbox_retry_base_s),
+                                 lease=timedelta(seconds=worker.outbox_lease_s))
             dispatcher = OutboxDispatcher(app[keys.SESSIONMAKER], deliverers, app[keys.CLOCK],
-                                          sms_channel=settings.worker.sms_channel)
+                                          policy=policy, sms_channel=worker.sms_channel)
             app[keys.OUTBOX] = dispatcher
             if WORKER in roles and settings.worker.outbox_enabled:
                 await stack.enter_async_context(
