@@ -31,7 +31,8 @@ from tests.conftest import make_settings
 from tests.durability.server import Acks, send_fax
 
 pytestmark = pytest.mark.durability
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\x00\x00\x00" + b"\x00" * 64
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\x00\x00\x00"
+       + b"\x00" * 64)
 
 
 class _FullDisk(io.FileIO):
