@@ -24,6 +24,8 @@ from contract.signing import CitizenCsrf, Signer
 log = logging.getLogger(__name__)
 
 RECEIPT_PURPOSE = "receipt"
+_CSRF_SLOT = "csrf-slot-5c1e0f"
+_SUBMISSION_SLOT = "submission-slot-9b7d2a"
 MAX_FIELD_BYTES = 64 * 1024
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -46,30 +48,47 @@ class CitizenWeb:
     signer: Signer
     now: Any  # Callable[[], datetime]; the app's clock
     csrf: CitizenCsrf
+    _blank: str | None = None
+    """The empty form rendered once with placeholders for the two per-visit values."""
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.form_page, name="citizen_form")
         app.router.add_post("/submit", self.submit, name="citizen_submit")
         app.router.add_get("/receipt", self.receipt, name="citizen_receipt")
 
-    def _render_form(self, request: web.Request, *, status: int = 200,
-                     errors: dict[str, str] | None = None,
-                     values: dict[str, str] | None = None) -> web.Response:
-        token = self.csrf.token(request.cookies.get(CitizenCsrf.COOKIE))
-        response = aiohttp_jinja2.render_template("citizen_form.html", request, {
-            "csrf": token,
-            "submission": str(uuid.uuid4()),
+    def _context(self, *, csrf: str, submission: str, errors: dict[str, str] | None,
+                 values: dict[str, str] | None) -> dict[str, Any]:
+        return {
+            "csrf": csrf,
+            "submission": submission,
             "errors": errors or {},
             "values": values or {"public": "yes"},
             "districts": self.limits.districts,
             "max_attachments": self.limits.max_attachments,
             "max_mb": self.limits.max_attachment_bytes // 1_048_576,
-        }, status=status)
+        }
+
+    def _render_form(self, request: web.Request, *, status: int = 200,
+                     errors: dict[str, str] | None = None,
+                     values: dict[str, str] | None = None) -> web.Response:
+        token = self.csrf.token(_ascii(request.cookies.get(CitizenCsrf.COOKIE)))
+        response = aiohttp_jinja2.render_template("citizen_form.html", request, self._context(
+            csrf=token, submission=str(uuid.uuid4()), errors=errors, values=values), status=status)
         self.csrf.set_cookie(response, token)
         return response
 
     async def form_page(self, request: web.Request) -> web.Response:
-        return self._render_form(request)
+        """The empty form: the busiest page of a surge, so the template is rendered once
+        and each visit fills in only its CSRF token and submission id (both URL-safe
+        ASCII, so inserting them needs no escaping)."""
+        if self._blank is None:
+            self._blank = aiohttp_jinja2.render_string("citizen_form.html", request, self._context(
+                csrf=_CSRF_SLOT, submission=_SUBMISSION_SLOT, errors=None, values=None))
+        token = self.csrf.token(_ascii(request.cookies.get(CitizenCsrf.COOKIE)))
+        page = self._blank.replace(_CSRF_SLOT, token).replace(_SUBMISSION_SLOT, str(uuid.uuid4()))
+        response = web.Response(text=page, content_type="text/html", charset="utf-8")
+        self.csrf.set_cookie(response, token)
+        return response
 
     @property
     def max_body(self) -> int:
