@@ -164,7 +164,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> str:
     engine = create_engine(settings.database_url)
     clock = make_clock(settings)
     ctx = Context(clock=clock, due=CalendarDuePolicy(WorkingCalendar.load(
-        zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel)
+        zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel,
+        contest_days=settings.supervision.contest_days)
     try:
         async with make_sessionmaker(engine).begin() as session:
             if args.command == "user":
