@@ -239,12 +239,15 @@ class Scope:
     since: datetime | None = None
     before: datetime | None = None
     """``[since, before)`` on the finding's creation (a month on the desk)."""
+    finding_id: int | None = None
 
 
 async def findings_of(session: AsyncSession, scope: Scope = Scope(), *,
                       limit: int = 500) -> list[tuple[Finding, Unit]]:
     """The findings an office (or a unit) works through, newest first, at most ``limit``."""
     query = select(Finding, Unit).join(Unit, Unit.id == Finding.unit_id)
+    if scope.finding_id is not None:
+        query = query.where(Finding.id == scope.finding_id)
     if scope.status is not None:
         query = query.where(Finding.status == scope.status)
     if scope.district is not None:
