@@ -124,13 +124,18 @@ async def test_R12_1_the_yearly_ranking_puts_the_timely_unit_first(situation: Cl
     assert "本年度尚无数据" in empty
 
 
-async def test_a_district_efficiency_office_sees_only_its_district(situation: Client) -> None:
-    deps = situation.app[DESK]
+async def sign_in_district_office(client: Client) -> int:
+    """Add Gulou's efficiency office account (the demo has only the city's) and sign in."""
+    deps = client.app[DESK]
     async with deps.sessionmaker.begin() as session:
         await create_account(session, username="gulou-eff", display_name="付晓燕", role="efficiency",
                              unit_code="gulou-efficiency", password="district-office-pw",
                              now=deps.ctx.clock.now(), hasher=FAST_HASHER)
-    assert await sign_in(situation, "gulou-eff", "district-office-pw") == 303
+    return await sign_in(client, "gulou-eff", "district-office-pw")
+
+
+async def test_a_district_efficiency_office_sees_only_its_district(situation: Client) -> None:
+    assert await sign_in_district_office(situation) == 303
     page = await (await situation.get("/desk/supervision?district=")).text()
     assert set(table(page)) == {"gulou-urban"}
     assert "效能监督 <small>" in page and "鼓楼区" in page
