@@ -36,6 +36,7 @@ from registrar.models import (
     Role,
     Unit,
 )
+from registrar.models_supervision import Finding, FindingStatus
 
 ROLES = frozenset({Role.EFFICIENCY, Role.CITY_BUREAU, Role.ADMIN})
 PERIODS = {"this_month": "本月", "last_month": "上月", "this_year": "本年", "custom": "自定义"}
@@ -156,20 +157,40 @@ async def efficiency_events(session: AsyncSession, period: Period, district: str
     counts = {str(a): int(n) for a, n in await session.execute(
         base(Event.action, func.count()).group_by(Event.action))}
     rows = (await session.execute(
-        base(Event.at, Event.action, Event.data, Event.reason, Case.number, Unit.code)
+        base(Event.at, Event.action, Event.data, Event.reason, Case.number, Unit.code,
+             Event.assignment_id)
         .join(Case, Case.id == Event.case_id)
         .order_by(Event.at.desc(), Event.id.desc()).limit(EVENT_LIMIT))).all()
     names = dict((await session.execute(select(Unit.code, Unit.name))).all())
+    gone = await _set_aside(session, period)
     listed = []
-    for at, action, data, reason, number, unit_code in rows:
+    for at, action, data, reason, number, unit_code, assignment_id in rows:
         data = data or {}
         charged = str(data.get("unit") or unit_code or "")
         persons = data.get("persons") or []
         listed.append({"at": at, "action": ACTIONS.get(action, action), "number": number,
                        "unit": names.get(charged, charged), "rule": data.get("rule", ""),
                        "persons": "、".join(str(p) for p in persons) if isinstance(persons, list) else "",
-                       "r10_3": bool(data.get("R10.3")), "reason": reason or ""})
+                       "r10_3": bool(data.get("R10.3")), "reason": reason or "",
+                       "set_aside": gone.get(("finding", data.get("finding_id")))
+                       or (gone.get(("assignment", assignment_id)) if data.get("rule") == "R11.2b"
+                           else None)})
     return counts, listed
+
+
+async def _set_aside(session: AsyncSession, period: Period) -> dict[tuple[str, Any], str]:
+    """Findings waived or withdrawn, by finding id and by the assignment an R11.2b charge is on:
+    their notices and warnings stay in the history, marked, and count in no figure."""
+    rows = (await session.execute(select(Finding.id, Finding.assignment_id, Finding.status).where(
+        Finding.status.in_([FindingStatus.WAIVED, FindingStatus.WITHDRAWN]),
+        Finding.created_at >= period.start, Finding.created_at < period.end))).all()
+    label: dict[str, str] = {FindingStatus.WAIVED: "已免责", FindingStatus.WITHDRAWN: "已撤销"}
+    out: dict[tuple[str, Any], str] = {}
+    for finding_id, assignment_id, status in rows:
+        out[("finding", finding_id)] = label[status]
+        if assignment_id is not None:
+            out[("assignment", assignment_id)] = label[status]
+    return out
 
 
 async def _gather(request: web.Request) -> dict[str, Any]:

@@ -134,3 +134,26 @@ async def test_a_district_office_sees_and_decides_only_its_district(client: Clie
     assert (await post(client, f"{PAGE}/notice", {"unit": "city-urban", "reason": "x"})).status == 403
     assert (await post(client, f"{PAGE}/{gulou_fid}/decide",
                        {"decision": "confirm", "reason": "区经办人未处理"})).status == 303
+
+
+async def test_issue15_withdrawn_notice_leaves_the_figures_and_is_marked_in_the_report(
+        client: Client, api: Api) -> None:
+    number, _ = await api.case_at("dispatched", unit="city-urban")
+    assert await sign_in(client, "efficiency") == 303
+    await post(client, f"{PAGE}/notice", {"unit": "city-urban", "case": number, "reason": "推诿"})
+    page = await (await client.get(PAGE)).text()
+    [fid] = statuses(page)
+    labels = (*FIGURES, "charges", "waived", "notices")
+    before = dict(zip(labels, table(await (await client.get("/desk/supervision")).text())["city-urban"],
+                      strict=False))
+    assert before["notices"] == "1"
+    assert await sign_in(client, "urban") == 303
+    assert (await post(client, f"{PAGE}/{fid}/contest", {"reason": "已按时办结"})).status == 303
+    assert await sign_in(client, "efficiency") == 303
+    assert (await post(client, f"{PAGE}/{fid}/decide", {"decision": "withdraw", "reason": "属实"})
+            ).status == 303
+    report = await (await client.get("/desk/supervision")).text()
+    after = dict(zip(labels, table(report)["city-urban"], strict=False))
+    assert after["notices"] == "0"
+    events = re.search(r'<table class="list" id="events">.*?</table>', report, re.S)
+    assert events is not None and 'class="set-aside"' in events.group(0) and "已撤销" in events.group(0)
