@@ -70,6 +70,13 @@ class IntakeSettings(_Strict):
     batch_wait_ms: float = Field(2.0, ge=0, le=5)
 
 
+class SupervisionSettings(_Strict):
+    """The efficiency office's procedure where the regulation is silent (local policy)."""
+
+    # A unit contests a notice or warning within this many working days of it (issue 15.3).
+    contest_days: int = Field(5, ge=1, le=30)
+
+
 class Settings(_Strict):
     """Everything the service reads at start."""
 
@@ -82,6 +89,7 @@ class Settings(_Strict):
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
     intake: IntakeSettings = IntakeSettings()
+    supervision: SupervisionSettings = SupervisionSettings()
     channel_sections: dict[str, Any] = Field(default_factory=dict)
     """Each channel's own section, validated by its own model (see ``load_settings``)."""
 

@@ -10,10 +10,18 @@ every decision is kept (``FindingDecision``) and logged on the case.
 
 A city efficiency office decides on every unit; a district's only on units of
 its district (Article 11).
+
+The charged unit may contest a finding once, with a reason, within
+``Context.contest_days`` working days of it (local policy, settings
+``[supervision]``). The contest is a ``FindingDecision`` by the unit; the office
+answers it with another, upholding (the finding stands, confirmed) or
+withdrawing it (it leaves the figures, the ranking and the reports, as a waived
+one does). While a contest waits, only that answer may be given.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from forwarder.workflow_base import Actor, WorkflowError, add_event, unit_by_code
-from registrar.models import Case, Unit
+from registrar.deadlines import DuePolicy
+from registrar.models import Case, Role, Unit
 from registrar.models_supervision import Decision, Finding, FindingDecision, FindingKind, FindingStatus
 
 #: What each decision makes of a finding: its new status (None: unchanged).
@@ -31,7 +40,16 @@ _OUTCOME: dict[Decision, FindingStatus | None] = {
     Decision.WAIVE: FindingStatus.WAIVED,
     Decision.LEAD_UNJUSTIFIED: FindingStatus.CONFIRMED,
     Decision.LEAD_JUSTIFIED: None,
+    Decision.UPHOLD: FindingStatus.CONFIRMED,
+    Decision.WITHDRAW: FindingStatus.WITHDRAWN,
 }
+#: The office's judgements of R11.2b (not answers to a contest).
+JUDGEMENTS = (Decision.CONFIRM, Decision.WAIVE, Decision.LEAD_UNJUSTIFIED, Decision.LEAD_JUSTIFIED)
+#: The office's answers to a unit's contest.
+ANSWERS = (Decision.UPHOLD, Decision.WITHDRAW)
+#: Findings that stand against the unit, and so may be contested.
+CONTESTABLE = (FindingStatus.CHARGED, FindingStatus.CONFIRMED)
+UNIT_ROLES = (Role.UNIT_HANDLER, Role.UNIT_LEADER)
 
 
 def record_charge(session: AsyncSession, *, case: Case, assignment_id: int, charged: Unit,
@@ -72,15 +90,14 @@ async def decide(session: AsyncSession, finding_id: int, decision: Decision, *, 
     """
     if not reason.strip():
         raise WorkflowError("give the reason for the decision (R11.2b: 因人为原因)", code="invalid")
-    finding = (await session.execute(select(Finding).where(Finding.id == finding_id)
-                                     .with_for_update())).scalar_one_or_none()
-    if finding is None:
-        raise WorkflowError(f"no finding {finding_id}", code="not_found")
-    if decision not in _OUTCOME or finding.kind != FindingKind.R11_2B:
+    finding, charged = await _locked(session, finding_id)
+    if decision not in JUDGEMENTS or finding.kind != FindingKind.R11_2B:
         raise WorkflowError(f"{decision} is not a decision on this finding", code="invalid")
-    charged = await session.get(Unit, finding.unit_id)
-    assert charged is not None
     office = await _office(session, actor, charged)
+    if finding.status == FindingStatus.CONTESTED:
+        raise WorkflowError("the unit contested this finding: uphold or withdraw it first")
+    if finding.status == FindingStatus.WITHDRAWN:
+        raise WorkflowError("this finding was withdrawn on the unit's contest")
     data: dict[str, Any] = {"status_before": finding.status, "unit_before": charged.code}
     if decision in (Decision.LEAD_JUSTIFIED, Decision.LEAD_UNJUSTIFIED):
         if finding.late_unit_id is None:
@@ -103,6 +120,83 @@ async def decide(session: AsyncSession, finding_id: int, decision: Decision, *, 
         add_event(session, case, actor, "finding_decided", now=at, reason=reason.strip(),
                   data={"finding_id": finding.id, "decision": decision, "status": finding.status,
                         "rule": "R11.2b", **data})
+    await session.flush()
+    return finding
+
+
+async def _locked(session: AsyncSession, finding_id: int) -> tuple[Finding, Unit]:
+    finding = (await session.execute(select(Finding).where(Finding.id == finding_id)
+                                     .with_for_update())).scalar_one_or_none()
+    if finding is None:
+        raise WorkflowError(f"no finding {finding_id}", code="not_found")
+    unit = await session.get(Unit, finding.unit_id)
+    assert unit is not None
+    return finding, unit
+
+
+def contest_until(finding: Finding, due: DuePolicy, days: int) -> datetime:
+    """The end (exclusive) of the unit's window to contest ``finding``, in working days."""
+    return due.due(finding.created_at, days).at
+
+
+def _case_event(session: AsyncSession, case: Case | None, actor: Actor, action: str, at: datetime,
+                reason: str, data: dict[str, Any]) -> None:
+    if case is not None:
+        add_event(session, case, actor, action, now=at, reason=reason, data=data)
+
+
+async def contest(session: AsyncSession, finding_id: int, *, reason: str, actor: Actor,
+                  at: datetime, due: DuePolicy, days: int) -> Finding:
+    """The charged unit contests a notice or warning, once, within ``days`` working days."""
+    if not reason.strip():
+        raise WorkflowError("give the reason for contesting (申诉理由)", code="invalid")
+    finding, unit = await _locked(session, finding_id)
+    if actor.role not in UNIT_ROLES or actor.unit_code != unit.code:
+        raise WorkflowError(f"only {unit.name} itself contests its findings", code="forbidden")
+    if finding.status not in CONTESTABLE:
+        raise WorkflowError(f"a {finding.status} finding cannot be contested")
+    earlier = (await session.execute(select(FindingDecision.id).where(
+        FindingDecision.finding_id == finding.id, FindingDecision.decision == Decision.CONTEST)
+        .limit(1))).first()
+    if earlier is not None:
+        raise WorkflowError("this finding was contested once already")
+    until = contest_until(finding, due, days)
+    if at >= until:
+        raise WorkflowError(f"the {days} working days to contest ended at {until.isoformat()}")
+    data: dict[str, Any] = {"status_before": finding.status, "unit": unit.code,
+                            "contest_until": until.isoformat()}
+    finding.status = FindingStatus.CONTESTED
+    session.add(FindingDecision(finding_id=finding.id, decision=Decision.CONTEST, reason=reason.strip(),
+                                decided_by=f"{actor.name}@{actor.unit_code}", office_unit_id=None,
+                                at=at, data=data))
+    case = await session.get(Case, finding.case_id) if finding.case_id is not None else None
+    _case_event(session, case, actor, "finding_contested", at, reason.strip(),
+                {"finding_id": finding.id, "rule": finding.kind, **data})
+    await session.flush()
+    return finding
+
+
+async def answer_contest(session: AsyncSession, finding_id: int, decision: Decision, *, reason: str,
+                         actor: Actor, at: datetime) -> Finding:
+    """The office upholds (the finding stands, confirmed) or withdraws a contested finding."""
+    if not reason.strip():
+        raise WorkflowError("give the reason for the decision on the contest", code="invalid")
+    if decision not in ANSWERS:
+        raise WorkflowError(f"{decision} is not an answer to a contest", code="invalid")
+    finding, unit = await _locked(session, finding_id)
+    office = await _office(session, actor, unit)
+    if finding.status != FindingStatus.CONTESTED:
+        raise WorkflowError("no contest of this finding is waiting for a decision")
+    outcome = _OUTCOME[decision]
+    assert outcome is not None
+    data: dict[str, Any] = {"status_before": finding.status, "unit": unit.code}
+    finding.status, finding.decided_at = outcome, at
+    _history(session, finding, decision, reason=reason.strip(), actor=actor, office=office, at=at,
+             data=data)
+    case = await session.get(Case, finding.case_id) if finding.case_id is not None else None
+    _case_event(session, case, actor, "finding_decided", at, reason.strip(),
+                {"finding_id": finding.id, "decision": decision, "status": finding.status,
+                 "rule": finding.kind, **data})
     await session.flush()
     return finding
 
@@ -134,13 +228,46 @@ async def issue_notice(session: AsyncSession, unit_code: str, *, reason: str, ac
     return finding
 
 
-async def findings_of(session: AsyncSession, *, status: FindingStatus | None = None,
-                      district: str | None = None) -> list[tuple[Finding, Unit]]:
-    """The findings an office works through, newest first (a district office: its units)."""
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which findings a list shows; None: no filter on that field."""
+
+    status: FindingStatus | None = None
+    district: str | None = None
+    """A district office's (or the chosen district's) units only."""
+    unit_code: str | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+    """``[since, before)`` on the finding's creation (a month on the desk)."""
+    finding_id: int | None = None
+
+
+async def findings_of(session: AsyncSession, scope: Scope = Scope(), *,
+                      limit: int = 500) -> list[tuple[Finding, Unit]]:
+    """The findings an office (or a unit) works through, newest first, at most ``limit``."""
     query = select(Finding, Unit).join(Unit, Unit.id == Finding.unit_id)
-    if status is not None:
-        query = query.where(Finding.status == status)
-    if district is not None:
-        query = query.where(Unit.district == district)
+    if scope.finding_id is not None:
+        query = query.where(Finding.id == scope.finding_id)
+    if scope.status is not None:
+        query = query.where(Finding.status == scope.status)
+    if scope.district is not None:
+        query = query.where(Unit.district == scope.district)
+    if scope.unit_code is not None:
+        query = query.where(Unit.code == scope.unit_code)
+    if scope.since is not None:
+        query = query.where(Finding.created_at >= scope.since)
+    if scope.before is not None:
+        query = query.where(Finding.created_at < scope.before)
     return [(f, u) for f, u in (await session.execute(
-        query.order_by(Finding.created_at.desc(), Finding.id.desc()))).all()]
+        query.order_by(Finding.created_at.desc(), Finding.id.desc()).limit(limit))).all()]
+
+
+async def history_of(session: AsyncSession, ids: list[int]) -> dict[int, list[FindingDecision]]:
+    """Each finding's decisions, oldest first (one query for a whole page)."""
+    out: dict[int, list[FindingDecision]] = {i: [] for i in ids}
+    if ids:
+        for row in (await session.execute(select(FindingDecision).where(
+                FindingDecision.finding_id.in_(ids)).order_by(FindingDecision.at,
+                                                             FindingDecision.id))).scalars():
+            out[row.finding_id].append(row)
+    return out

@@ -40,44 +40,43 @@ class UnitStats:
     charges: int = 0
     """R11.2b findings against the unit that stand (charged or confirmed, not waived)."""
     waived: int = 0
-    """R11.2b findings the efficiency office judged not caused by people."""
+    """R11.2b findings judged not caused by people, or withdrawn on the unit's contest."""
     notices: int = 0
-    """Notices (通报) the efficiency office issued by hand."""
+    """Notices (通报) the efficiency office issued by hand, less withdrawn ones."""
+
+    reviewed: int = 0
+    """Answers reviewed at least once (the denominator of ``passed_first_time``)."""
 
     @property
-    def score(self) -> float:
-        """R12.1: timely reading, timely answers, careful handling and satisfaction, 0–100."""
-        if not self.dispatched:
-            return 0.0
-        read = self.read_on_time / self.dispatched
-        answered = self.answered_on_time / self.dispatched
-        careful = self.passed_first_time / self.dispatched
-        satisfaction = ((self.rating_avg or 3.0) - 1) / 4
-        # A waived finding (not caused by people, R11.2b) is no mark against the unit;
-        # a hand notice is one.
-        marks = max(self.overdue_handling + self.expired_unhandled - self.waived, 0) + self.notices
-        penalty = marks / self.dispatched
-        raw = 0.25 * read + 0.35 * answered + 0.2 * careful + 0.2 * satisfaction - 0.2 * penalty
-        return round(max(raw, 0.0) * 100, 1)
+    def marks(self) -> int:
+        """R11.2 marks against the unit: 逾期办理 and 过期未处理 less the findings waived or
+        withdrawn (not caused by people, or contested successfully), plus hand notices."""
+        return max(self.overdue_handling + self.expired_unhandled - self.waived, 0) + self.notices
 
 
-def _on_time(kind: DeadlineKind) -> ColumnElement[Any]:
+def on_time(kind: DeadlineKind) -> ColumnElement[Any]:
     """Clocks met before they ran out; a cancelled clock (duty gone) was never met."""
     return func.sum(case((and_(Deadline.kind == kind, Deadline.met_at.is_not(None),
                                Deadline.cancelled.is_(False),
                                Deadline.met_at < Deadline.due_at), 1), else_=0))
 
 
-def _late(kind: DeadlineKind) -> ColumnElement[Any]:
-    """Clocks missed or met late; a cancelled clock counts neither way."""
-    return func.sum(case((and_(Deadline.kind == kind, Deadline.cancelled.is_(False),
-                               (Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at)), 1),
+def late(kind: DeadlineKind, now: datetime | None = None) -> ColumnElement[Any]:
+    """Clocks missed or met late, and with ``now`` those run out that no sweep has marked yet;
+    a cancelled clock counts neither way, an open one not yet due neither (R12.1)."""
+    failed = (Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at)
+    if now is not None:
+        failed = failed | (Deadline.met_at.is_(None) & (Deadline.due_at <= now))
+    return func.sum(case((and_(Deadline.kind == kind, Deadline.cancelled.is_(False), failed), 1),
                          else_=0))
 
 
 async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
-                     district: str | None = None) -> list[UnitStats]:
-    """Per-unit statistics for handling assignments created in ``[start, end)`` (R11.1)."""
+                     district: str | None = None, now: datetime | None = None) -> list[UnitStats]:
+    """Per-unit statistics for handling assignments created in ``[start, end)`` (R11.1).
+
+    ``now`` counts clocks that ran out before it as late even if no sweep marked them yet.
+    """
     handling = [Assignment.role.in_([AssignmentRole.LEAD, AssignmentRole.CO]),
                 Assignment.created_at >= start, Assignment.created_at < end]
     if district is not None:
@@ -87,12 +86,14 @@ async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
                func.sum(case((Assignment.overdue_handling.is_(True), 1), else_=0)),
                func.sum(case((Assignment.expired_unhandled.is_(True), 1), else_=0)),
                func.sum(case((and_(Assignment.state == "passed", Assignment.review_failures == 0), 1),
+                             else_=0)),
+               func.sum(case(((Assignment.state == "passed") | (Assignment.review_failures > 0), 1),
                              else_=0)))
         .join(Assignment, Assignment.unit_id == Unit.id).where(*handling)
         .group_by(Unit.code, Unit.name, Unit.district))).all()
     clocks = {row[0]: row[1:] for row in (await session.execute(
-        select(Unit.code, _on_time(DeadlineKind.READ), _late(DeadlineKind.READ),
-               _on_time(DeadlineKind.ANSWER), _late(DeadlineKind.ANSWER))
+        select(Unit.code, on_time(DeadlineKind.READ), late(DeadlineKind.READ, now),
+               on_time(DeadlineKind.ANSWER), late(DeadlineKind.ANSWER, now))
         .join(Assignment, Assignment.unit_id == Unit.id)
         .join(Deadline, Deadline.assignment_id == Assignment.id).where(*handling)
         .group_by(Unit.code))).all()}
@@ -104,20 +105,21 @@ async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
         .group_by(Unit.code))).all()}
     found = await _findings(session, start, end)
     out = []
-    for code, name, unit_district, count, overdue, expired, first in base:
+    for code, name, unit_district, count, overdue, expired, first, reviewed in base:
         read_ok, read_late, ans_ok, ans_late = clocks.get(code, (0, 0, 0, 0))
         n_ratings, avg = ratings.get(code, (0, None))
         out.append(UnitStats(code, name, unit_district, int(count), int(read_ok or 0),
                              int(read_late or 0), int(ans_ok or 0), int(ans_late or 0),
                              int(overdue or 0), int(expired or 0), int(first or 0), int(n_ratings),
                              round(float(avg), 2) if avg is not None else None,
-                             *found.get(code, (0, 0, 0))))
+                             *found.get(code, (0, 0, 0)), int(reviewed or 0)))
     return sorted(out, key=lambda s: s.unit_code)
 
 
 async def _findings(session: AsyncSession, start: datetime,
                     end: datetime) -> dict[str, tuple[int, int, int]]:
-    """Per unit code: (standing R11.2b charges, waived ones, hand notices) made in the period."""
+    """Per unit code: (standing R11.2b charges, waived or withdrawn ones, standing hand notices)
+    made in the period. A contested finding stands until the office answers the contest."""
     rows = (await session.execute(
         select(Unit.code, Finding.kind, Finding.status, func.count(Finding.id))
         .join(Finding, Finding.unit_id == Unit.id)
@@ -125,13 +127,12 @@ async def _findings(session: AsyncSession, start: datetime,
         .group_by(Unit.code, Finding.kind, Finding.status))).all()
     out: dict[str, list[int]] = {}
     for code, kind, status, count in rows:
-        slot = 2 if kind == FindingKind.NOTICE else 1 if status == FindingStatus.WAIVED else 0
+        gone = status in (FindingStatus.WAIVED, FindingStatus.WITHDRAWN)
+        if kind == FindingKind.NOTICE:
+            if gone:
+                continue  # a withdrawn notice is no mark, and nothing to subtract either
+            slot = 2
+        else:
+            slot = 1 if gone else 0
         out.setdefault(code, [0, 0, 0])[slot] += int(count)
     return {code: (c[0], c[1], c[2]) for code, c in out.items()}
-
-
-async def ranking(session: AsyncSession, year_start: datetime, year_end: datetime, *,
-                  min_items: int = 1) -> list[UnitStats]:
-    """R12.1: units ranked for the yearly commendation, best first."""
-    stats = [s for s in await unit_stats(session, year_start, year_end) if s.dispatched >= min_items]
-    return sorted(stats, key=lambda s: (-s.score, s.unit_code))

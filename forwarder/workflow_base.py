@@ -110,6 +110,8 @@ class Context:
     clock: Clock
     due: DuePolicy
     sms_channel: str = Channel.SMS_MODEM
+    contest_days: int = 5
+    """Working days a unit has to contest a notice or warning (settings ``[supervision]``)."""
 
 
 async def load_case(session: AsyncSession, number: str, *, lock: bool = True) -> Case:

@@ -142,7 +142,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     desk_sessions = DeskSessions(signer, secure=web_settings.secure_cookies)
 
     def workflow_context() -> Context:
-        return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel)
+        return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
+                       contest_days=settings.supervision.contest_days)
 
     setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                    extra_sources=(desk_sessions.api_source,)))

@@ -33,6 +33,7 @@ from forwarder import workflow_special as special
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.workflow_base import Context, WorkflowError
+from intake.cli_findings import register_findings, run_findings
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Account, Case, Role
 
@@ -64,7 +65,9 @@ def make_clock(settings: Settings) -> Clock:
 
 def register_ops(sub: Subparsers[argparse.ArgumentParser],
                  case_commands: Subparsers[argparse.ArgumentParser]) -> None:
-    """Add ``hotline user …`` to ``sub`` and the case actions to ``hotline case …``."""
+    """Add ``hotline user …`` and ``hotline findings …`` to ``sub``, and the case actions to
+    ``hotline case …``."""
+    register_findings(sub)
     user = sub.add_parser("user", help="accounts and API tokens").add_subparsers(
         dest="user_command", required=True)
     add = user.add_parser("add", help="add an account (password from the terminal or stdin)")
@@ -122,7 +125,7 @@ def register_ops(sub: Subparsers[argparse.ArgumentParser],
 
 def handles(args: argparse.Namespace) -> bool:
     """Whether ``args`` is one of the commands ``run_ops`` runs."""
-    return args.command == "user" or (args.command == "case"
+    return args.command in ("user", "findings") or (args.command == "case"
                                       and getattr(args, "case_command", None) in CASE_OPS)
 
 
@@ -164,12 +167,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> str:
     engine = create_engine(settings.database_url)
     clock = make_clock(settings)
     ctx = Context(clock=clock, due=CalendarDuePolicy(WorkingCalendar.load(
-        zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel)
+        zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel,
+        contest_days=settings.supervision.contest_days)
     try:
         async with make_sessionmaker(engine).begin() as session:
             if args.command == "user":
                 return await _user(session, args, clock)
             principal = await _acting(session, args.as_user)
+            if args.command == "findings":
+                return await run_findings(session, ctx, principal, args)
             return await CASE_HANDLERS[args.case_command](session, ctx, principal, args)
     finally:
         await engine.dispose()

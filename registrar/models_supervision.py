@@ -5,8 +5,11 @@ for 逾期办理 or 过期未处理, or a notice (通报) the office issued by h
 charges only failures caused by people (因人为原因), which someone must judge,
 so the sweeper's charge is provisional: the office confirms or waives it with a
 reason, and for a joint item judges whether the lead unit's refusal had good
-reason. Every decision is a ``FindingDecision`` row, never an overwrite; the
-finding keeps only the outcome the figures read.
+reason. The charged unit may contest a finding once, within a configurable number
+of working days; its contest is a decision row like the office's, and the
+office's answer (uphold or withdraw) follows it. Every decision is a
+``FindingDecision`` row, never an overwrite; the finding keeps only the outcome
+the figures read.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class FindingStatus(StrEnum):
     """Judged caused by people (因人为原因): the charge stands."""
     WAIVED = "waived"
     """Judged not caused by people: no charge, left out of figures and ranking."""
+    CONTESTED = "contested"
+    """The unit contested it in time; it stands until the office upholds or withdraws it."""
+    WITHDRAWN = "withdrawn"
+    """Withdrawn by the office on the unit's contest: out of figures, ranking and reports."""
 
 
 class FindingKind(StrEnum):
@@ -48,6 +55,12 @@ class Decision(StrEnum):
     """The lead unit's refusal had good reason: the unit that was late is charged."""
     ISSUE = "issue"
     """The office issued the finding itself (a hand notice)."""
+    CONTEST = "contest"
+    """The charged unit contests the notice or warning, with its reason (by the unit)."""
+    UPHOLD = "uphold"
+    """The office rejects the contest: the finding stands, confirmed."""
+    WITHDRAW = "withdraw"
+    """The office accepts the contest: the finding is withdrawn."""
 
 
 class Finding(Base):
@@ -87,6 +100,7 @@ class FindingDecision(Base):
     decision: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(100))
+    """``name@unit``: an office's staff member, or the unit's for a contest."""
     office_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)

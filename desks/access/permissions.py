@@ -46,6 +46,12 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "return_decision": BUREAUS,
     "review": BUREAUS,
     "coordinate": HANDLERS,
+    # The efficiency office's findings (R11.2b, R11.1; issue 15.3): who may list them (each
+    # sees its scope, desks.api.findings), judge them, issue a notice, contest its own.
+    "findings": frozenset({R.EFFICIENCY, R.UNIT_HANDLER, R.UNIT_LEADER, R.CITY_BUREAU, R.ADMIN}),
+    "decide_finding": frozenset({R.EFFICIENCY}),
+    "hand_notice": frozenset({R.EFFICIENCY}),
+    "contest_finding": frozenset({R.UNIT_HANDLER, R.UNIT_LEADER}),
 }
 
 

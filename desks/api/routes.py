@@ -14,6 +14,7 @@ from desks.access.errors import ApiError, json_reply
 from desks.access.permissions import assigned_to, require_role, visible
 from desks.access.principal import Principal
 from desks.api.actions import add_action_routes, visible_case
+from desks.api.findings import add_finding_routes
 from desks.api.http import json_errors, transaction
 from desks.api.serialise import (
     assignment_json,
@@ -130,4 +131,5 @@ def api_app() -> web.Application:
     app.router.add_get("/cases/{number}/repeats", repeats)
     app.router.add_get("/units", list_units)
     add_action_routes(app)
+    add_finding_routes(app)
     return app

@@ -69,6 +69,8 @@ def deadline_json(deadline: Deadline) -> Json:
         "working_days": deadline.working_days, "due_at": _t(deadline.due_at),
         "provisional": deadline.provisional, "warn_at": _t(deadline.warn_at),
         "warned": deadline.warned, "met_at": _t(deadline.met_at), "missed": deadline.missed,
+        # A clock whose duty went away: neither met nor missed, in no figure (R8.1, R11.1).
+        "cancelled": deadline.cancelled,
     }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.normalise import InvalidInput, normalise_phone
-from forwarder.publication import mask_personal_data
+from forwarder.publication import mask_for_publication
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -55,10 +55,12 @@ class CaseState:
 
 
 def public_summary(case: Case) -> str:
-    """The complaint as published; cases published before it was stored are masked now."""
+    """The complaint as published; cases published before it was stored are masked now, as
+    ``decide_publication`` masks (``mask_for_publication``): a name marked only in the
+    answer (已联系诉求人张三) is hidden in the complaint too."""
     if case.published_summary is not None:
         return case.published_summary
-    return mask_personal_data(case.text, names=[case.display_name or ""])
+    return mask_for_publication(case.text, case.answer_text or "", names=[case.display_name or ""])[0]
 
 
 async def lookup(session: AsyncSession, number: str, secret: str) -> Case | None:

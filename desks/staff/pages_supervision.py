@@ -17,14 +17,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.normalise import whole_number
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
 from desks.staff.pages_cases_view import CASE_STATUS
-from forwarder.supervision import UnitStats, ranking, unit_stats
+from forwarder.ranking import Ranking, formula_text, ranking
+from forwarder.supervision import UnitStats, late, on_time, unit_stats
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -35,6 +36,7 @@ from registrar.models import (
     Role,
     Unit,
 )
+from registrar.models_supervision import Finding, FindingStatus
 
 ROLES = frozenset({Role.EFFICIENCY, Role.CITY_BUREAU, Role.ADMIN})
 PERIODS = {"this_month": "本月", "last_month": "上月", "this_year": "本年", "custom": "自定义"}
@@ -46,7 +48,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("dispatched", "交办件数"), ("read_on_time", "按时阅办"), ("read_late", "逾期阅办"),
     ("answered_on_time", "按时答复"), ("answered_late", "逾期答复"), ("overdue_handling", "逾期办理"),
     ("expired_unhandled", "过期未处理"), ("passed_first_time", "一次审核通过"), ("ratings", "评价数"),
+    ("charges", "认定问题"), ("waived", "免责或撤销"), ("notices", "效能办通报"),
 )
+#: Columns that are marks against the unit (shown in red when not zero).
+BAD = frozenset({"read_late", "answered_late", "overdue_handling", "expired_unhandled", "charges",
+                 "notices"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +121,15 @@ def allowed_district(request: web.Request, wanted: str, known: list[str]) -> str
 
 async def bureau_dispatch(session: AsyncSession, period: Period, district: str | None
                           ) -> list[tuple[str, int, int, int]]:
-    """Per bureau: (name, items queued, dispatched on time, late) — the dispatch clocks (R7.2, R7.3)."""
+    """Per bureau: (name, items queued, dispatched on time, late) — the dispatch clocks (R7.2, R7.3),
+    counted as ``forwarder.supervision`` counts clocks (a cancelled clock neither way)."""
     conditions = [Assignment.role == AssignmentRole.BUREAU, Assignment.created_at >= period.start,
                   Assignment.created_at < period.end, Deadline.kind == DeadlineKind.DISPATCH]
     if district is not None:
         conditions.append(Unit.district == district)
     rows = await session.execute(
-        select(Unit.name, func.count(func.distinct(Assignment.id)),
-               func.sum(case((and_(Deadline.met_at.is_not(None), Deadline.met_at < Deadline.due_at), 1),
-                             else_=0)),
-               func.sum(case(((Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at), 1),
-                             else_=0)))
+        select(Unit.name, func.count(func.distinct(Assignment.id)), on_time(DeadlineKind.DISPATCH),
+               late(DeadlineKind.DISPATCH))
         .join(Assignment, Assignment.unit_id == Unit.id)
         .join(Deadline, Deadline.assignment_id == Assignment.id)
         .where(*conditions).group_by(Unit.id, Unit.name).order_by(Unit.id))
@@ -153,20 +157,40 @@ async def efficiency_events(session: AsyncSession, period: Period, district: str
     counts = {str(a): int(n) for a, n in await session.execute(
         base(Event.action, func.count()).group_by(Event.action))}
     rows = (await session.execute(
-        base(Event.at, Event.action, Event.data, Event.reason, Case.number, Unit.code)
+        base(Event.at, Event.action, Event.data, Event.reason, Case.number, Unit.code,
+             Event.assignment_id)
         .join(Case, Case.id == Event.case_id)
         .order_by(Event.at.desc(), Event.id.desc()).limit(EVENT_LIMIT))).all()
     names = dict((await session.execute(select(Unit.code, Unit.name))).all())
+    gone = await _set_aside(session, period)
     listed = []
-    for at, action, data, reason, number, unit_code in rows:
+    for at, action, data, reason, number, unit_code, assignment_id in rows:
         data = data or {}
         charged = str(data.get("unit") or unit_code or "")
         persons = data.get("persons") or []
         listed.append({"at": at, "action": ACTIONS.get(action, action), "number": number,
                        "unit": names.get(charged, charged), "rule": data.get("rule", ""),
                        "persons": "、".join(str(p) for p in persons) if isinstance(persons, list) else "",
-                       "r10_3": bool(data.get("R10.3")), "reason": reason or ""})
+                       "r10_3": bool(data.get("R10.3")), "reason": reason or "",
+                       "set_aside": gone.get(("finding", data.get("finding_id")))
+                       or (gone.get(("assignment", assignment_id)) if data.get("rule") == "R11.2b"
+                           else None)})
     return counts, listed
+
+
+async def _set_aside(session: AsyncSession, period: Period) -> dict[tuple[str, Any], str]:
+    """Findings waived or withdrawn, by finding id and by the assignment an R11.2b charge is on:
+    their notices and warnings stay in the history, marked, and count in no figure."""
+    rows = (await session.execute(select(Finding.id, Finding.assignment_id, Finding.status).where(
+        Finding.status.in_([FindingStatus.WAIVED, FindingStatus.WITHDRAWN]),
+        Finding.created_at >= period.start, Finding.created_at < period.end))).all()
+    label: dict[str, str] = {FindingStatus.WAIVED: "已免责", FindingStatus.WITHDRAWN: "已撤销"}
+    out: dict[tuple[str, Any], str] = {}
+    for finding_id, assignment_id, status in rows:
+        out[("finding", finding_id)] = label[status]
+        if assignment_id is not None:
+            out[("assignment", assignment_id)] = label[status]
+    return out
 
 
 async def _gather(request: web.Request) -> dict[str, Any]:
@@ -178,23 +202,25 @@ async def _gather(request: web.Request) -> dict[str, Any]:
     year_text = query.get("year", "")
     year = whole_number(year_text) or today.year
     year = year if 2000 <= year <= 2100 else today.year
+    now = deps.ctx.clock.now()
     async with deps.sessionmaker() as session:
         known = await districts(session)
         district = allowed_district(request, query.get("district", ""), known)
-        stats = await unit_stats(session, period.start, period.end, district=district)
+        stats = await unit_stats(session, period.start, period.end, district=district, now=now)
         ranked = await ranking(session, datetime.combine(date(year, 1, 1), time(0), tzinfo=zone),
-                               datetime.combine(date(year + 1, 1, 1), time(0), tzinfo=zone))
+                               datetime.combine(date(year + 1, 1, 1), time(0), tzinfo=zone), now=now)
         bureaus = await bureau_dispatch(session, period, district)
         intake = await intake_counts(session, period) if district is None else {}
         counts, events = await efficiency_events(session, period, district)
         # R12.1 ranks all units together; a district view shows its units with their city rank.
         unit_districts = dict((await session.execute(select(Unit.code, Unit.district))).all())
-    ranks = [(i + 1, s) for i, s in enumerate(ranked)
-             if district is None or unit_districts.get(s.unit_code) == district]
+    ranks = [r for r in ranked.rows
+             if district is None or unit_districts.get(r.stats.unit_code) == district]
     return {"period": period, "periods": PERIODS, "district": district or "", "districts": known,
             "locked": district is not None and current(request).principal.role == Role.EFFICIENCY
             and bool(current(request).principal.unit_district),
-            "stats": stats, "totals": totals(stats), "columns": COLUMNS, "ranked": ranks, "year": year,
+            "stats": stats, "totals": totals(stats), "columns": COLUMNS, "bad": BAD, "ranked": ranks,
+            "ranking": ranked, "formula": formula_text(ranked.weight), "year": year,
             "bureaus": bureaus, "intake": intake, "counts": counts, "events": events,
             "actions": ACTIONS, "event_limit": EVENT_LIMIT, "zone": zone,
             "statuses": CASE_STATUS, "query": request.query_string}
@@ -222,9 +248,37 @@ def report_csv(context: dict[str, Any]) -> str:
     out.writerow([])
     out.writerow([f"{context['year']} 年度排名（R12.1）"])
     out.writerow(["名次", "单位代码", "单位", "交办件数", "得分"])
-    for rank, s in context["ranked"]:
-        out.writerow([rank, s.unit_code, s.unit_name, s.dispatched, s.score])
+    for r in context["ranked"]:
+        out.writerow([r.rank, r.stats.unit_code, r.stats.unit_name, r.stats.dispatched, r.score])
     return buf.getvalue()
+
+
+def ranking_csv(context: dict[str, Any]) -> str:
+    """R12.1's inputs: every count and rate behind each score, to recompute it by hand."""
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    ranked: Ranking = context["ranking"]
+    out.writerow([f"{context['year']} 年度排名输入（R12.1）", context["formula"]])
+    out.writerow(["全市率（先验）", *(f"{k}={v:.4f}" for k, v in ranked.prior.items()),
+                  f"C={ranked.weight:g}"])
+    out.writerow(["名次", "单位代码", "单位", "交办件数", "按时阅办", "逾期阅办", "按时答复", "逾期答复",
+                  "一次审核通过", "已审核", "评价数", "平均评分", "逾期办理", "过期未处理", "免责或撤销",
+                  "效能办通报", *(f"{k}率" for k in ranked.prior), "本单位得分", "得分"])
+    for r in context["ranked"]:
+        s = r.stats
+        out.writerow([r.rank, s.unit_code, s.unit_name, s.dispatched, s.read_on_time, s.read_late,
+                      s.answered_on_time, s.answered_late, s.passed_first_time, s.reviewed, s.ratings,
+                      "" if s.rating_avg is None else s.rating_avg, s.overdue_handling,
+                      s.expired_unhandled, s.waived, s.notices,
+                      *(f"{r.rates[k]:.4f}" for k in ranked.prior), r.raw, r.score])
+    return buf.getvalue()
+
+
+def csv_response(text: str, name: str) -> web.Response:
+    # The BOM lets spreadsheet programs read the Chinese text as UTF-8.
+    return web.Response(body=("\ufeff" + text).encode(), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})
 
 
 async def supervision_csv(request: web.Request) -> web.Response:
@@ -232,13 +286,17 @@ async def supervision_csv(request: web.Request) -> web.Response:
     context = await _gather(request)
     period: Period = context["period"]
     name = f"supervision-{period.first.isoformat()}-{period.last.isoformat()}.csv"
-    # The BOM lets spreadsheet programs read the Chinese text as UTF-8.
-    return web.Response(body=("\ufeff" + report_csv(context)).encode(), headers={
-        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"',
-        "Cache-Control": "no-store"})
+    return csv_response(report_csv(context), name)
+
+
+async def ranking_inputs_csv(request: web.Request) -> web.Response:
+    """GET /desk/supervision/ranking.csv: the year's ranking with all its inputs (R12.1)."""
+    context = await _gather(request)
+    return csv_response(ranking_csv(context), f"ranking-{context['year']}.csv")
 
 
 def add_supervision_pages(app: web.Application) -> None:
     app.router.add_get("/desk/supervision", supervision_page)
     app.router.add_get("/desk/supervision/report.csv", supervision_csv)
+    app.router.add_get("/desk/supervision/ranking.csv", ranking_inputs_csv)
 

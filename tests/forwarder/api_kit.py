@@ -17,9 +17,10 @@ from desks.access.auth import issue_token
 from desks.api import API, ApiDeps
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
-from forwarder.workflow_base import Actor
+from forwarder.findings import record_charge
+from forwarder.workflow_base import Actor, unit_by_code
 from registrar.attachments import AttachmentStore
-from registrar.models import Account
+from registrar.models import Account, Case
 from registrar.registration import register
 from tests.forwarder import kit
 
@@ -72,6 +73,19 @@ class Api:
             result = await register(session, envelope, clock=self.deps.ctx.clock, store=self.store,
                                     due=self.deps.ctx.due)
             return result.case.number
+        return await self.tx(work)
+
+    async def charge(self, unit: str = "city-urban") -> int:
+        """An R11.2b finding against ``unit`` on a fresh dispatched case, as the sweeper records it."""
+        number, aid = await self.case_at("dispatched", unit=unit)
+
+        async def work(session: AsyncSession) -> int:
+            case = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+            charged = await unit_by_code(session, unit)
+            made = record_charge(session, case=case, assignment_id=aid, charged=charged, late=charged,
+                                 persons=["经办人"], at=self.deps.ctx.clock.now())
+            await session.flush()
+            return made.id
         return await self.tx(work)
 
     async def case_at(self, stage: str, *, unit: str = "city-urban",

@@ -47,6 +47,17 @@ ROWS: dict[str, tuple[str, str, str, str, dict[str, Any] | None]] = {
                           {"passed": True}),
     "publication (district)": ("answered", "gulou-urban", "POST", "/cases/{number}/publication",
                                {"publish": True}),
+    # The efficiency office's findings (R11.2b, R11.1, issue 15.3): "charge" is a fresh R11.2b
+    # finding against the unit.
+    "GET findings": ("charge", "city-urban", "GET", "/findings", None),
+    "decide finding": ("charge", "city-urban", "POST", "/findings/{fid}/decide",
+                       {"decision": "confirm", "reason": "经办人未及时处理"}),
+    "contest finding": ("charge", "city-urban", "POST", "/findings/{fid}/contest",
+                        {"reason": "当日系统停机"}),
+    "contest finding (district)": ("charge", "gulou-urban", "POST", "/findings/{fid}/contest",
+                                   {"reason": "当日系统停机"}),
+    "hand notice": ("registered", "city-urban", "POST", "/findings/notice",
+                    {"unit": "city-urban", "reason": "推诿群众诉求"}),
 }
 
 # stop: the city bureau may ask, and the rule answers 409 (R8.5b: no four answers yet).
@@ -76,6 +87,11 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "read (district)":      (403, 403, 403, 403, 404, 404, 200, 200, 404, 403, 403),
     "review (district)":    (403, 403, 200, 404, 403, 403, 403, 403, 403, 403, 403),
     "publication (district)": (403, 200, 200, 404, 403, 403, 403, 403, 403, 403, 403),
+    "GET findings":         (403, 200, 403, 403, 200, 200, 200, 200, 403, 200, 200),
+    "decide finding":       (403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403),
+    "contest finding":      (403, 403, 403, 403, 200, 200, 404, 404, 403, 403, 403),
+    "contest finding (district)": (403, 403, 403, 403, 404, 404, 200, 200, 403, 403, 403),
+    "hand notice":          (403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403),
 }
 
 
@@ -93,12 +109,17 @@ async def api(client: TestClient[Any, Any], tmp_path: Path) -> Api:
 @pytest.mark.parametrize("endpoint", list(ROWS))
 async def test_invariant6_role_by_endpoint_matrix(api: Api, endpoint: str) -> None:
     stage, unit, method, template, body = ROWS[endpoint]
-    shared = await api.case_at(stage, unit=unit) if method == "GET" else None
+
+    async def target() -> tuple[str, int, int]:
+        if stage == "charge":
+            return "", 0, await api.charge(unit)
+        return *await api.case_at(stage, unit=unit), 0
+    shared = await target() if method == "GET" else None
     surprises = []
     for user, expected in zip(COLUMNS, MATRIX[endpoint], strict=True):
         # A POST that is allowed changes the case: each account gets a case of its own.
-        number, aid = shared or await api.case_at(stage, unit=unit)
-        path = template.format(number=number, aid=aid)
+        number, aid, fid = shared or await target()
+        path = template.format(number=number, aid=aid, fid=fid)
         if method == "GET":
             status, answer = await api.get(user, path)
         else:

@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from contract.clock import FixedClock
 from desks.access.accounts import create_account
 from desks.staff.deps import DESK
+from forwarder import findings
 from forwarder import workflow as wf
 from forwarder.sweeper import Sweeper
 from forwarder.workflow_base import Actor
+from registrar.models import Deadline, DeadlineKind
 from tests.forwarder.api_kit import FAST_HASHER, make_api
 from tests.forwarder.test_desk_admin import sign_in
 
@@ -121,13 +124,54 @@ async def test_R12_1_the_yearly_ranking_puts_the_timely_unit_first(situation: Cl
     assert "本年度尚无数据" in empty
 
 
-async def test_a_district_efficiency_office_sees_only_its_district(situation: Client) -> None:
-    deps = situation.app[DESK]
+async def sign_in_district_office(client: Client) -> int:
+    """Add Gulou's efficiency office account (the demo has only the city's) and sign in."""
+    deps = client.app[DESK]
     async with deps.sessionmaker.begin() as session:
         await create_account(session, username="gulou-eff", display_name="付晓燕", role="efficiency",
                              unit_code="gulou-efficiency", password="district-office-pw",
                              now=deps.ctx.clock.now(), hasher=FAST_HASHER)
-    assert await sign_in(situation, "gulou-eff", "district-office-pw") == 303
+    return await sign_in(client, "gulou-eff", "district-office-pw")
+
+
+async def test_a_district_efficiency_office_sees_only_its_district(situation: Client) -> None:
+    assert await sign_in_district_office(situation) == 303
     page = await (await situation.get("/desk/supervision?district=")).text()
     assert set(table(page)) == {"gulou-urban"}
     assert "效能监督 <small>" in page and "鼓楼区" in page
+
+
+async def test_R11_1_findings_columns_and_cancelled_dispatch_clocks(situation: Client) -> None:
+    """The table shows standing charges, waived ones and hand notices; a bureau's cancelled
+    dispatch clock is neither on time nor late (as in ``forwarder.supervision``)."""
+    deps = situation.app[DESK]
+    office = Actor("胡立新", "efficiency", "city-efficiency")
+    async with deps.sessionmaker.begin() as session:
+        await findings.issue_notice(session, "gulou-urban", reason="推诿群众诉求", actor=office,
+                                    at=deps.ctx.clock.now())
+        await session.execute(update(Deadline).where(Deadline.kind == DeadlineKind.DISPATCH)
+                              .values(cancelled=True))
+    assert await sign_in(situation, "efficiency") == 303
+    page = await (await situation.get("/desk/supervision?period=this_month")).text()
+    labels = (*FIGURES, "charges", "waived", "notices")
+    gulou = dict(zip(labels, table(page)["gulou-urban"], strict=False))
+    assert (gulou["charges"], gulou["waived"], gulou["notices"]) == ("0", "0", "1")
+    bureaus = re.search(r'<table[^>]*id="bureaus".*?</table>', page, re.S)
+    assert bureaus is not None
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td[^>]*>(\d+)</td>",
+                      bureaus.group(0))
+    assert rows and all((ok, late) == ("0", "0") for _, _, ok, late in rows), rows
+
+
+async def test_R12_1_the_formula_beside_the_ranking_and_its_inputs_as_csv(situation: Client) -> None:
+    assert await sign_in(situation, "efficiency") == 303
+    page = await (await situation.get("/desk/supervision?year=2026")).text()
+    assert "贝叶斯平均" in page and 'href="/desk/supervision/ranking.csv?year=2026"' in page
+    response = await situation.get("/desk/supervision/ranking.csv?year=2026")
+    assert response.status == 200 and "ranking-2026.csv" in response.headers["Content-Disposition"]
+    lines = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    header = lines[2]
+    rows = {row[1]: dict(zip(header, row, strict=True)) for row in lines[3:] if row}
+    assert list(rows) == ["city-urban", "gulou-urban"]
+    assert (rows["gulou-urban"]["按时阅办"], rows["gulou-urban"]["逾期阅办"]) == ("0", "1")
+    assert float(rows["city-urban"]["得分"]) > float(rows["gulou-urban"]["得分"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desks.portal.queries import public_summary
 from forwarder import workflow as wf
 from forwarder.publication import mask_for_publication, mask_personal_data
 from forwarder.workflow_base import Context
@@ -46,3 +47,16 @@ async def test_R9_3_published_answer_hides_the_citizens_name_from_the_complaint(
     await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
     await wf.decide_publication(session, ctx, case.number, publish=True, actor=CITY)
     assert case.published_text == "已联系张*，温泉路**门前路灯已修复。"
+
+
+async def test_R9_3_older_published_case_hides_a_name_marked_only_in_the_answer(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    """Cases published before the summary was stored are masked on reading, as at publication."""
+    case = await make.case("张三反映温泉路路灯不亮")
+    [lead] = await dispatched(session, ctx, case.number)
+    await answer_and_submit(session, ctx, lead.id, URBAN, "已联系诉求人张三，路灯已修复。")
+    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
+    await wf.decide_publication(session, ctx, case.number, publish=True, actor=CITY)
+    assert case.published_summary is not None and "张三" not in case.published_summary
+    case.published_summary = None  # as stored before migration 0010
+    assert public_summary(case) == "张*反映温泉路路灯不亮"

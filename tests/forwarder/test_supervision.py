@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.clock import FixedClock
 from forwarder import workflow as wf
-from forwarder.supervision import ranking, unit_stats
+from forwarder.ranking import ranking
+from forwarder.supervision import unit_stats
 from forwarder.workflow_base import Context
 from registrar.models import Rating
 from tests.conftest import TZ
@@ -49,7 +50,7 @@ async def test_R11_1_efficiency_office_sees_each_units_timeliness(
 async def test_R12_1_units_are_ranked_from_timeliness_care_and_ratings(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     await _two_units(session, ctx, make)
-    ranked = await ranking(session, *YEAR)
-    assert [s.unit_code for s in ranked] == ["city-urban", "city-housing"]
+    ranked = (await ranking(session, *YEAR)).rows
+    assert [r.stats.unit_code for r in ranked] == ["city-urban", "city-housing"]
     assert ranked[0].score > ranked[1].score
-    assert await ranking(session, *YEAR, min_items=2) == []
+    assert (await ranking(session, *YEAR, min_items=2)).rows == []
