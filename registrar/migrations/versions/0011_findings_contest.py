@@ -4,7 +4,7 @@ The contest reuses the finding and finding_decision tables: only the lists of
 allowed statuses and decisions grow, so the check constraints are replaced
 (batch mode: SQLite rebuilds the table, PostgreSQL alters it in place).
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010 (re-chained at merge if another 0011 lands first)
 Create Date: 2026-11-26 09:00:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0012'
+revision: str = '0011'
 down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
