@@ -9,7 +9,7 @@ change a state without an event (DESIGN.md invariant 3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.notices import render_notice
 from contract.clock import Clock
 from contract.envelope import Channel
+from forwarder.rules import Clocks, clocks_at, default_revisions
 from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
@@ -105,11 +106,17 @@ SYSTEM = Actor("sweeper", "system")
 
 @dataclass(slots=True)
 class Context:
-    """What every action needs besides the session: time, the calendar, the SMS route."""
+    """What every action needs besides the session: time, the calendar, the regulation's
+    clock counts (from the settings' ``regulation_file``), the SMS route."""
 
     clock: Clock
     due: DuePolicy
     sms_channel: str = Channel.SMS_MODEM
+    revisions: tuple[Clocks, ...] = field(default_factory=default_revisions)
+
+    def clocks_at(self, moment: datetime) -> Clocks:
+        """The counts in force at ``moment`` (a clock follows the rules of its start)."""
+        return clocks_at(moment, revisions=self.revisions)
 
 
 async def load_case(session: AsyncSession, number: str, *, lock: bool = True) -> Case:

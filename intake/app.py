@@ -33,6 +33,7 @@ from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
+from forwarder.rules import load_revisions
 from forwarder.screening import load_rules
 from forwarder.workflow_base import Context
 from intake import keys, wiring
@@ -92,7 +93,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      emergency_rules=load_rules(),
                                      group_commit=settings.intake.group_commit,
                                      batch_max_items=settings.intake.batch_max_items,
-                                     batch_wait_s=settings.intake.batch_wait_ms / 1000)
+                                     batch_wait_s=settings.intake.batch_wait_ms / 1000,
+                                     revisions=app[keys.REGULATION])
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()
@@ -123,6 +125,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     calendar = WorkingCalendar.load(zone=settings.tz, site_file=settings.calendar_path)
     app[keys.CALENDAR] = calendar
     app[keys.DUE] = CalendarDuePolicy(calendar)
+    app[keys.REGULATION] = load_revisions(settings.regulation_path)
     app.cleanup_ctx.append(_database)
 
     template_dirs = [spec.templates for spec in CHANNELS if spec.templates] + UI_TEMPLATE_DIRS
@@ -142,7 +145,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     desk_sessions = DeskSessions(signer, secure=web_settings.secure_cookies)
 
     def workflow_context() -> Context:
-        return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel)
+        return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
+                       revisions=app[keys.REGULATION])
 
     setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                    extra_sources=(desk_sessions.api_source,)))
