@@ -28,6 +28,8 @@ from desks.access.sessions import DeskSessions
 from desks.api import ApiDeps, setup_api
 from desks.console import TEMPLATES as CONSOLE_TEMPLATES
 from desks.console import ConsoleDeps, setup_console
+from desks.console.hub import HUB, POP_RELAY
+from desks.console.shared_pop import shared_pop
 from desks.portal import PORTAL, PortalDeps, add_portal_routes
 from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
@@ -41,7 +43,7 @@ from intake.health import DatabaseProbe
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES
 from registrar.attachments import AttachmentStore
-from registrar.db import create_engine, make_sessionmaker
+from registrar.db import create_engine, is_sqlite, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,18 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()
+
+
+async def _screen_pop(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL the console's screen pop reaches every web process sharing the database
+    (LISTEN/NOTIFY); on SQLite the service is one process and the hub stays in-process."""
+    url = app[keys.SETTINGS].database_url
+    if is_sqlite(url):
+        yield
+        return
+    async with shared_pop(app[HUB], app[keys.ENGINE], url) as relay:
+        app[POP_RELAY] = relay
+        yield
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -158,4 +172,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
         emergency_rules=app[keys.INTAKE].emergency_rules))
+    app.cleanup_ctx.append(_screen_pop)
     return app
