@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
 from contract.clock import Clock
+from contract.contact_kinds import channel_for
 from contract.envelope import Channel
 from forwarder.rules import Clocks, clocks_at, default_revisions
 from registrar.deadlines import DuePolicy
@@ -210,11 +211,7 @@ async def citizen_route(session: AsyncSession, case: Case, sms_channel: str) -> 
         .where(CaseContact.case_id == case.id).order_by(CaseContact.rank))).scalars().first()
     if contact is None:
         return case.channel, None
-    if contact.kind == "email":
-        return Channel.EMAIL, contact.address
-    if contact.kind == "fax":
-        return Channel.FAX, contact.address
-    return sms_channel, contact.address
+    return channel_for(contact.kind, sms_channel=sms_channel), contact.address
 
 
 async def notify_citizen(session: AsyncSession, ctx: Context, case: Case, kind: str, *,
