@@ -20,6 +20,7 @@ from config.validators import known_zone
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
 DEMO_ORGANISATION_FILE = CONFIG_DIR / "organisation.toml"
+DEFAULT_REGULATION_FILE = CONFIG_DIR / "regulation.toml"
 ENV_PREFIX = "HOTLINE_"
 
 
@@ -86,6 +87,8 @@ class Settings(_Strict):
     case_prefix: str = Field("FZ12345", pattern=r"^[A-Z0-9]{2,12}$")
     organisation_file: str = ""
     calendar_file: str = ""
+    regulation_file: str = ""
+    """The regulation's clock counts by revision (R13.1); empty: config/regulation.toml."""
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
     intake: IntakeSettings = IntakeSettings()
@@ -116,6 +119,10 @@ class Settings(_Strict):
     @property
     def calendar_path(self) -> Path | None:
         return Path(self.calendar_file) if self.calendar_file else None
+
+    @property
+    def regulation_path(self) -> Path:
+        return Path(self.regulation_file) if self.regulation_file else DEFAULT_REGULATION_FILE
 
     @property
     def attachments_dir(self) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from contract.envelope import Channel
+from contract.contact_kinds import channel_for, kind_for
 from registrar.models import NoticeStatus
 
 ACTOR = "outbox"
@@ -60,22 +60,9 @@ def exhausted(policy: RetryPolicy, attempts: int) -> bool:
     return attempts >= policy.max_attempts
 
 
-def delivery_channel(contact_kind: str, *, sms_channel: str) -> str:
-    """The channel a notice to a contact of this kind goes out on (phones get SMS)."""
-    if contact_kind == "email":
-        return Channel.EMAIL
-    if contact_kind == "fax":
-        return Channel.FAX
-    return sms_channel
-
-
-def contact_kind(channel: str) -> str:
-    """The kind of contact a notice on ``channel`` is addressed to."""
-    if channel == Channel.EMAIL:
-        return "email"
-    if channel == Channel.FAX:
-        return "fax"
-    return "phone"
+# The contact kind ↔ channel table lives in the contract (one table for every user).
+delivery_channel = channel_for
+contact_kind = kind_for
 
 
 DELIVERED_STATUSES = frozenset({"delivered", "read"})

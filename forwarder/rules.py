@@ -5,9 +5,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
-from config.settings import ConfigError
+from config.settings import DEFAULT_REGULATION_FILE, ConfigError
 
 #: How a case's status is told to its citizen (SMS "CX", the status page, the console's
 #: caller history). Staff desks use their own shorter labels.
@@ -55,7 +56,8 @@ INTERNAL_UNIT_KIND: dict[str, str] = {"R6.1": "discipline", "R6.2": "efficiency"
 
 # --- R13.1: the clocks, as configuration with effective dates ---------------------------
 
-REGULATION_FILE = Path(__file__).resolve().parent.parent / "config" / "regulation.toml"
+REGULATION_FILE = DEFAULT_REGULATION_FILE
+"""The shipped revisions; a site names its own with the ``regulation_file`` setting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +105,19 @@ def load_revisions(path: Path = REGULATION_FILE) -> tuple[Clocks, ...]:
     return tuple(sorted(out, key=lambda c: c.effective))
 
 
-_REVISIONS = load_revisions()
+@cache
+def default_revisions() -> tuple[Clocks, ...]:
+    """The shipped file's revisions, read on first use (never at import): for code and
+    tests that are handed no settings. The service reads ``settings.regulation_path``."""
+    return load_revisions(REGULATION_FILE)
 
 
 def clocks_at(moment: datetime | date | None = None, *,
               revisions: tuple[Clocks, ...] | None = None) -> Clocks:
     """The revision in force at ``moment`` (today when None): deadlines follow the rules of
-    the day the clock starts."""
-    table = revisions or _REVISIONS
+    the day the clock starts. ``revisions`` come from the settings; left out, the shipped
+    file's."""
+    table = revisions or default_revisions()
     day = moment.date() if isinstance(moment, datetime) else moment or date.today()
     current = table[0]
     for revision in table:
@@ -118,6 +125,3 @@ def clocks_at(moment: datetime | date | None = None, *,
             current = revision
     return current
 
-
-#: For display (desks, messages): the counts in force today.
-REPEAT_ANSWERS_BEFORE_STOP = clocks_at().repeat_answers_before_stop

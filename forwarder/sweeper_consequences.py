@@ -40,7 +40,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forwarder.charges import Occasion, charge_r11_2b, month_window, notify_unit, warn
-from forwarder.rules import clocks_at
 from forwarder.workflow import reviewer_of
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from forwarder.workflow_special import refuse_return
@@ -181,7 +180,7 @@ async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
         .where(Assignment.unit_id == m.unit.id, Deadline.kind == DeadlineKind.READ,
                Deadline.missed.is_(True), Deadline.due_at > start, Deadline.due_at <= end)
         .order_by(Deadline.due_at, Deadline.id))).scalars())
-    per_warning = clocks_at(m.deadline.due_at).late_reads_per_warning
+    per_warning = ctx.clocks_at(m.deadline.due_at).late_reads_per_warning
     if len(numbers) % per_warning == 0:
         await warn(session, o, m.unit, "R11.2a", ctx.clock.now(), month=first.strftime("%Y-%m"),
                    late_reads=len(numbers), cases=numbers[-per_warning:])

@@ -16,7 +16,6 @@ from datetime import datetime, time, timedelta, tzinfo
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forwarder import rules
 from forwarder.workflow import unit_by_kind_city
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from registrar.deadlines import open_deadline
@@ -65,7 +64,7 @@ async def forward_late(session: AsyncSession, ctx: Context, tally: Counter[str],
         # The bureau's own 1 working day (R7.2) starts when the item reaches it.
         clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=queue.id,
                                     kind=DeadlineKind.DISPATCH, rule="R7.2", start=ctx.clock.now(),
-                                    working_days=rules.clocks_at(now).dispatch_days)
+                                    working_days=ctx.clocks_at(now).dispatch_days)
         add_event(session, case, SYSTEM, "forwarded_late", now=ctx.clock.now(), assignment=queue,
                   to_state=AssignmentState.QUEUED, deadline=clock.due_at,
                   reason="R5.2: not forwarded to the city bureau on the day it arrived",

@@ -19,6 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.organisation import UnitKind
 from forwarder import rules
 from forwarder.charges import Occasion, charge_r11_2b
+
+# Re-exported: the desks and workflow_special name them through this module.
+from forwarder.guards import CITY_LEVEL as CITY_LEVEL
+from forwarder.guards import HANDLING_KINDS as HANDLING_KINDS
+from forwarder.guards import publication_refusal, reviewer_code
 from forwarder.publication import mask_for_publication
 from forwarder.workflow_base import (
     ASSIGNMENT_MOVES,
@@ -46,9 +51,6 @@ from registrar.models import (
     DeadlineKind,
     Unit,
 )
-
-CITY_LEVEL = {UnitKind.CITY_UNIT, UnitKind.DISCIPLINE, UnitKind.EFFICIENCY, UnitKind.GOV_OFFICE}
-HANDLING_KINDS = CITY_LEVEL | {UnitKind.DISTRICT_UNIT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +146,15 @@ async def _start_handling(session: AsyncSession, ctx: Context, case: Case, unit:
     assignment = Assignment(case_id=case.id, unit_id=unit.id, parent_id=parent.id if parent else None,
                             role=role, state=AssignmentState.DISPATCHED, created_at=now,
                             dispatched_by=dispatcher.code,
-                            return_until=ctx.due.due(now, rules.clocks_at(now).return_window_days).at)
+                            return_until=ctx.due.due(now, ctx.clocks_at(now).return_window_days).at)
     session.add(assignment)
     await session.flush()
     read = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                kind=DeadlineKind.READ, rule="R8.1", start=now,
-                               working_days=rules.clocks_at(now).read_days)
+                               working_days=ctx.clocks_at(now).read_days)
     answer = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                  kind=DeadlineKind.ANSWER, rule="R8.2a", start=now,
-                                 working_days=rules.clocks_at(now).answer_days)
+                                 working_days=ctx.clocks_at(now).answer_days)
     add_event(session, case, actor, "dispatched", now=now, assignment=assignment,
               to_state=AssignmentState.DISPATCHED, deadline=answer.due_at,
               data={"unit": unit.code, "role": role, "read_due": read.due_at.isoformat(),
@@ -216,12 +218,12 @@ async def _to_district_bureau(session: AsyncSession, ctx: Context, case: Case, b
     copy = Assignment(case_id=case.id, unit_id=bureau.id, role=AssignmentRole.BUREAU,
                       state=AssignmentState.QUEUED, created_at=now, dispatched_by="city-bureau",
                       return_until=ctx.due.due(
-                          now, rules.clocks_at(now).district_return_window_days).at)
+                          now, ctx.clocks_at(now).district_return_window_days).at)
     session.add(copy)
     await session.flush()
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=copy.id,
                                 kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
-                                working_days=rules.clocks_at(now).dispatch_days)
+                                working_days=ctx.clocks_at(now).dispatch_days)
     add_event(session, case, actor, "dispatched", now=now, assignment=copy,
               to_state=AssignmentState.QUEUED, deadline=clock.due_at,
               data={"unit": bureau.code, "role": "bureau"})
@@ -317,7 +319,7 @@ async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor:
     reviewer = await reviewer_of(session, case, unit)
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                 kind=DeadlineKind.REVIEW, rule="R8.4a", start=now,
-                                working_days=rules.clocks_at(now).review_days)
+                                working_days=ctx.clocks_at(now).review_days)
     move_assignment(session, case, assignment, "submit", actor, now=now, deadline=clock.due_at,
                     data={"reviewer": reviewer.code, "met": [d.kind for d in met]})
     return assignment
@@ -325,9 +327,8 @@ async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor:
 
 async def reviewer_of(session: AsyncSession, case: Case, unit: Unit) -> Unit:
     """R8.4a: the bureau of the same level; R8.4d: the city bureau for reserved items."""
-    if case.reserved or unit.kind in CITY_LEVEL or not unit.parent_code:
-        return await unit_by_kind_city(session)
-    return await unit_by_code(session, unit.parent_code)
+    code = reviewer_code(case, unit)
+    return await unit_by_kind_city(session) if code is None else await unit_by_code(session, code)
 
 
 async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, passed: bool,
@@ -350,7 +351,7 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     assignment.review_failures += 1
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                 kind=DeadlineKind.REDO, rule="R8.4b", start=now,
-                                working_days=rules.clocks_at(now).redo_days)
+                                working_days=ctx.clocks_at(now).redo_days)
     move_assignment(session, case, assignment, "fail", actor, now=now, reason=comment,
                     deadline=clock.due_at, data={"failures": assignment.review_failures})
     if assignment.review_failures >= 2 and not assignment.overdue_handling:
@@ -448,11 +449,10 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
     if not actor.is_system and actor.unit_code not in bureau_codes:
         raise WorkflowError("only the bureau that handled the item decides its publication",
                             code="forbidden")
+    refusal = publication_refusal(case, publish)
+    if refusal:
+        raise WorkflowError(refusal)
     internal = case.classification == Classification.INTERNAL
-    if publish and internal:
-        raise WorkflowError("R9.2a: an internal item is never published")
-    if not publish and not internal and not case.unit_proposes_private:
-        raise WorkflowError("R9.3: a public item is published unless its unit proposed otherwise")
     rule = "R9.2a" if internal else ("R9.2b" if not publish else "R9.3")
     case.publication = "publish" if publish else "original_only"
     if publish:

@@ -9,7 +9,7 @@ change a state without an event (DESIGN.md invariant 3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
 from contract.clock import Clock
+from contract.contact_kinds import channel_for
 from contract.envelope import Channel
+from forwarder.rules import Clocks, clocks_at, default_revisions
 from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
@@ -105,13 +107,19 @@ SYSTEM = Actor("sweeper", "system")
 
 @dataclass(slots=True)
 class Context:
-    """What every action needs besides the session: time, the calendar, the SMS route."""
+    """What every action needs besides the session: time, the calendar, the regulation's
+    clock counts (from the settings' ``regulation_file``), the SMS route."""
 
     clock: Clock
     due: DuePolicy
     sms_channel: str = Channel.SMS_MODEM
     contest_days: int = 5
     """Working days a unit has to contest a notice or warning (settings ``[supervision]``)."""
+    revisions: tuple[Clocks, ...] = field(default_factory=default_revisions)
+
+    def clocks_at(self, moment: datetime) -> Clocks:
+        """The counts in force at ``moment`` (a clock follows the rules of its start)."""
+        return clocks_at(moment, revisions=self.revisions)
 
 
 async def load_case(session: AsyncSession, number: str, *, lock: bool = True) -> Case:
@@ -205,11 +213,7 @@ async def citizen_route(session: AsyncSession, case: Case, sms_channel: str) -> 
         .where(CaseContact.case_id == case.id).order_by(CaseContact.rank))).scalars().first()
     if contact is None:
         return case.channel, None
-    if contact.kind == "email":
-        return Channel.EMAIL, contact.address
-    if contact.kind == "fax":
-        return Channel.FAX, contact.address
-    return sms_channel, contact.address
+    return channel_for(contact.kind, sms_channel=sms_channel), contact.address
 
 
 async def notify_citizen(session: AsyncSession, ctx: Context, case: Case, kind: str, *,

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
-from forwarder import rules
+from forwarder.guards import decider_code, late_return_decision, return_window_refusal
 from forwarder.similarity import similarity
 from forwarder.workflow import (
     CITY_LEVEL,
@@ -62,12 +62,9 @@ async def request_return(session: AsyncSession, ctx: Context, assignment_id: int
     if not reason.strip():
         raise WorkflowError("give the reason for the return", code="invalid")
     await unit_by_code(session, proposed_unit)
-    if assignment.return_refused:
-        raise WorkflowError("R8.3b: the bureau refused this unit's return; it keeps the item")
-    if assignment.return_until is not None and now >= assignment.return_until:
-        rule = "R8.3c" if assignment.role == AssignmentRole.BUREAU else "R8.3a"
-        raise WorkflowError(f"{rule}: the time to return this item ended "
-                            f"{assignment.return_until.isoformat()}")
+    closed = return_window_refusal(assignment, now)
+    if closed:
+        raise WorkflowError(closed)
     if assignment.role == AssignmentRole.BUREAU and unit.kind != UnitKind.DISTRICT_BUREAU:
         raise WorkflowError("the city bureau does not return items")
     if assignment.role == AssignmentRole.COORDINATION:
@@ -83,7 +80,7 @@ async def request_return(session: AsyncSession, ctx: Context, assignment_id: int
         # R8.3d: the city bureau has 1 working day; its silence keeps the item in the district.
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.RETURN_DECISION, rule="R8.3d", start=now,
-                            working_days=rules.clocks_at(now).return_decision_days)
+                            working_days=ctx.clocks_at(now).return_decision_days)
     return assignment
 
 
@@ -127,12 +124,12 @@ async def _check_decision_in_time(session: AsyncSession, assignment: Assignment,
                                   now: datetime) -> None:
     """R8.3d: once the city bureau's day to accept a district's return has run out, the
     district keeps the item, whether or not the sweeper has recorded it yet."""
-    late = (await session.execute(select(Deadline.due_at).where(
-        Deadline.assignment_id == assignment.id, Deadline.kind == DeadlineKind.RETURN_DECISION,
-        Deadline.met_at.is_(None), Deadline.due_at <= now).limit(1))).first()
-    if late is not None:
-        raise WorkflowError(f"R8.3d: the time to accept this return ended {late[0].isoformat()}; "
-                            "silence was refusal and the district keeps the item")
+    clocks = (await session.execute(select(Deadline).where(
+        Deadline.assignment_id == assignment.id,
+        Deadline.kind == DeadlineKind.RETURN_DECISION))).scalars().all()
+    late = late_return_decision(clocks, assignment, now)
+    if late:
+        raise WorkflowError(late)
 
 
 async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignment, case: Case,
@@ -149,7 +146,7 @@ async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignm
         # The district keeps it and owes a dispatch again within 1 working day.
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
-                            working_days=rules.clocks_at(now).dispatch_days)
+                            working_days=ctx.clocks_at(now).dispatch_days)
 
 
 async def _state_before_return(session: AsyncSession, assignment: Assignment) -> str:
@@ -162,9 +159,8 @@ async def _state_before_return(session: AsyncSession, assignment: Assignment) ->
 
 
 async def _dispatcher_of(session: AsyncSession, assignment: Assignment, unit: Unit) -> Unit:
-    if assignment.role == AssignmentRole.BUREAU or unit.kind in CITY_LEVEL or not unit.parent_code:
-        return await unit_by_kind_city(session)
-    return await unit_by_code(session, unit.parent_code)
+    code = decider_code(assignment, unit)
+    return await unit_by_kind_city(session) if code is None else await unit_by_code(session, code)
 
 
 async def _check_target(session: AsyncSession, case: Case, assignment: Assignment, decider: Unit,
@@ -277,7 +273,7 @@ async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor:
     require_unit(actor, city, "stopping a repeat")
     repeats = await find_repeats(session, number)
     answered = [r.number for r in repeats if r.answered]
-    threshold = rules.clocks_at(now).repeat_answers_before_stop
+    threshold = ctx.clocks_at(now).repeat_answers_before_stop
     if len(answered) <= threshold:
         raise WorkflowError(f"R8.5b: the same issue was answered {len(answered)} time(s); only "
                             f"after more than {threshold} may dispatch stop "
@@ -331,7 +327,7 @@ async def split(session: AsyncSession, ctx: Context, number: str, parts: list[st
         await session.flush()
         clock = await open_deadline(session, ctx.due, case_id=child.id, assignment_id=child_queue.id,
                                     kind=DeadlineKind.DISPATCH, rule="R8.7", start=now,
-                                    working_days=rules.clocks_at(now).dispatch_days)
+                                    working_days=ctx.clocks_at(now).dispatch_days)
         add_event(session, child, actor, "split_part", now=now, to_state=CaseStatus.ACCEPTED,
                   data={"parent": case.number, "part": index})
         add_event(session, child, actor, "queued", now=now, assignment=child_queue,

@@ -28,11 +28,14 @@ from desks.access.sessions import DeskSessions
 from desks.api import ApiDeps, setup_api
 from desks.console import TEMPLATES as CONSOLE_TEMPLATES
 from desks.console import ConsoleDeps, setup_console
+from desks.console.hub import HUB, POP_RELAY
+from desks.console.shared_pop import shared_pop
 from desks.portal import PORTAL, PortalDeps, add_portal_routes
 from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
+from forwarder.rules import load_revisions
 from forwarder.screening import load_rules
 from forwarder.workflow_base import Context
 from intake import keys, wiring
@@ -40,7 +43,7 @@ from intake.health import DatabaseProbe
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES
 from registrar.attachments import AttachmentStore
-from registrar.db import create_engine, make_sessionmaker
+from registrar.db import create_engine, is_sqlite, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +95,23 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      emergency_rules=load_rules(),
                                      group_commit=settings.intake.group_commit,
                                      batch_max_items=settings.intake.batch_max_items,
-                                     batch_wait_s=settings.intake.batch_wait_ms / 1000)
+                                     batch_wait_s=settings.intake.batch_wait_ms / 1000,
+                                     revisions=app[keys.REGULATION])
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()
+
+
+async def _screen_pop(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL the console's screen pop reaches every web process sharing the database
+    (LISTEN/NOTIFY); on SQLite the service is one process and the hub stays in-process."""
+    url = app[keys.SETTINGS].database_url
+    if is_sqlite(url):
+        yield
+        return
+    async with shared_pop(app[HUB], app[keys.ENGINE], url) as relay:
+        app[POP_RELAY] = relay
+        yield
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -123,6 +139,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     calendar = WorkingCalendar.load(zone=settings.tz, site_file=settings.calendar_path)
     app[keys.CALENDAR] = calendar
     app[keys.DUE] = CalendarDuePolicy(calendar)
+    app[keys.REGULATION] = load_revisions(settings.regulation_path)
     app.cleanup_ctx.append(_database)
 
     template_dirs = [spec.templates for spec in CHANNELS if spec.templates] + UI_TEMPLATE_DIRS
@@ -143,7 +160,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     def workflow_context() -> Context:
         return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
-                       contest_days=settings.supervision.contest_days)
+                       contest_days=settings.supervision.contest_days,
+                       revisions=app[keys.REGULATION])
 
     setup_api(app, lambda: ApiDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                    extra_sources=(desk_sessions.api_source,)))
@@ -155,4 +173,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
         emergency_rules=app[keys.INTAKE].emergency_rules))
+    app.cleanup_ctx.append(_screen_pop)
     return app

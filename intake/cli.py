@@ -82,6 +82,7 @@ async def _seed(settings: Settings, *, full: bool = False) -> str:
 async def _sweep(settings: Settings) -> object:
     from forwarder.calendar import WorkingCalendar
     from forwarder.due import CalendarDuePolicy
+    from forwarder.rules import load_revisions
     from forwarder.sweeper import Sweeper
     from forwarder.workflow_base import Context
 
@@ -89,7 +90,8 @@ async def _sweep(settings: Settings) -> object:
     engine = create_engine(settings.database_url)
     try:
         ctx = Context(clock=SystemClock(settings.tz), due=CalendarDuePolicy(calendar),
-                      sms_channel=settings.worker.sms_channel)
+                      sms_channel=settings.worker.sms_channel,
+                      revisions=load_revisions(settings.regulation_path))
         return await Sweeper(make_sessionmaker(engine), ctx).run_once()
     finally:
         await engine.dispose()

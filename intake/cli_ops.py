@@ -1,7 +1,7 @@
 """Operator subcommands of ``hotline``: accounts and tokens, and case actions as a named user.
 
 ``hotline user add|token|revoke`` manage who may use the desks and the API.
-``hotline case accept|not-accept|dispatch|review|publish|repeats --as USER``
+``hotline case accept|not-accept|dispatch|review|publish|repeats|act|actions --as USER``
 run one workflow action in one transaction, as that account: its role and
 unit are checked exactly as the JSON API checks them, so the command line is
 no back door around the permissions.
@@ -30,15 +30,18 @@ from desks.api import actions as api_actions
 from desks.api.actions import visible_assignment, visible_case
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
+from forwarder.allowed import Allowed, allowed_on
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
+from forwarder.rules import load_revisions
 from forwarder.workflow_base import Context, WorkflowError
 from intake.cli_findings import register_findings, run_findings
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Account, Case, Role
+from registrar.queries import case_detail
 
 Subparsers = argparse._SubParsersAction  # the type argparse gives no public name
-CASE_OPS = ("accept", "not-accept", "dispatch", "review", "publish", "repeats", "act")
+CASE_OPS = ("accept", "not-accept", "dispatch", "review", "publish", "repeats", "act", "actions")
 
 
 #: ``hotline case act`` names → (the API's permission name, the API's action function).
@@ -121,6 +124,8 @@ def register_ops(sub: Subparsers[argparse.ArgumentParser],
     act.add_argument("target", help="case number (case actions) or assignment id")
     act.add_argument("fields", nargs="*", metavar="KEY=VALUE",
                      help="body fields; true/false are booleans, KEY[]=… repeats into a list")
+    actions = op("actions", "what the account may do on the case now, and why not the rest")
+    actions.add_argument("number")
 
 
 def handles(args: argparse.Namespace) -> bool:
@@ -168,7 +173,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> str:
     clock = make_clock(settings)
     ctx = Context(clock=clock, due=CalendarDuePolicy(WorkingCalendar.load(
         zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel,
-        contest_days=settings.supervision.contest_days)
+        contest_days=settings.supervision.contest_days,
+        revisions=load_revisions(settings.regulation_path))
     try:
         async with make_sessionmaker(engine).begin() as session:
             if args.command == "user":
@@ -282,21 +288,53 @@ def body_from(fields: list[str]) -> dict[str, object]:
     return body
 
 
+async def _allowed(s: AsyncSession, ctx: Context, p: Principal, case: Case) -> list[Allowed]:
+    detail = await case_detail(s, case.number)
+    assert detail is not None
+    now = ctx.clock.now()
+    return await allowed_on(s, p.caller, detail, now, clocks=ctx.clocks_at(now))
+
+
+async def _refuse_unless_allowed(s: AsyncSession, ctx: Context, p: Principal, case: Case,
+                                 action: str, target: str | int) -> None:
+    """Refuse, with the workflow's reason, what ``forwarder.allowed`` says is not allowed now
+    (before the body is looked at: the action list and the command never disagree)."""
+    for entry in await _allowed(s, ctx, p, case):
+        if (entry.action, entry.target) == (action, target) and not entry.ok:
+            raise WorkflowError(entry.reason, code=entry.code)
+
+
 async def _act(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
     """The API's own action functions, with its role and visibility checks: no back door."""
     body = body_from(args.fields)
     if args.action in CASE_ACTIONS:
         api_action, case_call = CASE_ACTIONS[args.action]
         require_role(p, api_action)
-        result = await case_call(s, ctx, await visible_case(s, p, args.target), p, body)
+        case = await visible_case(s, p, args.target)
+        await _refuse_unless_allowed(s, ctx, p, case, api_action, case.number)
+        result = await case_call(s, ctx, case, p, body)
     else:
         api_action, assignment_call = ASSIGNMENT_ACTIONS[args.action]
         require_role(p, api_action)
-        result = await assignment_call(s, ctx, await visible_assignment(s, p, args.target), p, body)
+        row = await visible_assignment(s, p, args.target)
+        parent = await s.get(Case, row.case_id)
+        assert parent is not None
+        await _refuse_unless_allowed(s, ctx, p, parent, api_action, row.id)
+        result = await assignment_call(s, ctx, row, p, body)
     await s.flush()
     return json.dumps(result, ensure_ascii=False, indent=1)
 
 
+async def _actions(s: AsyncSession, ctx: Context, p: Principal, args: argparse.Namespace) -> str:
+    """``hotline case actions``: the API's action list, one line each, allowed ones first."""
+    case = await visible_case(s, p, args.number)
+    entries = sorted(await _allowed(s, ctx, p, case), key=lambda e: not e.ok)
+    lines = [f"{'yes' if e.ok else 'no ':<4}{e.action.replace('_', '-'):<16}"
+             f"{e.target if isinstance(e.target, str) else '#' + str(e.target):<28}"
+             + (", ".join(e.choices) if e.ok else f"{e.code}: {e.reason}") for e in entries]
+    return "\n".join(lines)
+
+
 CASE_HANDLERS: dict[str, Op] = {"accept": _accept, "not-accept": _not_accept, "dispatch": _dispatch,
                                 "review": _review, "publish": _publish, "repeats": _repeats,
-                                "act": _act}
+                                "act": _act, "actions": _actions}

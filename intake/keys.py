@@ -11,6 +11,7 @@ from contract.signing import CitizenCsrf, Signer
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher
+from forwarder.rules import Clocks
 from intake.health import DatabaseProbe
 from intake.service import IntakeService
 
@@ -22,6 +23,8 @@ SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 INTAKE = web.AppKey("intake", IntakeService)
 CALENDAR = web.AppKey("calendar", WorkingCalendar)
 DUE = web.AppKey("due", CalendarDuePolicy)
+REGULATION = web.AppKey("regulation", tuple[Clocks, ...])
+"""The regulation's clock counts by revision, read from ``settings.regulation_path``."""
 OUTBOX = web.AppKey("outbox", OutboxDispatcher)
 BOUND_PORTS = web.AppKey("bound_ports", dict[str, int])
 """Ports the channels bound, by ``"<channel>.<purpose>"`` (``"fax.smtp"``), for tests and logs."""

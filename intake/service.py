@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contract.clock import Clock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.normalise import detect_script
-from forwarder.rules import clocks_at
+from forwarder.rules import Clocks, clocks_at, default_revisions
 from forwarder.screening import EmergencyRule, emergency_hint
 from intake.group_commit import GroupCommitter
 from registrar.attachments import AttachmentStore
@@ -47,6 +47,8 @@ class IntakeService:
     batch_max_items: int = 64
     batch_wait_s: float = 0.002
     bureau: BureauCache = field(default_factory=BureauCache)
+    revisions: tuple[Clocks, ...] = field(default_factory=default_revisions)
+    """The regulation's clock counts (the settings' ``regulation_file``): R7.2's dispatch day."""
     _committer: GroupCommitter | None = None
 
     @property
@@ -63,9 +65,9 @@ class IntakeService:
     async def _register(self, session: AsyncSession, items: Sequence[Item]) -> list[Registered]:
         """``register_many`` with this service's options, the bureau from the cache."""
         bureau = await self.bureau.get(session)
+        clocks = clocks_at(self.clock.now(), revisions=self.revisions)
         return await register_many(session, items, clock=self.clock, prefix=self.prefix,
-                                   bureau=bureau, due=self.due,
-                                   dispatch_days=clocks_at(self.clock.now()).dispatch_days)
+                                   bureau=bureau, due=self.due, dispatch_days=clocks.dispatch_days)
 
     async def _alone(self, item: Item) -> Registered:
         try:

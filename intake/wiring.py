@@ -111,7 +111,8 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
                 log.info("outbox worker running; deliverers: %s", ", ".join(sorted(deliverers)))
             if WORKER in roles and settings.worker.sweeper_enabled:
                 sweeper = Sweeper(app[keys.SESSIONMAKER], Context(
-                    clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel))
+                    clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
+                    revisions=app[keys.REGULATION]))
                 await stack.enter_async_context(
                     sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))
             yield

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.contact_kinds import EMAIL, FAX, PHONE
 from contract.envelope import Channel, Envelope
 from registrar.db import insert_for
 from registrar.models import Contact
@@ -27,10 +28,11 @@ CONTACT: Table = Contact.__table__  # type: ignore[assignment]
 
 
 def contact_kind(channel: Channel, address: str) -> str:
-    """How an address reaches the citizen: a fax number, an email or a phone."""
+    """How an address reaches the citizen: a fax number, an email or a phone (the kinds of
+    ``contract.contact_kinds``, whose table says which channel answers each)."""
     if channel is Channel.FAX and "@" not in address:
-        return "fax"
-    return "email" if "@" in address else "phone"
+        return FAX
+    return EMAIL if "@" in address else PHONE
 
 
 def contact_keys(envelope: Envelope) -> list[ContactKey]:

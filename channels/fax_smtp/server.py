@@ -41,7 +41,8 @@ from contract.normalise import InvalidInput
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
+Now = Callable[[], datetime]
+"""Reads the time (``ports.clock.now``); not ``contract.clock.Clock``, which is the object."""
 
 
 def _utcnow() -> datetime:
@@ -118,7 +119,7 @@ class GatewayAuthenticator:
 class FaxHandler:
     """aiosmtpd handler: each DATA becomes one envelope handed to the sink."""
 
-    def __init__(self, settings: FaxSettings, sink: Sink, *, clock: Clock = _utcnow) -> None:
+    def __init__(self, settings: FaxSettings, sink: Sink, *, clock: Now = _utcnow) -> None:
         self._settings = settings
         self._sink = sink
         self._clock = clock
@@ -224,7 +225,7 @@ def _tls_context(settings: FaxSettings) -> ssl.SSLContext | None:
 
 @asynccontextmanager
 async def fax_smtp_server(settings: FaxSettings, sink: Sink, *,
-                          clock: Clock = _utcnow) -> AsyncIterator[RunningFaxServer]:
+                          clock: Now = _utcnow) -> AsyncIterator[RunningFaxServer]:
     """Listen for fax mail on ``settings.host:port`` until the block exits."""
     loop = asyncio.get_running_loop()
     handler = FaxHandler(settings, sink, clock=clock)

@@ -40,7 +40,8 @@ MAX_FORM_FIELDS = 200
 _BROKEN = range(0xD800, 0xE000)
 
 
-Clock = Callable[[], datetime]
+Now = Callable[[], datetime]
+"""Reads the time (``ports.clock.now``); not ``contract.clock.Clock``, which is the object."""
 """Injected time source (tests pin it)."""
 
 

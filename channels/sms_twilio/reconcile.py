@@ -39,7 +39,7 @@ from contract.sms_keywords import SmsCommands
 
 from .api import TwilioApiError, absolute, request_json
 from .handling import Kind, process
-from .inbound import BadForm, Clock, InboundSms, MediaRef, sms_from_rest, utc_now
+from .inbound import BadForm, InboundSms, MediaRef, Now, sms_from_rest, utc_now
 from .media import MediaFetcher
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Reconciler:
     """One account's reconciliation; ``run_once`` is one iteration of the periodic job."""
 
     def __init__(self, settings: TwilioSettings, *, sink: Sink, commands: SmsCommands,
-                 http: aiohttp.ClientSession, path: Path, clock: Clock = utc_now) -> None:
+                 http: aiohttp.ClientSession, path: Path, clock: Now = utc_now) -> None:
         self._settings = settings
         self._sink = sink
         self._commands = commands
@@ -197,7 +197,7 @@ def _sent(message: dict[str, Any]) -> str:
 @asynccontextmanager
 async def reconcile_job(settings: TwilioSettings, *, sink: Sink, commands: SmsCommands,
                         http: aiohttp.ClientSession, path: Path,
-                        clock: Clock = utc_now) -> AsyncIterator[Reconciler]:
+                        clock: Now = utc_now) -> AsyncIterator[Reconciler]:
     """Run ``Reconciler.run_once`` now and every ``reconcile_interval_s`` until exit."""
     reconciler = Reconciler(settings, sink=sink, commands=commands, http=http, path=path,
                             clock=clock)

@@ -35,7 +35,7 @@ from contract.sms_keywords import SmsCommands
 from .handling import process
 from .inbound import (
     BadForm,
-    Clock,
+    Now,
     parse_form_body,
     signature_valid,
     sms_from_form,
@@ -64,7 +64,7 @@ class _Runtime:
     sink: Sink
     commands: SmsCommands
     status_recorder: StatusRecorder
-    clock: Clock
+    clock: Now
     media: MediaFetcher | None = None
 
 
@@ -82,7 +82,7 @@ async def twilio_http(settings: TwilioSettings) -> AsyncIterator[aiohttp.ClientS
 
 def add_twilio_routes(app: web.Application, *, settings: TwilioSettings, sink: Sink,
                       commands: SmsCommands, status_recorder: StatusRecorder,
-                      clock: Clock = utc_now, data_dir: Path | None = None,
+                      clock: Now = utc_now, data_dir: Path | None = None,
                       reconcile: bool = True) -> None:
     """Mount both webhooks on ``app`` and own the HTTP session (and, by default, reconciliation).
 

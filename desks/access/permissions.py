@@ -1,8 +1,9 @@
-"""Who may see which case, and which role may ask for which action.
+"""Who may see which case, and the check that the role may ask for an action.
 
 Two layers, checked in this order by every handler:
 
-1. the role may ask for the action at all (``require_role``: 403 otherwise);
+1. the role may ask for the action at all (``require_role``, from the workflow's
+   ``forwarder.guards.ACTION_ROLES``: 403 otherwise);
 2. the case is visible to the caller (``visible``: 404 otherwise, never 403, so
    the existence of a case the caller may not see is not revealed).
 
@@ -22,43 +23,17 @@ from sqlalchemy.orm import aliased
 
 from desks.access.errors import ApiError
 from desks.access.principal import Principal
+from forwarder.guards import HANDLERS, role_refusal
 from registrar.models import Assignment, Case, Classification, Role, Unit
 
 R = Role
-HANDLERS = frozenset({R.UNIT_HANDLER, R.UNIT_LEADER, R.DISCIPLINE, R.EFFICIENCY})
-BUREAUS = frozenset({R.CITY_BUREAU, R.DISTRICT_BUREAU})
-
-#: action → the roles that may ask for it.
-ACTION_ROLES: dict[str, frozenset[Role]] = {
-    "not_accept": frozenset({R.CITY_BUREAU}),
-    "accept": frozenset({R.CITY_BUREAU}),
-    "dispatch": BUREAUS,
-    "split": frozenset({R.CITY_BUREAU}),
-    "escalate": BUREAUS,
-    "stop": frozenset({R.CITY_BUREAU}),
-    "publication": BUREAUS,
-    "repeats": BUREAUS | {R.AGENT, R.EFFICIENCY, R.ADMIN},
-    "read": HANDLERS,
-    "draft": HANDLERS,
-    "approve": frozenset({R.UNIT_LEADER}),
-    "submit": HANDLERS,
-    "return": HANDLERS | {R.DISTRICT_BUREAU},
-    "return_decision": BUREAUS,
-    "review": BUREAUS,
-    "coordinate": HANDLERS,
-    # The efficiency office's findings (R11.2b, R11.1; issue 15.3): who may list them (each
-    # sees its scope, desks.api.findings), judge them, issue a notice, contest its own.
-    "findings": frozenset({R.EFFICIENCY, R.UNIT_HANDLER, R.UNIT_LEADER, R.CITY_BUREAU, R.ADMIN}),
-    "decide_finding": frozenset({R.EFFICIENCY}),
-    "hand_notice": frozenset({R.EFFICIENCY}),
-    "contest_finding": frozenset({R.UNIT_HANDLER, R.UNIT_LEADER}),
-}
 
 
 def require_role(principal: Principal, action: str) -> None:
-    """403 unless the caller's role may ask for ``action``."""
-    if principal.role not in ACTION_ROLES[action]:
-        raise ApiError.forbidden(f"a {principal.role} account may not {action.replace('_', ' ')}")
+    """403 unless the caller's role may ask for ``action`` (the workflow's table)."""
+    refusal = role_refusal(principal.role, action)
+    if refusal:
+        raise ApiError.forbidden(refusal)
 
 
 UnitTest = Callable[[type[Unit]], ColumnElement[bool]]

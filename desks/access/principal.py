@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forwarder.allowed import Caller
 from forwarder.workflow_base import Actor
 
 
@@ -25,3 +26,8 @@ class Principal:
     def actor(self) -> Actor:
         """The workflow's view of the caller."""
         return Actor(name=self.display_name, role=self.role, unit_code=self.unit_code)
+
+    @property
+    def caller(self) -> Caller:
+        """The facts ``forwarder.allowed`` judges the caller's actions by."""
+        return Caller(role=self.role, unit_code=self.unit_code, unit_kind=self.unit_kind)

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import Select, exists, or_, select
 
 from contract.normalise import InvalidInput, normalise_phone, whole_number
+from desks.access.deps import API
 from desks.access.errors import ApiError, json_reply
 from desks.access.permissions import assigned_to, require_role, visible
 from desks.access.principal import Principal
@@ -17,6 +18,7 @@ from desks.api.actions import add_action_routes, visible_case
 from desks.api.findings import add_finding_routes
 from desks.api.http import json_errors, transaction
 from desks.api.serialise import (
+    allowed_json,
     assignment_json,
     case_full,
     case_summary,
@@ -26,6 +28,7 @@ from desks.api.serialise import (
     unit_json,
 )
 from forwarder import workflow_special as special
+from forwarder.allowed import allowed_on
 from registrar.models import Case, CaseContact, CaseStatus, Contact, Unit
 from registrar.queries import case_detail
 
@@ -114,6 +117,20 @@ async def repeats(request: web.Request) -> web.Response:
     return json_reply(body)
 
 
+async def list_actions(request: web.Request) -> web.Response:
+    """GET /api/cases/{number}/actions: every action on the case and its assignments, each
+    ``ok`` or refused with the workflow's reason (``forwarder.allowed``, as the desk shows)."""
+    async with transaction(request, write=False) as (session, principal):
+        case = await visible_case(session, principal, request.match_info["number"])
+        detail = await case_detail(session, case.number)
+        assert detail is not None
+        ctx = request.config_dict[API].ctx
+        now = ctx.clock.now()
+        allowed = await allowed_on(session, principal.caller, detail, now,
+                                   clocks=ctx.clocks_at(now))
+    return json_reply({"number": case.number, "actions": [allowed_json(a) for a in allowed]})
+
+
 async def list_units(request: web.Request) -> web.Response:
     """GET /api/units: the active organisation, for dispatch pickers."""
     async with transaction(request, write=False) as (session, _principal):
@@ -129,6 +146,7 @@ def api_app() -> web.Application:
     app.router.add_get("/cases", list_cases)
     app.router.add_get("/cases/{number}", get_case)
     app.router.add_get("/cases/{number}/repeats", repeats)
+    app.router.add_get("/cases/{number}/actions", list_actions)
     app.router.add_get("/units", list_units)
     add_action_routes(app)
     add_finding_routes(app)

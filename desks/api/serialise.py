@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from forwarder.allowed import Allowed
 from registrar.models import Assignment, Case, Deadline, Event, Notice, Unit
 
 Json = dict[str, Any]
@@ -94,3 +95,10 @@ def notice_json(notice: Notice) -> Json:
 def unit_json(unit: Unit) -> Json:
     return {"code": unit.code, "name": unit.name, "kind": unit.kind, "district": unit.district,
             "parent": unit.parent_code}
+
+
+def allowed_json(allowed: Allowed) -> Json:
+    """One entry of a case's action list: ``reason`` and ``code`` say why not, when not."""
+    return {"action": allowed.action, "target": allowed.target, "ok": allowed.ok,
+            "reason": allowed.reason or None, "code": allowed.code or None,
+            "choices": list(allowed.choices)}

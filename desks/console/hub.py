@@ -2,10 +2,10 @@
 
 The phone channel calls ``announce_call(app, caller)`` when a call reaches the
 agents (or ``agent=`` the one it was routed to); every open console of that
-agent fills in the caller's number and shows their earlier cases. The hub
-lives in this process only: with several web processes behind a balancer, the
-phone channel must announce in the process the agent's browser is connected to
-(or a broadcast between processes must be added).
+agent fills in the caller's number and shows their earlier cases. The hub holds
+this process's websockets; on PostgreSQL a ``PopRelay`` (``shared_pop.py``,
+LISTEN/NOTIFY) carries each announcement to every web process sharing the
+database, so the pop reaches the agent whichever process their browser holds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
@@ -86,11 +86,26 @@ class ConsoleHub:
 HUB = web.AppKey("console_hub", ConsoleHub)
 
 
+class PopRelay(Protocol):
+    """Carries an announcement to the hubs of every process (``shared_pop.SharedPop``)."""
+
+    async def announce(self, message: dict[str, Any], *, agent: str | None) -> int: ...
+
+
+POP_RELAY = web.AppKey("console_pop_relay", PopRelay)
+"""Set by the composition root where several processes share the database (PostgreSQL)."""
+
+
 async def announce_call(app: web.Application, caller: str, *, agent: str | None = None) -> int:
     """Pop a call to the agents' consoles: ``{"type": "call", "caller": "+86…"}``.
 
     ``caller`` is the number as the phone channel has it (E.164 preferred; the
     console normalises what it shows). Returns the number of consoles reached,
-    so the phone channel can tell "nobody is connected" from "delivered".
+    so the phone channel can tell "nobody is connected" from "delivered" (on
+    PostgreSQL: in every process sharing the database).
     """
-    return await app[HUB].send({"type": "call", "caller": caller}, agent=agent)
+    message = {"type": "call", "caller": caller}
+    relay = app.get(POP_RELAY)
+    if relay is not None:
+        return await relay.announce(message, agent=agent)
+    return await app[HUB].send(message, agent=agent)

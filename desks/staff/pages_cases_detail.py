@@ -1,9 +1,9 @@
 """One case on the desk: what it says, who holds it, its clocks and history, and what I may do.
 
-The page offers only the actions the viewer's role may ask for at the case's
-present state (the API's ``ACTION_ROLES`` and the workflow's unit checks,
-mirrored here so nobody sees a button that can only fail); each is a
-``<form data-api>`` that posts to the JSON API, which checks everything again.
+The page offers exactly the actions ``forwarder.allowed`` says the viewer may
+take now (so nobody sees a button that can only fail, and nothing here
+re-derives a rule); each is a ``<form data-api>`` that posts to the JSON API,
+which checks everything again.
 A case the viewer may not see is 404, as in the API.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
-from desks.access.permissions import ACTION_ROLES, visible
+from desks.access.permissions import visible
 from desks.access.principal import Principal
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
@@ -35,9 +35,10 @@ from desks.staff.pages_cases_view import (
 )
 from forwarder import rules
 from forwarder import workflow_special as special
+from forwarder.allowed import Allowed, allowed_actions, case_facts
 from forwarder.routing import Suggestion, suggest_units
 from forwarder.workflow import CITY_LEVEL, HANDLING_KINDS, public_texts
-from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, CaseStatus, Role, Unit
+from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, Role, Unit
 from registrar.queries import CaseDetail, case_detail
 
 S = AssignmentState
@@ -52,7 +53,7 @@ KIND_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
 
 @dataclass(slots=True)
 class UnitWork:
-    """One of my unit's assignments and the steps open to me on it (R8.1–R8.3)."""
+    """One of my unit's assignments and the steps open to me on it (R8.1–R8.3, R8.8)."""
 
     assignment: Assignment
     read: bool = False
@@ -60,108 +61,78 @@ class UnitWork:
     approve: bool = False
     submit: bool = False
     ret: bool = False
+    coordinate: bool = False
     return_closed: str = ""
 
 
 @dataclass(slots=True)
 class Actions:
-    """What the page offers the viewer, by role and state."""
+    """What the page offers the viewer: the ``ok`` entries of ``forwarder.allowed``."""
 
     screen: bool = False
     not_accept: bool = False
     dispatch: bool = False
     split: bool = False
     stop: bool = False
+    stop_panel: bool = False
+    """R8.5: the repeats panel, shown to whoever could stop but for the count (R8.5a)."""
     escalate: bool = False
     district_return: Assignment | None = None
     publication: list[str] = field(default_factory=list)
     reviews: list[Assignment] = field(default_factory=list)
     returns: list[Assignment] = field(default_factory=list)
+    return_accept_closed: dict[int, str] = field(default_factory=dict)
+    """R8.3d: returns the bureau may only refuse now, with the reason."""
     work: list[UnitWork] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
-        return bool(self.screen or self.not_accept or self.dispatch or self.split or self.stop
+        return bool(self.screen or self.not_accept or self.dispatch or self.split or self.stop_panel
                     or self.escalate or self.district_return or self.publication or self.reviews
                     or self.returns or self.work)
 
 
-def may(me: Principal, action: str) -> bool:
-    return me.role in ACTION_ROLES[action]
+#: Why a unit may no longer return an item, as the desk says it (R8.3a, R8.3b).
+RETURN_CLOSED = {"R8.3b": "信访局已不同意退回，本单位须继续办理（R8.3b）。",
+                 "R8.3a": "退回期限（交办后 2 个工作日，R8.3a）已过。"}
+UNIT_STEPS = ("read", "draft", "approve", "submit", "return", "coordinate")
 
 
-def reviewer_code(case: Case, unit: Unit, city: str) -> str:
-    """``workflow.reviewer_of`` without the session (R8.4a, R8.4d)."""
-    if case.reserved or unit.kind in CITY_LEVEL or not unit.parent_code:
-        return city
-    return unit.parent_code
+def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
+    """The page's view of what the workflow allows the viewer now (it never re-derives a rule)."""
+    judged = {(a.action, a.target): a for a in allowed}
+    number, out = detail.case.number, Actions()
 
+    def ok(action: str, target: str | int) -> bool:
+        entry = judged.get((action, target))
+        return entry is not None and entry.ok
 
-def decider_code(assignment: Assignment, unit: Unit, city: str) -> str:
-    """``workflow_special._dispatcher_of`` without the session (R8.3b)."""
-    if assignment.role == AssignmentRole.BUREAU or unit.kind in CITY_LEVEL or not unit.parent_code:
-        return city
-    return unit.parent_code
-
-
-def actions_for(me: Principal, detail: CaseDetail, *, city: str, now: Any) -> Actions:
-    """The actions the viewer may take now; the API remains the judge."""
-    case, out = detail.case, Actions()
-    rows = detail.assignments
-    mine = me.unit_code
-    if me.role in (Role.CITY_BUREAU, Role.DISTRICT_BUREAU):
-        queue = next((a for a, u in rows if u.code == mine and a.role == AssignmentRole.BUREAU
-                      and a.state == S.QUEUED), None)
-        city_bureau = me.role == Role.CITY_BUREAU
-        if queue is not None and city_bureau:
-            out.screen = case.status == CaseStatus.REGISTERED
-            out.not_accept = case.status in (CaseStatus.REGISTERED, CaseStatus.ACCEPTED)
-            out.dispatch = case.status in (CaseStatus.ACCEPTED, CaseStatus.DISPATCHED) \
-                and case.classification is not None
-            out.split = case.status == CaseStatus.ACCEPTED and case.parent_case_id is None
-            out.stop = case.status in (CaseStatus.REGISTERED, CaseStatus.ACCEPTED)
-        if queue is not None and not city_bureau:
-            out.dispatch = True
-            if not queue.return_refused and (queue.return_until is None or now < queue.return_until):
-                out.district_return = queue
-        out.escalate = case.status in (CaseStatus.ACCEPTED, CaseStatus.DISPATCHED, CaseStatus.SPLIT)
-        out.reviews = [a for a, u in rows if a.state == S.SUBMITTED and reviewer_code(case, u, city) == mine]
-        out.returns = [a for a, u in rows if a.state == S.RETURN_REQUESTED
-                       and decider_code(a, u, city) == mine]
-        handled = city_bureau or any(u.code == mine and a.role == AssignmentRole.BUREAU for a, u in rows)
-        if case.status == CaseStatus.ANSWERED and case.parent_case_id is None and handled:
-            out.publication = publication_choices(case)
-    if may(me, "read"):
-        for a, u in rows:
-            if u.code == mine and a.role != AssignmentRole.BUREAU and a.state in (
-                    S.DISPATCHED, S.READ, S.DRAFTED, S.APPROVED, S.REDO):
-                out.work.append(unit_work(me, a, now))
+    out.screen, out.not_accept = ok("accept", number), ok("not_accept", number)
+    out.dispatch, out.split = ok("dispatch", number), ok("split", number)
+    out.escalate, out.stop = ok("escalate", number), ok("stop", number)
+    out.stop_panel = out.stop or judged[("stop", number)].reason.startswith("R8.5b")
+    if ok("publication", number):
+        out.publication = list(judged[("publication", number)].choices)
+    for a, _unit in detail.assignments:
+        if ok("review", a.id):
+            out.reviews.append(a)
+        if ok("return_decision", a.id):
+            out.returns.append(a)
+            if "accept" not in judged[("return_decision", a.id)].choices:
+                out.return_accept_closed[a.id] = "R8.3d"
+        if a.role == AssignmentRole.BUREAU:
+            if ok("return", a.id):
+                out.district_return = a
+            continue
+        steps = {step: ok(step, a.id) for step in UNIT_STEPS}
+        if any(steps.values()):
+            work = UnitWork(a, read=steps["read"], draft=steps["draft"], approve=steps["approve"],
+                            submit=steps["submit"], ret=steps["return"],
+                            coordinate=steps["coordinate"])
+            if not work.ret and a.state in (S.DISPATCHED, S.READ):
+                work.return_closed = RETURN_CLOSED.get(judged[("return", a.id)].reason[:5], "")
+            out.work.append(work)
     return out
-
-
-def unit_work(me: Principal, a: Assignment, now: Any) -> UnitWork:
-    work = UnitWork(a, read=a.state == S.DISPATCHED,
-                    draft=a.state in (S.READ, S.DRAFTED, S.APPROVED, S.REDO),
-                    approve=a.state == S.DRAFTED and may(me, "approve"),
-                    submit=a.state == S.APPROVED)
-    if a.state in (S.DISPATCHED, S.READ) and a.role != AssignmentRole.COORDINATION:
-        if a.return_refused:
-            work.return_closed = "信访局已不同意退回，本单位须继续办理（R8.3b）。"
-        elif a.return_until is not None and now >= a.return_until:
-            work.return_closed = "退回期限（交办后 2 个工作日，R8.3a）已过。"
-        else:
-            work.ret = True
-    return work
-
-
-def publication_choices(case: Case) -> list[str]:
-    """R9.2a: internal → original channel only; R9.2b: the unit proposed not publishing →
-    the bureau chooses; R9.3: otherwise published and sent."""
-    if is_internal(case):
-        return ["original_only"]
-    if case.unit_proposes_private:
-        return ["publish", "original_only"]
-    return ["publish"]
 
 
 def unit_groups(units: list[Unit], allowed: frozenset[str], *, parent: str | None = None
@@ -207,14 +178,17 @@ async def case_page(request: web.Request) -> web.Response:
         units = list((await session.execute(select(Unit).where(Unit.active.is_(True))
                                             .order_by(Unit.id))).scalars())
         city = next((u.code for u in units if u.kind == UnitKind.CITY_BUREAU), "")
-        actions = actions_for(me, detail, city=city, now=clk.now)
+        clocks = deps.ctx.clocks_at(clk.now)
+        allowed = allowed_actions(me.caller, await case_facts(
+            session, detail, city_code=city, caller=me.caller), clk.now, clocks=clocks)
+        actions = actions_for(allowed, detail)
         parts = list((await session.execute(select(Case.number).where(
             Case.parent_case_id == case.id).order_by(Case.number))).scalars())
         parent = (await session.get(Case, case.parent_case_id)) if case.parent_case_id else None
         extra: dict[str, Any] = {"targets": [], "co_targets": [], "suggestions": []}
         if actions.dispatch or actions.returns:
             extra = await dispatch_context(session, me, case, units)
-        repeats = await repeats_of(session, me, case) if actions.stop else []
+        repeats = await repeats_of(session, me, case) if actions.stop_panel else []
     names = {u.code: u.name for u in units}
     public_summary, public_answer = public_texts(case) if actions.publication else ("", "")
     return render(request, "desk_case.html", {
@@ -222,7 +196,7 @@ async def case_page(request: web.Request) -> web.Response:
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
         "answered_before": sum(1 for r in repeats if r.answered),
-        "stop_threshold": rules.REPEAT_ANSWERS_BEFORE_STOP,
+        "stop_threshold": clocks.repeat_answers_before_stop,
         "contact": contact_for(me.role, case.reply_address or case.sender),
         "sender": contact_for(me.role, case.sender),
         "internal": is_internal(case), "not_accepted": rules.NOT_ACCEPTED_REASONS,
@@ -236,4 +210,4 @@ async def case_page(request: web.Request) -> web.Response:
         "mask": lambda value: contact_for(me.role, value), **extra})
 
 
-__all__ = ["Actions", "Suggestion", "actions_for", "case_page", "publication_choices"]
+__all__ = ["Actions", "Suggestion", "actions_for", "case_page"]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import ConfigError
+from contract.clock import FixedClock
 from forwarder.rules import clocks_at, load_revisions
-from tests.conftest import TZ
+from intake.app import create_app
+from tests.conftest import TZ, make_settings
+from tests.forwarder.api_kit import make_api
 
 REVISED = """
 [[revision]]
@@ -62,3 +67,48 @@ def test_R13_1_a_bad_revision_names_the_key(tmp_path: Path) -> None:
     path.write_text(REVISED.replace("read_days = 1", 'read_days = "one"'), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"revision\[1\]\.read_days"):
         load_revisions(path)
+
+
+SITE = REVISED.replace('name = "a later revision"\neffective = 2027-01-01',
+                       'name = "the site\'s revision"\neffective = 2026-12-01').replace(
+    "answer_days = 7", "answer_days = 5").replace(
+    "repeat_answers_before_stop = 3\nlate_reads_per_warning = 2",
+    "repeat_answers_before_stop = 0\nlate_reads_per_warning = 2")
+
+
+def answer_days(body: dict[str, Any]) -> int:
+    [answer] = [d for d in body["deadlines"] if d["kind"] == "answer"]
+    return int(answer["working_days"])
+
+
+def stop_reason(listing: dict[str, Any]) -> str:
+    return str(next(e for e in listing["actions"] if e["action"] == "stop")["reason"])
+
+
+async def test_R13_1_the_site_file_named_in_the_settings_sets_the_clocks_for_each_moment(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    """``regulation_file`` replaces config/regulation.toml; each clock follows the revision
+    in force when it starts, and so does what the desk shows (R8.5b's threshold)."""
+    site = tmp_path / "site-regulation.toml"
+    site.write_text(SITE, encoding="utf-8")
+    settings = make_settings(db_url, tmp_path / "data", regulation_file=str(site))
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        api = await make_api(client, tmp_path / "files")
+        before, _ = await api.case_at("dispatched")
+        _, listing_before = await api.get("city", f"/cases/{await api.register()}/actions")
+        clock.advance(timedelta(days=7))  # 2026-12-01: the site's revision is in force
+        after, _ = await api.case_at("dispatched")
+        _, listing_after = await api.get("city", f"/cases/{await api.register()}/actions")
+        assert answer_days((await api.get("city", f"/cases/{before}"))[1]) == 10
+        assert answer_days((await api.get("city", f"/cases/{after}"))[1]) == 5
+    assert "only after more than 3" in stop_reason(listing_before)
+    assert "only after more than 0" in stop_reason(listing_after)
+
+
+def test_R13_1_a_bad_site_regulation_file_stops_the_app_naming_it(db_url: str,
+                                                                  tmp_path: Path) -> None:
+    site = tmp_path / "broken.toml"
+    site.write_text(SITE.replace("redo_days = 3", "redo_days = -1"), encoding="utf-8")
+    settings = make_settings(db_url, tmp_path / "data", regulation_file=str(site))
+    with pytest.raises(ConfigError, match=r"broken\.toml: revision\[0\]\.redo_days"):
+        create_app(settings)

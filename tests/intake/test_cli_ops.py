@@ -229,3 +229,18 @@ def test_every_action_from_the_cli_with_the_apis_rules(db: Db, capsys: pytest.Ca
     assert code == 0 and db.status(other) == "split"
     code, _, err = run(capsys, "case", "act", "read", lead, "--as", "taijiang")
     assert code == 1
+
+
+def test_case_actions_lists_what_the_workflow_allows_and_act_refuses_with_its_reason(
+        db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hotline case actions` prints ``forwarder.allowed``; `act` refuses by the same reason."""
+    number = db.register()
+    code, out, _ = run(capsys, "case", "actions", number, "--as", "city")
+    allowed = {line.split()[1] for line in out.splitlines() if line.startswith("yes")}
+    assert code == 0 and allowed == {"accept", "not-accept"}
+    stop = next(line for line in out.splitlines() if line.split()[1] == "stop")
+    assert stop.startswith("no") and "illegal: R8.5b: the same issue was answered 0" in stop
+    code, _, err = run(capsys, "case", "act", "split", number, "parts[]=甲", "--as", "city")
+    assert code == 1 and f"illegal: case {number} is registered: cannot split" in err
+    code, out, _ = run(capsys, "case", "actions", number, "--as", "urban")
+    assert code == 1  # not visible to a unit it was never sent to
