@@ -17,6 +17,7 @@ from channels.email_smtp.spec import SPEC as EMAIL
 from channels.fax_smtp.spec import SPEC as FAX
 from channels.sms_gammu.spec import SPEC as SMS_GAMMU
 from channels.sms_twilio.spec import SPEC as SMS_TWILIO
+from channels.twilio_voice.spec import SPEC as TWILIO_VOICE
 from channels.web.spec import SPEC as WEB_FORM
 from contract.channel import WEB, WORKER, ChannelSpec
 
@@ -25,6 +26,7 @@ CHANNELS: tuple[ChannelSpec[Any], ...] = (
     FAX,
     SMS_GAMMU,
     SMS_TWILIO,
+    TWILIO_VOICE,
     EMAIL,
 )
 

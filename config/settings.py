@@ -78,6 +78,28 @@ class SupervisionSettings(_Strict):
     contest_days: int = Field(5, ge=1, le=30)
 
 
+class TranscriptionSettings(_Strict):
+    """Speech to text for recordings (``intake.transcribe``); off while ``model_dir`` is empty.
+
+    Production: ``vosk-model-cn-0.22`` (1.3 GB, ~4 GB of memory per worker) or, on a
+    small machine, ``vosk-model-small-cn-0.22`` (42 MB, ~300 MB). Without a model the
+    recordings simply wait for an agent to listen.
+    """
+
+    model_dir: str = ""
+    # One process per worker, each holding its own copy of the model.
+    workers: int = Field(1, ge=1, le=32)
+    # Recordings waiting beyond the busy workers; the rest stay in the database for later.
+    max_queue: int = Field(8, ge=0, le=1000)
+    # A job's limit: this much, plus twice the recording's length.
+    timeout_s: float = Field(120.0, gt=0)
+    model_load_timeout_s: float = Field(300.0, gt=0)
+    # How often the worker looks for recordings awaiting transcription.
+    interval_s: float = Field(30.0, gt=0)
+    # A recording that failed this often (timeouts, crashes) is left to the agent.
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
 class Settings(_Strict):
     """Everything the service reads at start."""
 
@@ -93,6 +115,7 @@ class Settings(_Strict):
     worker: WorkerSettings = WorkerSettings()
     intake: IntakeSettings = IntakeSettings()
     supervision: SupervisionSettings = SupervisionSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
     channel_sections: dict[str, Any] = Field(default_factory=dict)
     """Each channel's own section, validated by its own model (see ``load_settings``)."""
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_TWILIO_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
 def known_zone(value: str) -> str:
@@ -11,4 +14,19 @@ def known_zone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def http_url(value: str) -> str:
+    """A base URL without its trailing slash; https (http only makes sense for local tests)."""
+    value = value.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http:// for a local test)")
+    return value
+
+
+def twilio_account_sid(value: str) -> str:
+    """Empty, or a Twilio account SID: 'AC' and 32 hexadecimal digits."""
+    if value and not _TWILIO_ACCOUNT_SID.match(value):
+        raise ValueError("an account SID is 'AC' followed by 32 hexadecimal digits")
     return value

@@ -25,6 +25,8 @@ class Channel(StrEnum):
     FAX = "fax"
     SMS_MODEM = "sms_modem"
     SMS_TWILIO = "sms_twilio"
+    TWILIO_VOICE = "twilio_voice"
+    """Voicemail left through Twilio Voice (``channels/twilio_voice``)."""
     EMAIL = "email"
     """Outbound only so far: replies to web items whose citizen left only an email."""
 

@@ -7,6 +7,8 @@ import time, so tests build as many apps as they like.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +31,7 @@ from desks.api import ApiDeps, setup_api
 from desks.console import TEMPLATES as CONSOLE_TEMPLATES
 from desks.console import ConsoleDeps, setup_console
 from desks.console.hub import HUB, POP_RELAY
-from desks.console.shared_pop import shared_pop
+from desks.console.shared_pop import ResilientPop
 from desks.portal import PORTAL, PortalDeps, add_portal_routes
 from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
@@ -109,9 +111,15 @@ async def _screen_pop(app: web.Application) -> AsyncIterator[None]:
     if is_sqlite(url):
         yield
         return
-    async with shared_pop(app[HUB], app[keys.ENGINE], url) as relay:
-        app[POP_RELAY] = relay
+    relay = ResilientPop(app[HUB], app[keys.ENGINE], url)
+    app[POP_RELAY] = relay
+    keeper = asyncio.create_task(relay.keep_listening())
+    try:
         yield
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
 
 
 async def healthz(request: web.Request) -> web.Response:

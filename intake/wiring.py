@@ -6,7 +6,8 @@
 registry (``channels.CHANNELS``) whose section is enabled gets its routes (where
 ``web`` runs) and is started in ``app.cleanup_ctx`` with the same ports; what
 the channels yield (their deliverers) feeds the outbox. Order of start: the
-database, the channels, the outbox worker, the sweeper.
+database, the channels, the outbox worker, the sweeper, the transcription pool
+(only where ``[transcription] model_dir`` names a model).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
 from intake import keys
 from intake.sms_commands import RegistrarSmsCommands
+from intake.transcribe import engine_factory, transcription_worker
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,13 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
                     revisions=app[keys.REGULATION]))
                 await stack.enter_async_context(
                     sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))
+            factory = engine_factory(settings.transcription)
+            if WORKER in roles and factory is not None:
+                await stack.enter_async_context(transcription_worker(
+                    app[keys.SESSIONMAKER], app[keys.INTAKE].store, app[keys.CLOCK],
+                    settings.transcription, factory=factory))
+                log.info("transcription: %d worker(s), model %s", settings.transcription.workers,
+                         settings.transcription.model_dir)
             yield
 
     app.cleanup_ctx.append(running)

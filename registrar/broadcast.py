@@ -37,7 +37,7 @@ def asyncpg_dsn(database_url: str) -> str:
 
 @asynccontextmanager
 async def listening(database_url: str, channel: str, on_message: Callable[[str], None], *,
-                    name: str) -> AsyncIterator[None]:
+                    name: str) -> AsyncIterator[asyncpg.Connection]:
     """LISTEN on ``channel`` for as long as the block runs; ``on_message(payload)`` is called
     on the event loop for each NOTIFY. The connection carries ``name`` as its
     ``application_name``, so ``listeners`` can count the processes listening."""
@@ -49,12 +49,13 @@ async def listening(database_url: str, channel: str, on_message: Callable[[str],
 
     try:
         await conn.add_listener(channel, deliver)
-        yield
+        yield conn
     finally:
         try:
-            await conn.remove_listener(channel, deliver)
+            if not conn.is_closed():
+                await conn.remove_listener(channel, deliver)
         finally:
-            await conn.close()
+            conn.terminate() if conn.is_closed() else await conn.close()
 
 
 async def notify(engine: AsyncEngine, channel: str, payload: str) -> None:

@@ -1,4 +1,4 @@
-"""Pure protocol work for inbound Twilio SMS: form parsing, signatures, envelopes, replies.
+"""Pure protocol work for inbound Twilio SMS: messages, envelopes, replies.
 
 Nothing here does I/O, so every rule (which characters survive, what a strange
 sender becomes, what the citizen is told) is tested with plain values. The
@@ -7,11 +7,10 @@ webhook and the reconciliation job both turn what Twilio gave them into one
 
 Two decisions worth knowing:
 
-- The form body is percent-decoded with ``surrogateescape``, not aiohttp's
-  ``errors="replace"``: a message whose UCS-2 was broken reaches us as bytes
-  that are not UTF-8, and the signature is computed over those exact bytes.
-  Replacing them first would make a genuine request fail verification; keeping
-  them as escapes lets us verify and then drop them (with a note) when cleaning.
+- The form body keeps undecodable bytes as surrogate escapes
+  (``contract.twilio_signature``, shared with the voice channel) so that the
+  signature verifies over the bytes as sent; cleaning then drops them (with a
+  note).
 - A sender that is not a phone number (an alphanumeric ID, a short code, an
   empty ``From``) never loses the message: it is registered with no reply
   address and a note carrying the raw value, for an agent to look at.
@@ -19,24 +18,19 @@ Two decisions worth knowing:
 
 from __future__ import annotations
 
-import base64
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from hashlib import sha1
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
 
 from multidict import MultiDict
-from twilio.request_validator import RequestValidator, add_port, remove_port
 from twilio.twiml.messaging_response import MessagingResponse
 
 from contract.envelope import Attachment, Channel, Envelope, Receipt
 from contract.normalise import InvalidInput, clean_text, normalise_phone
+from contract.twilio_signature import BadForm
 
-MAX_FORM_FIELDS = 200
 _BROKEN = range(0xD800, 0xE000)
 
 
@@ -48,10 +42,6 @@ Now = Callable[[], datetime]
 def utc_now() -> datetime:
     """The default clock: now, in UTC."""
     return datetime.now(UTC)
-
-
-class BadForm(ValueError):
-    """The request is not a Twilio SMS webhook we can use (answered 400)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,48 +63,6 @@ class InboundSms:
     received_at: datetime
     media: tuple[MediaRef, ...] = ()
     account_sid: str = ""
-
-
-def parse_form_body(raw: bytes) -> MultiDict[str]:
-    """Decode an ``application/x-www-form-urlencoded`` body, keeping undecodable bytes."""
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        # Not percent-encoded as it should be; keep the bytes recoverable anyway.
-        text = raw.decode("utf-8", "surrogateescape")
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
-                          encoding="utf-8", errors="surrogateescape",
-                          max_num_fields=MAX_FORM_FIELDS)
-    except ValueError as exc:
-        raise BadForm(f"unreadable form: {exc}") from exc
-    return MultiDict(pairs)
-
-
-def signature_valid(token: str, url: str, form: MultiDict[str], header: str) -> bool:
-    """True when ``X-Twilio-Signature`` matches ``url`` and the form under our token.
-
-    Uses Twilio's ``RequestValidator`` (which also tries the URL with and without
-    an explicit port). When a value holds undecodable bytes the validator cannot
-    encode it, so the same algorithm runs here over the original bytes.
-    """
-    if not header or not token:
-        return False
-    try:
-        return bool(RequestValidator(token).validate(url, form, header))
-    except UnicodeEncodeError:
-        parsed = urlparse(url)
-        return any(hmac.compare_digest(_raw_signature(token, candidate, form), header)
-                   for candidate in (remove_port(parsed), add_port(parsed)))
-
-
-def _raw_signature(token: str, url: str, form: MultiDict[str]) -> str:
-    data = url.encode("utf-8")
-    for name in sorted(set(form)):
-        for value in sorted(set(form.getall(name))):
-            data += (name + value).encode("utf-8", "surrogateescape")
-    mac = hmac.new(token.encode("utf-8"), data, sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
 
 
 def sms_from_form(form: MultiDict[str], *, received_at: datetime,

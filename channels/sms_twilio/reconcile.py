@@ -36,10 +36,11 @@ import aiohttp
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Sink, TryLater
 from contract.sms_keywords import SmsCommands
+from contract.twilio_signature import BadForm
 
 from .api import TwilioApiError, absolute, request_json
 from .handling import Kind, process
-from .inbound import BadForm, InboundSms, MediaRef, Now, sms_from_rest, utc_now
+from .inbound import InboundSms, MediaRef, Now, sms_from_rest, utc_now
 from .media import MediaFetcher
 
 log = logging.getLogger(__name__)

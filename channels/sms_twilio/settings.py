@@ -13,7 +13,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+from config.validators import http_url, twilio_account_sid
+
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 DEFAULT_MEDIA_TYPES: tuple[str, ...] = (
@@ -51,20 +52,8 @@ class TwilioSettings(BaseModel):
     media_budget_s: float = Field(8.0, gt=0, le=12)
     """Time all media of one webhook may take, so we answer within Twilio's 15 s."""
 
-    @field_validator("public_base_url", "api_base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a local test)")
-        return value
-
-    @field_validator("account_sid")
-    @classmethod
-    def _sid_shape(cls, value: str) -> str:
-        if value and not _ACCOUNT_SID.match(value):
-            raise ValueError("an account SID is 'AC' followed by 32 hexadecimal digits")
-        return value
+    _http_url = field_validator("public_base_url", "api_base_url")(http_url)
+    _sid_shape = field_validator("account_sid")(twilio_account_sid)
 
     @field_validator("phone_number")
     @classmethod

@@ -31,13 +31,11 @@ from multidict import MultiDict
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Sink, TryLater
 from contract.sms_keywords import SmsCommands
+from contract.twilio_signature import BadForm, verified_form
 
 from .handling import process
 from .inbound import (
-    BadForm,
     Now,
-    parse_form_body,
-    signature_valid,
     sms_from_form,
     twiml,
     utc_now,
@@ -111,19 +109,9 @@ def add_twilio_routes(app: web.Application, *, settings: TwilioSettings, sink: S
 
 async def _verified_form(request: web.Request, settings: TwilioSettings) -> MultiDict[str]:
     """The request's form, once its signature matches; 400 / 403 otherwise."""
-    try:
-        form = parse_form_body(await request.read())
-    except BadForm as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from exc
-    # Twilio signs the URL it called: our public base plus the path and query as sent.
-    url = settings.public_base_url + request.raw_path
-    if not signature_valid(settings.token, url, form, request.headers.get("X-Twilio-Signature",
-                                                                          "")):
-        log.warning("twilio: refused request with bad signature from %s", request.remote)
-        raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
-    if form.get("AccountSid", settings.account_sid) != settings.account_sid:
-        raise web.HTTPForbidden(text="not our account")
-    return form
+    return await verified_form(request, token=settings.token,
+                               public_base_url=settings.public_base_url,
+                               account_sid=settings.account_sid)
 
 
 async def handle_sms(request: web.Request) -> web.Response:

@@ -20,6 +20,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from desks.console.hub import ConsoleHub
@@ -58,6 +60,8 @@ class SharedPop:
     engine: AsyncEngine
     pending: dict[str, _Tally] = field(default_factory=dict)
     deliveries: set[asyncio.Task[None]] = field(default_factory=set)
+    connection: asyncpg.Connection | None = None
+    """The listening connection, to notice when the database drops it."""
 
     async def announce(self, message: dict[str, Any], *, agent: str | None) -> int:
         """Pop ``message`` on every process's consoles (or ``agent``'s); the consoles reached."""
@@ -103,10 +107,57 @@ async def shared_pop(hub: ConsoleHub, engine: AsyncEngine,
                      database_url: str) -> AsyncIterator[SharedPop]:
     """Listen for screen pops for as long as the block runs (one connection per process)."""
     relay = SharedPop(hub, engine)
-    async with listening(database_url, CHANNEL, relay.on_message, name=LISTENER_NAME):
+    async with listening(database_url, CHANNEL, relay.on_message, name=LISTENER_NAME) as conn:
+        relay.connection = conn
         try:
             yield relay
         finally:
             for task in list(relay.deliveries):
                 task.cancel()
             await asyncio.gather(*relay.deliveries, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class ResilientPop:
+    """The process's relay, kept listening across database outages.
+
+    The service must start and serve while PostgreSQL is away (the citizen
+    form answers "try again", the modem keeps its texts), so the listener is
+    (re)connected in the background with backoff. While it is down, a pop
+    reaches this process's consoles only, and says so in the log.
+    """
+
+    hub: ConsoleHub
+    engine: AsyncEngine
+    database_url: str
+    current: SharedPop | None = None
+    retry_s: float = 1.0
+
+    async def announce(self, message: dict[str, Any], *, agent: str | None) -> int:
+        relay = self.current
+        if relay is None:
+            log.warning("screen pop: not listening on the database; this process's consoles only")
+            return await self.hub.send(message, agent=agent)
+        try:
+            return await relay.announce(message, agent=agent)
+        except (OSError, ConnectionError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+            log.warning("screen pop across processes failed (%s); this process only", exc)
+            return await self.hub.send(message, agent=agent)
+
+    async def keep_listening(self) -> None:
+        """Hold one listening connection; when it is lost or cannot be had, try again later."""
+        delay = self.retry_s
+        while True:
+            try:
+                async with shared_pop(self.hub, self.engine, self.database_url) as relay:
+                    self.current, delay = relay, self.retry_s
+                    lost = asyncio.Event()
+                    assert relay.connection is not None
+                    relay.connection.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                    await lost.wait()  # the database closed or dropped the connection
+            except (OSError, ConnectionError, asyncpg.PostgresError) as exc:
+                log.warning("screen pop listener unavailable (%s); retrying in %.0f s", exc, delay)
+            finally:
+                self.current = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

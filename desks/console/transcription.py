@@ -1,9 +1,10 @@
-"""Fax transcription in the console: the pages beside a text box, oldest fax first (R5.1).
+"""Transcription in the console: the fax pages or the recording beside a text box (R5.1).
 
-A fax is registered with a placeholder text; the service centre types what
-the pages say. ``/desk/console/faxes`` lists the faxes still waiting, oldest
-first; each fax's page shows its page images (served by ``/desk/attachments``)
-beside a text box, prefilled with the OCR text when the fax channel made one,
+A fax or a voicemail is registered with a placeholder text; the service centre
+types what the pages say or the caller said. ``/desk/console/faxes`` lists the
+items still waiting, oldest first; each one's page shows its page images or an
+audio player (files served by ``/desk/attachments``) beside a text box,
+prefilled with the OCR or speech-to-text result when a machine made one,
 marked as machine text to be checked. Saving records the transcription with
 ``registrar.transcription`` (an event keeps the placeholder) and moves on to
 the next waiting fax, so an agent can work through the pile without the mouse.
@@ -28,9 +29,9 @@ from desks.staff.deps import current
 from forwarder.screening import emergency_hint
 from registrar.models import Case, Role
 from registrar.transcription import (
-    FAX_CHANNEL,
-    PLACEHOLDER_PREFIX,
+    PLACEHOLDERS,
     TranscriptionError,
+    awaiting,
     awaits_transcription,
     record_transcription,
 )
@@ -39,11 +40,11 @@ TRANSCRIBERS = frozenset({Role.CITY_BUREAU})
 """Besides agents, the city bureau may transcribe (it registers what the centre missed)."""
 LIST_LIMIT = 200
 THUMBNAIL_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+AUDIO_PREFIX = "audio/"
 
 
 def _waiting(principal: Principal) -> tuple[ColumnElement[bool], ...]:
-    return (Case.channel == FAX_CHANNEL, Case.text.startswith(PLACEHOLDER_PREFIX, autoescape=True),
-            visible(principal))
+    return (awaiting(), visible(principal))
 
 
 async def _next_waiting(session: AsyncSession, principal: Principal) -> str | None:
@@ -78,7 +79,7 @@ async def fax_list(request: web.Request) -> web.Response:
 
 
 def machine_text(text: str) -> str:
-    """The OCR text after the fax channel's machine-text mark, or "" when there is none."""
+    """The machine's text (OCR, speech to text) after its mark, or "" when there is none."""
     _, mark, rest = text.partition(MACHINE_TEXT_MARK)
     return rest.strip() if mark else ""
 
@@ -86,11 +87,11 @@ def machine_text(text: str) -> str:
 async def _fax_case(session: AsyncSession, principal: Principal, number: str) -> Case:
     case = (await session.execute(
         select(Case).options(selectinload(Case.attachments))
-        .where(Case.number == number, Case.channel == FAX_CHANNEL, visible(principal))
+        .where(Case.number == number, Case.channel.in_(PLACEHOLDERS), visible(principal))
     )).scalar_one_or_none()
     if case is None:
         # Also for a case that exists but is not a fax or not visible: nothing is revealed.
-        raise web.HTTPNotFound(text="没有这份传真")
+        raise web.HTTPNotFound(text="没有这件待录入的诉求")
     return case
 
 
@@ -99,12 +100,13 @@ def _fax_page(request: web.Request, case: Case, *, text: str | None = None, erro
     waiting = awaits_transcription(case)
     ocr = machine_text(case.text) if waiting else ""
     pages = [a for a in case.attachments if a.content_type in THUMBNAIL_TYPES]
+    audio = [a for a in case.attachments if a.content_type.startswith(AUDIO_PREFIX)]
     files = [a for a in case.attachments if a.content_type not in THUMBNAIL_TYPES]
     tz = request.app[CONSOLE].tz
     return render(request, "console_fax.html", {
         "mode": "page", "case": case, "waiting": waiting, "ocr": ocr,
         "text": text if text is not None else (ocr if waiting else case.text),
-        "pages": pages, "files": files, "error": error, "saved": saved,
+        "pages": pages, "audio": audio, "files": files, "error": error, "saved": saved,
         "received": case.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
     }, status=status)
 

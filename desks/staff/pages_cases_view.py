@@ -15,7 +15,7 @@ from registrar.models import Case, Classification, Deadline, Role
 
 CHANNELS: dict[str, str] = {
     "web": "网站", "phone": "电话", "fax": "传真", "sms_modem": "短信", "sms_twilio": "短信",
-    "email": "电子邮件",
+    "twilio_voice": "电话留言", "email": "电子邮件",
 }
 CASE_STATUS: dict[str, str] = {
     "registered": "已登记待甄别", "not_accepted": "不予受理", "accepted": "已受理待交办",

@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from contract.envelope import Attachment, Channel, Envelope, Receipt
+from contract.envelope import MACHINE_TEXT_MARK, Attachment, Channel, Envelope, Receipt
+from contract.transcript import voice_placeholder
 from desks.access.accounts import demo_password, seed_demo_accounts
 from desks.console import announce_call
 from desks.console.hub import HUB
@@ -282,3 +283,23 @@ async def test_attachments_are_served_to_staff_who_may_see_the_case(client: Clie
     assert (await client.get(f"/desk/attachments/{digest}")).status == 404
     await sign_in(client, "city")
     assert (await client.get(f"/desk/attachments/{private.sha256}")).status == 200
+
+
+async def test_R5_1_voicemail_waits_beside_its_recording_with_machine_text_to_check(
+        agent: Client) -> None:
+    placeholder = voice_placeholder(40)
+    heard = f"{placeholder}\n\n{MACHINE_TEXT_MARK}\n仓山区 井盖 缺失"
+    voice = await register(agent, heard, channel=Channel.TWILIO_VOICE, ext="CA-voice",
+                           attachments=(Attachment("voicemail.wav", "audio/wav", b"RIFF-demo"),))
+    await register(agent, placeholder, ext="sms-lookalike")  # an SMS is never a recording
+    listing = await (await agent.get("/desk/console/faxes")).text()
+    assert voice.case_number in listing and 'id="fax-count">1<' in listing
+    page = await (await agent.get(f"/desk/console/faxes/{voice.case_number}")).text()
+    assert re.search(r'<audio class="recording" controls preload="metadata" '
+                     r'src="/desk/attachments/[0-9a-f]{64}"', page)
+    assert 'id="machine-text-note"' in page and ">仓山区 井盖 缺失</textarea>" in page
+    saved = await agent.post(f"/desk/console/faxes/{voice.case_number}", allow_redirects=False,
+                             data={"csrf": field(page, "csrf"), "text": "仓山区金山大道井盖缺失"})
+    assert saved.status == 303
+    [case] = [c for c in await cases(agent) if c.number == voice.case_number]
+    assert case.text == "仓山区金山大道井盖缺失"

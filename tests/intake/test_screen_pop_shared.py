@@ -17,7 +17,7 @@ from config.settings import Settings
 from contract.clock import FixedClock
 from desks.console import announce_call
 from desks.console.hub import HUB, POP_RELAY
-from desks.console.shared_pop import SharedPop
+from desks.console.shared_pop import ResilientPop, SharedPop
 from intake.app import create_app
 from tests.intake.test_console import CALLER_E164, sign_in, staff
 
@@ -49,7 +49,9 @@ async def test_announce_call_on_app_a_reaches_an_agent_connected_to_app_b(
             assert (await ws.receive_json(timeout=5)) == {"type": "call",
                                                           "caller": "+8613905910001"}
         # A message that is not ours on the channel is ignored, and pops still flow.
-        relay = a.app[POP_RELAY]
+        resilient = a.app[POP_RELAY]
+        assert isinstance(resilient, ResilientPop)
+        relay = resilient.current
         assert isinstance(relay, SharedPop)
         relay.on_message("not json")
         relay.on_message('{"kind": "ack", "id": "unknown", "reached": 3}')

@@ -66,7 +66,7 @@ async def test_only_fax_cases_are_transcribed(session: AsyncSession, clock: Fixe
                            ext="sms-1")
     with pytest.raises(TranscriptionError) as refused:
         await record_transcription(session, sms.number, "改写", actor="a", now=clock.now())
-    assert refused.value.code == "not_fax" and sms.text == "[传真] 短信原文"
+    assert refused.value.code == "not_transcribable" and sms.text == "[传真] 短信原文"
     assert await events(session, sms, "transcribed") == []
     with pytest.raises(TranscriptionError) as missing:
         await record_transcription(session, "FZ12345-20991231-000001", "x", actor="a", now=clock.now())

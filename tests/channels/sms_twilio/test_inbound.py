@@ -12,16 +12,9 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from channels.sms_twilio.deliver import split_body
-from channels.sms_twilio.inbound import (
-    BadForm,
-    InboundSms,
-    build_envelope,
-    clean_body,
-    parse_form_body,
-    signature_valid,
-    sms_from_rest,
-)
+from channels.sms_twilio.inbound import InboundSms, build_envelope, clean_body, sms_from_rest
 from channels.sms_twilio.settings import TwilioSettings
+from contract.twilio_signature import BadForm, parse_form_body, signature_valid
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, sign
 
