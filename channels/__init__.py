@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from channels.email_smtp.spec import SPEC as EMAIL
 from channels.fax_smtp.spec import SPEC as FAX
+from channels.open311.spec import SPEC as OPEN311
 from channels.sms_gammu.spec import SPEC as SMS_GAMMU
 from channels.sms_twilio.spec import SPEC as SMS_TWILIO
 from channels.web.spec import SPEC as WEB_FORM
@@ -25,6 +26,7 @@ CHANNELS: tuple[ChannelSpec[Any], ...] = (
     FAX,
     SMS_GAMMU,
     SMS_TWILIO,
+    OPEN311,
     EMAIL,
 )
 

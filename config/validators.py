@@ -12,3 +12,11 @@ def known_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {value!r}") from exc
     return value
+
+
+def http_url(value: str) -> str:
+    """A base URL without its trailing slash: https (or http for a local test), or empty."""
+    value = value.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http:// for a local test)")
+    return value
