@@ -192,7 +192,9 @@ def envelope_from_form(form: MultiDict[str], *, settings: Open311Settings, clien
         if not media.startswith(("https://", "http://")):
             raise bad("media_url must be an http(s) URL")
         notes.append(f"media_url={media}")  # kept for an agent to open; never fetched by us
-    name = (_one(form, "last_name") + _one(form, "first_name")).strip() or None
+    first, last = _one(form, "first_name"), _one(form, "last_name")
+    # 张 + 三 is 张三; John + Smith is "John Smith".
+    name = (f"{first} {last}" if (first + last).isascii() else last + first).strip() or None
     where = address or None
     district = next((d for d in districts if where and (d in where or d[:-1] in where)), None)
     return Envelope(

@@ -70,7 +70,8 @@ async def new_key(settings: Settings, name: str, clock: FixedClock) -> str:
 
 @pytest.fixture
 def o311_settings(db_url: str, tmp_path: Path) -> Settings:
-    return make_settings(db_url, tmp_path / "data", open311={"rate_free": 1000})
+    return make_settings(db_url, tmp_path / "data", open311={"rate_free": 1000,
+                                                               "jurisdiction_id": "fuzhou.gov.cn"})
 
 
 @pytest.fixture
