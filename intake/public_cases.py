@@ -52,15 +52,16 @@ from registrar.models import (
 
 CLOSED_STATUSES = (CaseStatus.CLOSED, CaseStatus.NOT_ACCEPTED, CaseStatus.STOPPED)
 #: Case-level steps the public may follow, with the words shown for each.
+#: (``move_case`` logs ``case_<move>``; never the actor, reason or data: those are internal.)
 PUBLIC_STEPS: dict[str, str] = {
     "registered": "已登记，转市信访局受理",
-    "accept": "已受理",
-    "dispatch": "已转交办理单位",
-    "reopen": "重新交办",
-    "answered": "办理单位已答复，审核通过",
-    "not_accept": "不予受理（不属于12345受理范围）",
-    "stop": "重复诉求，已答复过，不再交办",
-    "close": "已办结，办理结果已告知诉求人",
+    "case_accept": "已受理",
+    "case_dispatch": "已转交办理单位",
+    "case_reopen": "重新交办",
+    "case_answered": "办理单位已答复，审核通过",
+    "case_not_accept": "不予受理（不属于12345受理范围）",
+    "case_stop": "重复诉求，已答复过，不再交办",
+    "case_close": "已办结，办理结果已告知诉求人",
 }
 POSITION_DECIMALS = 3
 
@@ -141,7 +142,7 @@ class RegistrarPublicCases:
 def _update(event: Event, case: Case) -> PublicUpdate:
     closed = event.to_state in CLOSED_STATUSES
     text = PUBLIC_STEPS[event.action]
-    if event.action == "close" and _published(case) and case.published_text:
+    if event.action == "case_close" and _published(case) and case.published_text:
         text = case.published_text
     return PublicUpdate(update_id=str(event.id), case_number=case.number, closed=closed,
                         at=event.at, description=text)
