@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from channels.email_smtp.spec import SPEC as EMAIL
 from channels.fax_smtp.spec import SPEC as FAX
+from channels.open311.spec import SPEC as OPEN311
 from channels.sms_gammu.spec import SPEC as SMS_GAMMU
 from channels.sms_twilio.spec import SPEC as SMS_TWILIO
 from channels.twilio_voice.spec import SPEC as TWILIO_VOICE
@@ -27,6 +28,7 @@ CHANNELS: tuple[ChannelSpec[Any], ...] = (
     SMS_GAMMU,
     SMS_TWILIO,
     TWILIO_VOICE,
+    OPEN311,
     EMAIL,
 )
 

@@ -18,7 +18,7 @@ def known_zone(value: str) -> str:
 
 
 def http_url(value: str) -> str:
-    """A base URL without its trailing slash; https (http only makes sense for local tests)."""
+    """A base URL without its trailing slash: https (or http for a local test), or empty."""
     value = value.strip().rstrip("/")
     if value and not value.startswith(("https://", "http://")):
         raise ValueError("must start with https:// (or http:// for a local test)")

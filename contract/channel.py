@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from contract.clock import Clock
 from contract.envelope import Sink
 from contract.notice import Deliverer
+from contract.public_cases import ApiKeys, PublicCases
 from contract.signing import CitizenCsrf, Signer
 from contract.sms_keywords import SmsCommands
 
@@ -67,6 +68,10 @@ class ChannelPorts:
     """The citizen pages' one CSRF check."""
     districts: tuple[str, ...] = ()
     """The city's districts, for forms and voice menus that ask for one."""
+    public_cases: PublicCases | None = None
+    """Public cases only, for channels that answer status queries (Open311); None in narrow tests."""
+    api_keys: ApiKeys | None = None
+    """API clients' keys and rate limits, for channels that take calls from apps (Open311)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,9 @@ class Channel(StrEnum):
     """Voicemail left through Twilio Voice (``channels/twilio_voice``)."""
     EMAIL = "email"
     """Outbound only so far: replies to web items whose citizen left only an email."""
+    OPEN311 = "open311"
+    """Apps and partner systems through the Open311 GeoReport v2 API; answered like web items
+    (SMS to the phone or email they gave)."""
 
 
 @dataclass(frozen=True, slots=True)

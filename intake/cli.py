@@ -18,6 +18,7 @@ from config.organisation import load_organisation
 from config.settings import ConfigError, Settings, load_settings
 from contract.clock import SystemClock
 from desks.access.accounts import seed_demo_accounts
+from intake.cli_open311 import register_open311, run_open311
 from intake.cli_ops import handles, register_ops, run_ops
 from intake.wiring import enabled_channels
 from registrar.db import create_engine, make_sessionmaker
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     show = case_commands.add_parser("show", help="print a case: what was stored, events, notices")
     show.add_argument("number")
     register_ops(sub, case_commands)
+    register_open311(sub)
     sub.add_parser("sweep", help="run the deadline sweeper once (late reading, 逾期办理, warnings …)")
     calendar = sub.add_parser("calendar", help="the working-day calendar")
     calendar.add_subparsers(dest="calendar_command", required=True).add_parser(
@@ -162,6 +164,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if handles(args):
         return run_ops(args, settings)
+    if args.command == "open311":
+        return run_open311(args, settings)
     if args.command == "case":
         output = asyncio.run(_show(settings, args.number))
         if output is None:

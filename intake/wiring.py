@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import CHANNELS, ROLES
 from config.settings import Settings
@@ -31,6 +32,7 @@ from forwarder.outbox_rules import RetryPolicy
 from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
 from intake import keys
+from intake.public_cases import RegistrarApiKeys, RegistrarPublicCases
 from intake.sms_commands import RegistrarSmsCommands
 from intake.transcribe import engine_factory, transcription_worker
 
@@ -65,10 +67,15 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
     async def record_status(ref: str, status: str, error_code: str | None) -> None:
         await app[keys.OUTBOX].record_delivery_status(ref, status, error_code)
 
+    def sessions() -> async_sessionmaker[AsyncSession]:
+        return app[keys.SESSIONMAKER]
+
     return ChannelPorts(sink=sink, clock=app[keys.CLOCK], announce=announce,
                         data_dir=settings.data_dir, tz=settings.tz, commands=_LateCommands(app),
                         record_status=record_status, signer=app[keys.SIGNER],
-                        csrf=app[keys.CSRF], districts=districts)
+                        csrf=app[keys.CSRF], districts=districts,
+                        public_cases=RegistrarPublicCases(sessions),
+                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]))
 
 
 def enabled_channels(settings: Settings) -> list[tuple[ChannelSpec[Any], Any]]:

@@ -1,4 +1,5 @@
-"""The administrator's desk: units and roster (R10.2), accounts, routing keywords, the calendar.
+"""The administrator's desk: units and roster (R10.2), accounts, routing keywords, the calendar,
+the Open311 API's client keys.
 
 Administration has no JSON API yet, so these pages post plain forms (with the
 session's CSRF field, checked by the ``signed_in`` middleware) to handlers that
@@ -26,6 +27,7 @@ from desks.staff.deps import DESK, current
 from forwarder import admin
 from forwarder.calendar_check import calendar_check, unconfirmed_years
 from forwarder.calendar_overrides import SHIPPED_FILE
+from registrar import open311_clients
 from registrar.models import Account, Role, RosterEntry, Unit
 
 KIND_NAMES: dict[str, str] = {
@@ -272,6 +274,41 @@ async def calendar_page(request: web.Request) -> web.Response:
         "origins": origins})
 
 
+# --- Open311 API clients ------------------------------------------------------------------
+
+
+async def _open311_page(request: web.Request, *, error: str = "", issued: tuple[str, str] | None = None,
+                        status: int = 200) -> web.Response:
+    async with request.app[DESK].sessionmaker() as session:
+        clients = await open311_clients.list_clients(session)
+    response = render(request, "desk_admin_open311.html", {
+        "clients": clients, "error": error, "issued": issued,
+        "done": "已吊销。" if request.query.get("done") == "revoked" else ""}, status=status)
+    response.headers["Cache-Control"] = "no-store"  # a new key is shown in this page once
+    return response
+
+
+async def open311_page(request: web.Request) -> web.Response:
+    require_admin(request)
+    return await _open311_page(request)
+
+
+async def open311_action(request: web.Request) -> web.StreamResponse:
+    """POST /desk/admin/open311 (add a client, its key shown once) and …/{name}/revoke."""
+    require_admin(request)
+    data = await form(request)
+    name = request.match_info.get("name") or data.get("client_name", "")
+    try:
+        async with request.app[DESK].sessionmaker.begin() as session:
+            if "name" in request.match_info:
+                await open311_clients.revoke_client(session, name, now=now(request))
+                return see_other("/desk/admin/open311?done=revoked")
+            key = await open311_clients.add_client(session, name, now=now(request))
+    except open311_clients.ClientError as exc:
+        return await _open311_page(request, error=str(exc), status=400)
+    return await _open311_page(request, issued=(name.strip(), key))
+
+
 def add_admin_pages(app: web.Application) -> None:
     app.router.add_get("/desk/admin", units_page)
     app.router.add_get("/desk/admin/units/{code}", unit_page)
@@ -280,3 +317,6 @@ def add_admin_pages(app: web.Application) -> None:
     app.router.add_post("/desk/admin/users", users_action)
     app.router.add_post("/desk/admin/users/{id}/{action}", users_action)
     app.router.add_get("/desk/admin/calendar", calendar_page)
+    app.router.add_get("/desk/admin/open311", open311_page)
+    app.router.add_post("/desk/admin/open311", open311_action)
+    app.router.add_post("/desk/admin/open311/{name}/revoke", open311_action)

@@ -18,7 +18,7 @@ import re
 import smtplib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from channels import CHANNELS
 from channels.fax_smtp.settings import FaxSettings
+from channels.open311.settings import Open311Settings
 from channels.sms_gammu import write_incoming_sms
 from channels.sms_gammu.settings import GammuSettings
 from channels.sms_twilio.settings import TwilioSettings
@@ -42,6 +43,7 @@ from channels.web.settings import WebFormSettings
 from contract.channel import WEB, ChannelPorts, ChannelSpec
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
+from contract.public_cases import Admission
 from contract.signing import CitizenCsrf, Signer
 from tests.channels.sms_twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC, sign
 from tests.channels.twilio_voice import conftest as voice
@@ -286,11 +288,46 @@ async def _twilio_voice(stack: AsyncExitStack, ports: ChannelPorts, tmp_path: Pa
     async def bad_encoding() -> bool:
         return await call("0dd", voice.RECORDING_SID, body=b"CallSid=CA%ff%fe&RecordingSid=%ED%A0%80")
 
+
+class _HarnessKeys:
+    """The Open311 channel's key check: one key, never rate-limited."""
+
+    async def admit(self, scope: str, key: str, *, free: int, window_s: float) -> Admission:
+        return Admission("harness-app" if key == "harness-key" else None)
+
+
+async def _open311(stack: AsyncExitStack, ports: ChannelPorts, tmp_path: Path) -> Driver:
+    spec = SPECS["open311"]
+    client = await _web_app_plain(spec, Open311Settings(), replace(ports, api_keys=_HarnessKeys()),
+                                  stack)
+
+    async def post(body: bytes) -> bool:
+        response = await client.post("/open311/v2/requests.json", data=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status < 500 or response.status == 503, await response.text()
+        # A token (store down, kept in the spool) is no case number: not acknowledged as one.
+        return response.status == 200 and "service_request_id" in (await response.json())[0]
+
+    async def send(identity: str) -> bool:
+        return await post(urlencode({"api_key": "harness-key", "service_code": "urban",
+                                     "address_string": "仓山区金山大道", "description": TEXT,
+                                     "attribute[BLOCKING]": "yes", "phone": "13805912345",
+                                     "client_request_id": identity}).encode())
+
+    async def oversized() -> bool:
+        return await post(urlencode({"api_key": "harness-key", "service_code": "urban",
+                                     "address_string": "仓山区", "description": "长" * 2_000_000,
+                                     "attribute[BLOCKING]": "yes"}).encode())
+
+    async def bad_encoding() -> bool:
+        return await post(b"api_key=harness-key&service_code=urban&attribute%5BBLOCKING%5D=yes"
+                          b"&address_string=%E4%BD&description=%ff%fe%ED%A0%80")
+
     return Driver(send, oversized, bad_encoding)
 
 
 DRIVERS = {"web_form": _web_form, "fax": _fax, "gammu": _gammu, "twilio": _twilio,
-           "twilio_voice": _twilio_voice}
+           "twilio_voice": _twilio_voice, "open311": _open311}
 
 
 def test_every_inbound_channel_in_the_registry_has_a_driver() -> None:
