@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from channels.email_smtp.spec import SPEC as EMAIL
 from channels.fax_smtp.spec import SPEC as FAX
+from channels.sip.spec import SPEC as SIP
 from channels.sms_gammu.spec import SPEC as SMS_GAMMU
 from channels.sms_twilio.spec import SPEC as SMS_TWILIO
 from channels.web.spec import SPEC as WEB_FORM
@@ -26,6 +27,7 @@ CHANNELS: tuple[ChannelSpec[Any], ...] = (
     SMS_GAMMU,
     SMS_TWILIO,
     EMAIL,
+    SIP,
 )
 
 SETTINGS_SECTIONS: dict[str, type[BaseModel]] = {spec.name: spec.settings_model for spec in CHANNELS}
