@@ -22,11 +22,49 @@ import json
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MAX_LINE = 65_536
 
 Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the service tells a worker at start (JSON on the command line)."""
+
+    index: int
+    host: str
+    port: int
+    rtp_port: int
+    rtp_range: int
+    number: str
+    spool_dir: Path
+    choice_timeout_s: float
+    digit_timeout_s: float
+    max_record_s: float
+    silence_s: float
+    silence_level: int
+    agent_ring_s: float
+    readback_times: int
+    registrar: str = ""
+    username: str = ""
+    password: str = ""
+    realm: str = "*"
+    log_level: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        data = json.loads(text)
+        data["spool_dir"] = Path(data["spool_dir"])
+        return cls(**data)
 
 
 def encode(message: Message) -> bytes:

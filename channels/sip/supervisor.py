@@ -22,10 +22,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from channels.sip.link import MAX_LINE, decode, encode
+from channels.sip.link import MAX_LINE, WorkerConfig, decode, encode
 from channels.sip.service import LineService
 from channels.sip.settings import SipSettings
-from channels.sip.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 30.0
@@ -120,7 +119,7 @@ class WorkerPool:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "channels.sip.worker", config.to_json(), str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:
             theirs.close()
@@ -128,8 +127,8 @@ class WorkerPool:
         worker.starts += 1
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=MAX_LINE * 2)
         worker.writer = writer
-        assert process.stderr is not None
-        logs = asyncio.create_task(_forward_log(worker.index, process.stderr))
+        assert process.stdout is not None  # pjsua logs to stdout, Python to stderr: both here
+        logs = asyncio.create_task(_forward_log(worker.index, process.stdout))
         try:
             await self._serve(worker, reader, writer)
         finally:
@@ -191,7 +190,7 @@ class WorkerPool:
 
 
 async def _forward_log(index: int, stream: asyncio.StreamReader) -> None:
-    """A worker's stderr (its own log and pjsua's) into the service's log, line by line."""
+    """A worker's output (its own log and pjsua's) into the service's log, line by line."""
     worker_log = logging.getLogger(f"channels.sip.worker.{index}")
     while True:
         try:

@@ -11,17 +11,16 @@ call records, its voice level. Nothing else calls pjsua2.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import itertools
-import json
 import logging
 import queue
 import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,48 +28,12 @@ import pjsua2 as pj
 
 from channels.sip import audio
 from channels.sip.call import AgentLeg, PhoneCall
-from channels.sip.link import Message, WorkerLink
+from channels.sip.link import Message, WorkerConfig, WorkerLink
 from channels.sip.menu import AgentsOffered, Discarded, Kept, Registered, StatusText, Timeout
 
 log = logging.getLogger("channels.sip.worker")
 MAX_CALLS = 4
 """pjsua's compiled-in limit; a fifth INVITE is answered 486 by pjsua itself."""
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """What the service tells a worker at start (JSON on the command line)."""
-
-    index: int
-    host: str
-    port: int
-    rtp_port: int
-    rtp_range: int
-    number: str
-    spool_dir: Path
-    choice_timeout_s: float
-    digit_timeout_s: float
-    max_record_s: float
-    silence_s: float
-    silence_level: int
-    agent_ring_s: float
-    readback_times: int
-    registrar: str = ""
-    username: str = ""
-    password: str = ""
-    realm: str = "*"
-    log_level: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
-        return json.dumps(data)
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerConfig:
-        data = json.loads(text)
-        data["spool_dir"] = Path(data["spool_dir"])
-        return cls(**data)
 
 
 class Account(pj.Account):  # type: ignore[misc]
@@ -246,7 +209,14 @@ class Line:
         call = PhoneCall(self, call_id, asserted)
         self.calls[call.key] = call
         self.send({"op": "call", "calls": len(self.calls)})
-        call.answer(self._ok())
+        try:
+            call.answer(self._ok())
+        except pj.Error as exc:  # an offer we cannot take (no codec we speak, broken SDP)
+            log.warning("refusing call %s: %s", call.key, exc.info())
+            refuse = pj.CallOpParam()
+            refuse.statusCode = pj.PJSIP_SC_NOT_ACCEPTABLE_HERE
+            with contextlib.suppress(pj.Error):
+                call.hangup(refuse)
 
     @staticmethod
     def _ok() -> Any:
