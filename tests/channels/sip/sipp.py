@@ -174,11 +174,11 @@ async def run(target: str, xml: str | None, workdir: Path, *, calls: int = 1, ra
               builtin: str | None = None) -> Result:
     """Run SIPp against ``target`` (``127.0.0.1:PORT``) and wait for it, at most ``timeout_s``."""
     binary = sipp_binary()
-    args = [binary, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "0", "-mp", "0",
+    args = [binary, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", "0",
             "-m", str(calls), "-r", str(rate), "-l", str(limit or calls), "-s", "12345",
             "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin",
             "-trace_err", "-error_file", str(workdir / "errors.log"), "-trace_stat",
-            "-stf", str(workdir / "stats.csv"), *extra]
+            "-stf", str(workdir / "stats.csv"), *(extra if "-p" in extra else ("-p", "0", *extra))]
     scenario_file = _write(workdir, xml)
     args += ["-sn", builtin] if builtin else ["-sf", scenario_file]
     if target:
