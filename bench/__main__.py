@@ -170,7 +170,7 @@ async def bench_database(db: str, url: str, root: Path, args: argparse.Namespace
     settings = load_settings(environ={}, overrides={
         "database_url": url, "data_dir": str(root / db),
         "web": {"secret_key": "bench-secret-key-0123456789abcdef", "port": 0},
-        "fax": {"enabled": True, "port": 0}, "gammu": {"enabled": False},
+        "fax": {"enabled": True, "port": 0}, "gammu": {"enabled": False}, "sip": {"enabled": False},
         "worker": {"outbox_enabled": False, "sweeper_enabled": False}}, sections=SETTINGS_SECTIONS)
     app_runner, port = await serve(create_app(settings))
     hello_runner, hello_port = await serve(hello_world())

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from channels.email_smtp.spec import SPEC as EMAIL
 from channels.fax_smtp.spec import SPEC as FAX
 from channels.open311.spec import SPEC as OPEN311
+from channels.sip.spec import SPEC as SIP
 from channels.sms_gammu.spec import SPEC as SMS_GAMMU
 from channels.sms_twilio.spec import SPEC as SMS_TWILIO
 from channels.twilio_voice.spec import SPEC as TWILIO_VOICE
@@ -30,6 +31,7 @@ CHANNELS: tuple[ChannelSpec[Any], ...] = (
     TWILIO_VOICE,
     OPEN311,
     EMAIL,
+    SIP,
 )
 
 SETTINGS_SECTIONS: dict[str, type[BaseModel]] = {spec.name: spec.settings_model for spec in CHANNELS}

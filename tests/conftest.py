@@ -156,6 +156,7 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         # test turns them on (with port 0 and its own directories).
         "fax": {"enabled": False},
         "gammu": {"enabled": False},
+        "sip": {"enabled": False},
         "worker": {"outbox_enabled": False, "sweeper_enabled": False},
     }
     base.update(overrides)

@@ -14,8 +14,10 @@ nobody. A channel that cannot meet a situation (a modem cannot deliver a
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import smtplib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -35,6 +37,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels import CHANNELS
 from channels.fax_smtp.settings import FaxSettings
 from channels.open311.settings import Open311Settings
+from channels.sip.settings import SipSettings
+from channels.sip.spool import key_for
 from channels.sms_gammu import write_incoming_sms
 from channels.sms_gammu.settings import GammuSettings
 from channels.sms_twilio.settings import TwilioSettings
@@ -45,6 +49,7 @@ from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.public_cases import Admission
 from contract.signing import CitizenCsrf, Signer
+from tests.channels.sip import sipp
 from tests.channels.sms_twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC, sign
 from tests.channels.twilio_voice import conftest as voice
 
@@ -288,6 +293,8 @@ async def _twilio_voice(stack: AsyncExitStack, ports: ChannelPorts, tmp_path: Pa
     async def bad_encoding() -> bool:
         return await call("0dd", voice.RECORDING_SID, body=b"CallSid=CA%ff%fe&RecordingSid=%ED%A0%80")
 
+    return Driver(send, oversized, bad_encoding)
+
 
 class _HarnessKeys:
     """The Open311 channel's key check: one key, never rate-limited."""
@@ -326,8 +333,67 @@ async def _open311(stack: AsyncExitStack, ports: ChannelPorts, tmp_path: Path) -
     return Driver(send, oversized, bad_encoding)
 
 
+class _Heard(logging.Handler):
+    """What the phone line's callers heard (the workers log every prompt list they play)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _udp(port: int, datagram: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(2)
+        sock.sendto(datagram, ("127.0.0.1", port))
+        try:
+            return sock.recv(65_535)
+        except TimeoutError:
+            return b""
+
+
+async def _sip(stack: AsyncExitStack, ports: ChannelPorts, tmp_path: Path) -> Driver:
+    """A caller presses 1, speaks, presses #: acknowledged when it hears its case number."""
+    sipp.sipp_binary()
+    settings = SipSettings(enabled=True, port=0, rtp_port_start=0, retry_s=3600, silence_s=3,
+                           choice_timeout_s=2, readback_times=1)
+    started = await stack.enter_async_context(SPECS["sip"].start(settings, ports, frozenset({"sip"})))
+    port, heard = started.ports["sip"], _Heard()
+    logging.getLogger("channels.sip").addHandler(heard)
+    logging.getLogger("channels.sip").setLevel(logging.INFO)
+    stack.callback(logging.getLogger("channels.sip").removeHandler, heard)
+    steps: list[sipp.Step] = [sipp.Pause(300), sipp.Key("1"), sipp.Key("#"), sipp.Speak(), sipp.Key("#"),
+                              sipp.HangUpAfter(1500)]
+
+    async def call(identity: str, display: str) -> bool:
+        call_id = f"harness-{identity}@127.0.0.1"  # SIPp's -cid_str: the same identity, the same Call-ID
+        await sipp.run(f"127.0.0.1:{port}", sipp.scenario(steps, display=display),
+                       tmp_path / f"sipp-{identity}", timeout_s=40, extra=("-cid_str", call_id))
+        return any(f"call {key_for(call_id)} plays registered" in line for line in heard.lines)
+
+    async def send(identity: str) -> bool:
+        return await call(identity, '"Zhang San"')
+
+    async def oversized() -> bool:  # a 60 kB header in one datagram: refused or dropped
+        invite = (f"INVITE sip:12345@127.0.0.1:{port} SIP/2.0\r\n"
+                  "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\n"
+                  "From: <sip:13805912345@127.0.0.1>;tag=1\r\nTo: <sip:12345@127.0.0.1>\r\n"
+                  "Call-ID: big@127.0.0.1\r\nCSeq: 1 INVITE\r\nX-Big: " + "A" * 60_000
+                  + "\r\nContent-Length: 0\r\n\r\n").encode()
+        answer = await asyncio.to_thread(_udp, port, invite)
+        return answer.startswith(b"SIP/2.0 2")
+
+    async def bad_encoding() -> bool:  # bytes 0xff 0xfe in the display name: not UTF-8
+        return await call("badbytes", '"\xff\xfe\xed\xa0\x80"')
+
+    return Driver(send, oversized, bad_encoding)
+
+
 DRIVERS = {"web_form": _web_form, "fax": _fax, "gammu": _gammu, "twilio": _twilio,
-           "twilio_voice": _twilio_voice, "open311": _open311}
+           "twilio_voice": _twilio_voice, "open311": _open311, "sip": _sip}
 
 
 def test_every_inbound_channel_in_the_registry_has_a_driver() -> None:

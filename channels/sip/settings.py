@@ -1,0 +1,144 @@
+"""Settings of the phone line (section ``[sip]``): where it answers, how many workers, the menu.
+
+One pjsua2 process holds at most four calls (``PJSUA_MAX_CALLS``), so capacity
+is a pool of worker processes, worker ``i`` on SIP port ``port + i`` and RTP
+ports from ``rtp_port_start + i * rtp_ports_per_worker``. With one worker the
+line is served directly; with several, Kamailio's dispatcher sits in front
+(``hotline sip kamailio-config``) on ``kamailio_port``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import time
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_SIP_URI = re.compile(r"sips?:[^@\s]+@[^\s;]+(;[^\s]*)?")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _split_csv(value: object) -> object:
+    """``HOTLINE_SIP__AGENTS=sip:a@h,sip:b@h`` arrives as one string."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
+    return value
+
+
+class SipSettings(_Strict):
+    """The phone line: SIP workers, the voice menu, agents, an optional trunk and Kamailio."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    """Address the workers bind (SIP and RTP)."""
+    port: int = Field(5060, ge=0, le=65535)
+    """SIP port of worker 0 (UDP); worker ``i`` uses ``port + i``. 0: any free port (tests)."""
+    workers: int = Field(1, ge=1, le=64)
+    rtp_port_start: int = Field(40000, ge=0, le=65000)
+    """First RTP port of worker 0; 0: any free ports (tests)."""
+    rtp_ports_per_worker: int = Field(100, ge=8, le=10000)
+    number: str = "12345"
+    """The user part we answer as (``sip:12345@host``)."""
+    case_prefix: str = "FZ12345"
+    """Must equal the top-level ``case_prefix``: callers key only the digits of a case number."""
+
+    # The menu.
+    max_record_s: float = Field(120.0, gt=0, le=600)
+    silence_s: float = Field(8.0, gt=0, le=120)
+    """A message ends after this long without voice."""
+    silence_level: int = Field(3, ge=0, le=255)
+    """pjmedia signal level (0–255) at or below which the caller counts as silent."""
+    choice_timeout_s: float = Field(6.0, gt=0, le=60)
+    """No key this long after the menu: the caller goes to an agent."""
+    digit_timeout_s: float = Field(6.0, gt=0, le=60)
+    readback_times: int = Field(2, ge=1, le=3)
+    """How often the case number is read back."""
+    min_message_s: float = Field(1.0, ge=0, le=30)
+    """Shorter recordings, or ones with no sound, are no message."""
+
+    # Agents (bridged transfer, tried in order) and their hours in the city's zone.
+    agents: tuple[str, ...] = ()
+    agent_ring_s: float = Field(20.0, gt=0, le=120)
+    agent_hours: tuple[str, str] = ("00:00", "24:00")
+    """Opening and closing time (``"08:30"``, ``"17:30"``); outside them callers leave a message."""
+    agent_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    """ISO weekdays minus one (0 = Monday) on which agents answer."""
+
+    # Registration to a PBX or carrier trunk (empty registrar: answer directly).
+    registrar: str = ""
+    """``sip:pbx.example.com`` — REGISTER there as ``username``."""
+    username: str = ""
+    password: str = ""
+    realm: str = "*"
+    trunk_address: str = ""
+    """The trunk's or PBX's IP: Kamailio never rate-limits it."""
+
+    # Kamailio's dispatcher in front of a pool.
+    kamailio_port: int = Field(5060, ge=1, le=65535)
+    kamailio_invites_per_2s: int = Field(30, ge=1, le=10000)
+    """pike: more INVITEs or REGISTERs than this per 2 s from one source IP are dropped."""
+    kamailio_calls_per_number: int = Field(2, ge=1, le=100)
+    """Concurrent calls one caller number may hold."""
+
+    retry_s: float = Field(30.0, gt=0, le=3600)
+    """How often recordings the store could not take are offered again."""
+    restart_delay_s: float = Field(1.0, ge=0, le=60)
+    log_level: int = Field(1, ge=0, le=6)
+    """pjsua log level in the workers' stderr."""
+
+    @field_validator("agents", "agent_weekdays", mode="before")
+    @classmethod
+    def _from_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("agents")
+    @classmethod
+    def _sip_uris(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for uri in value:
+            if not _SIP_URI.fullmatch(uri):
+                raise ValueError(f"not a SIP URI: {uri!r} (want sip:user@host[:port])")
+        return value
+
+    @field_validator("agent_hours")
+    @classmethod
+    def _hours(cls, value: tuple[str, str]) -> tuple[str, str]:
+        for text in value:
+            if text != "24:00":
+                try:
+                    time.fromisoformat(text)
+                except ValueError as exc:
+                    raise ValueError(f"not a time of day: {text!r} (want HH:MM)") from exc
+        return value
+
+    @field_validator("host", "trunk_address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address: {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SipSettings:
+        if self.registrar and not (self.username and self.password):
+            raise ValueError("registrar needs username and password")
+        if self.port and self.port + self.workers - 1 > 65535:
+            raise ValueError("port + workers exceeds 65535")
+        if self.rtp_port_start and (
+                self.rtp_port_start + self.workers * self.rtp_ports_per_worker > 65535):
+            raise ValueError("rtp_port_start + workers * rtp_ports_per_worker exceeds 65535")
+        return self
+
+    def worker_sip_port(self, index: int) -> int:
+        """SIP port of worker ``index`` (0 stays 0: a free port chosen by the worker)."""
+        return self.port + index if self.port else 0
+
+    def worker_rtp_port(self, index: int) -> int:
+        """First RTP port of worker ``index``."""
+        return self.rtp_port_start + index * self.rtp_ports_per_worker if self.rtp_port_start else 0

@@ -1,0 +1,219 @@
+"""SIPp as the caller (and as an agent's phone): scenarios written from steps, runs bounded in time.
+
+A scenario is the INVITE with a PCMA/telephone-event offer, then ``steps``:
+``Key("1")`` plays the RFC 2833 pcap of a key (SIPp's pcaps carry one
+fixed RTP timestamp per digit, so pjmedia hears the same key twice in a row as
+one press: scenarios never repeat a key back to back), ``Speak()`` plays SIPp's
+g711a speech pcap (``SPEECH_S`` long), ``Pause(ms)``, and the end: we hang up
+(``HangUpAfter(ms)``) or the line does (``AwaitBye(ms)``). Every run has
+``-m`` calls and a timeout, binds free ports (``-p 0``, ``-mp 0``) on
+127.0.0.1 only, and reports what SIPp counted.
+
+On CI (``CI=true``) a missing ``sipp`` fails the test; elsewhere it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PCAPS = Path("/usr/share/sip-tester")
+SPEECH_S = 7.05
+"""Length of SIPp's g711a.pcap (speech): what a recording of it must hold."""
+
+
+def sipp_binary() -> str:
+    """The sipp binary, or fail (CI) / skip (laptop) saying how to get it."""
+    found = shutil.which("sipp")
+    if found and (PCAPS / "g711a.pcap").exists():
+        return found
+    reason = "SIPp is missing: apt-get install sip-tester"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Key:
+    digit: str
+
+
+@dataclass(frozen=True)
+class Speak:
+    pass
+
+
+@dataclass(frozen=True)
+class Pause:
+    ms: int
+
+
+@dataclass(frozen=True)
+class HangUpAfter:
+    ms: int
+
+
+@dataclass(frozen=True)
+class AwaitBye:
+    timeout_ms: int
+
+
+Step = Key | Speak | Pause | HangUpAfter | AwaitBye
+
+_PCAP_NAME = {"#": "pound", "*": "star"}
+_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="hotline caller">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:{user}@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP {payloads} 101
+{rtpmap}a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:{user}@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+"""
+
+_BYE = """  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: sip:{user}@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200" crlf="true"/>
+"""
+
+_AWAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+"""
+
+
+def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Zhang San"',
+             payloads: str = "8") -> str:
+    """The XML of a caller that dials, then follows ``steps``; it must end with a hang-up step."""
+    rtpmap = "".join(f"a=rtpmap:{p} {dict(zip('08', ('PCMU', 'PCMA'), strict=True)).get(p, 'X')}/8000\n"
+                     for p in payloads.split() if p in "08")
+    fields = {"from_": display, "user": user, "payloads": payloads, "rtpmap": rtpmap}
+    body = [_HEAD.format(**fields)]
+    for step in steps:
+        if isinstance(step, Key):
+            name = _PCAP_NAME.get(step.digit, step.digit)
+            body.append(f'  <nop><action><exec play_pcap_audio="{PCAPS}/dtmf_2833_{name}.pcap"/>'
+                        "</action></nop>\n  <pause milliseconds=\"250\"/>\n")
+        elif isinstance(step, Speak):
+            body.append(f'  <nop><action><exec play_pcap_audio="{PCAPS}/g711a.pcap"/></action></nop>\n'
+                        f'  <pause milliseconds="{int(SPEECH_S * 1000) + 200}"/>\n')
+        elif isinstance(step, Pause):
+            body.append(f'  <pause milliseconds="{step.ms}"/>\n')
+        elif isinstance(step, HangUpAfter):
+            body.append(f'  <pause milliseconds="{step.ms}"/>\n' + _BYE.format(**fields))
+        elif isinstance(step, AwaitBye):
+            body.append(_AWAIT_BYE.format(timeout=step.timeout_ms))
+    body.append("</scenario>\n")
+    return "".join(body)
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    successful: int
+    failed: int
+    output: str
+
+
+async def run(target: str, xml: str | None, workdir: Path, *, calls: int = 1, rate: float = 10,
+              limit: int | None = None, timeout_s: float = 90, extra: tuple[str, ...] = (),
+              builtin: str | None = None) -> Result:
+    """Run SIPp against ``target`` (``127.0.0.1:PORT``) and wait for it, at most ``timeout_s``."""
+    binary = sipp_binary()
+    args = [binary, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", "0",
+            "-m", str(calls), "-r", str(rate), "-l", str(limit or calls), "-s", "12345",
+            "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin",
+            "-trace_err", "-error_file", str(workdir / "errors.log"), "-trace_stat",
+            "-stf", str(workdir / "stats.csv"), *(extra if "-p" in extra else ("-p", "0", *extra))]
+    scenario_file = _write(workdir, xml)
+    args += ["-sn", builtin] if builtin else ["-sf", scenario_file]
+    if target:
+        args.append(target)
+    process = await asyncio.create_subprocess_exec(
+        *args, cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        async with asyncio.timeout(timeout_s + 15):
+            out, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        out, _ = await process.communicate()
+    text = out.decode("utf-8", "replace")
+    stats = _read(workdir / "stats.csv")
+    return Result(process.returncode or 0, _count(stats, "SuccessfulCall(C)"),
+                  _count(stats, "FailedCall(C)"), text + stats[-2000:])
+
+
+def _write(workdir: Path, xml: str | None) -> str:
+    workdir.mkdir(parents=True, exist_ok=True)
+    if xml is None:
+        return ""
+    # The XML says ISO-8859-1: each character is one byte on the wire (odd bytes included).
+    (workdir / "scenario.xml").write_bytes(xml.encode("latin-1"))
+    return str(workdir / "scenario.xml")
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _count(stats: str, column: str) -> int:
+    """A cumulative counter from the last row of SIPp's ``-trace_stat`` CSV."""
+    rows = [row.split(";") for row in stats.strip().splitlines()]
+    if len(rows) < 2 or column not in rows[0]:
+        return 0
+    value = rows[-1][rows[0].index(column)]
+    return int(value) if re.fullmatch(r"\d+", value) else 0

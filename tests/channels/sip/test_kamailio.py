@@ -1,0 +1,41 @@
+"""The Kamailio configuration written from ``[sip]``: what it must hold, and Kamailio accepts it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from channels.sip.kamailio import dispatcher_list, write
+from channels.sip.settings import SipSettings
+
+POOL = SipSettings(enabled=True, workers=5, port=5070, kamailio_port=5060, trunk_address="10.1.2.3")
+
+
+def test_the_dispatcher_list_names_every_worker_in_one_set() -> None:
+    assert dispatcher_list(POOL).splitlines() == [f"1 sip:127.0.0.1:{p}" for p in range(5070, 5075)]
+
+
+def test_the_config_probes_fails_over_record_routes_and_never_rate_limits_the_trunk(tmp_path: Path) -> None:
+    cfg, _ = write(POOL, tmp_path)
+    text = cfg.read_text()
+    assert 'modparam("dispatcher", "ds_ping_method", "OPTIONS")' in text
+    assert 't_check_status("486|480|5[0-9][0-9]") || t_branch_timeout()' in text and "ds_next_dst()" in text
+    assert "record_route();" in text and "loose_route()" in text
+    assert "src_ip != 10.1.2.3" in text and "pike_check_req()" in text
+    assert '$var(calls) >= 2' in text  # concurrent calls per caller number
+
+
+def test_kamailio_accepts_the_config(tmp_path: Path) -> None:
+    kamailio = shutil.which("kamailio", path=os.environ.get("PATH", "") + ":/usr/sbin")
+    if kamailio is None:
+        reason = "Kamailio is missing: apt-get install kamailio"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cfg, _ = write(POOL, tmp_path)
+    checked = subprocess.run([kamailio, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr[-2000:]
