@@ -24,10 +24,11 @@ from channels.email_smtp.deliver import compose
 from channels.email_smtp.settings import EmailSettings
 from channels.fax_smtp.parse import NotAFax, parse_fax_mail
 from channels.sms_gammu.reassembly import assemble, part_from_gammu
-from channels.sms_twilio.inbound import BadForm, parse_form_body, sms_from_form
+from channels.sms_twilio.inbound import sms_from_form
 from channels.web.form import FormErrors, FormLimits, RawForm, Upload, parse_form
 from contract.envelope import Channel
 from contract.notice import Notice
+from contract.twilio_signature import BadForm, parse_form_body
 
 pytestmark = pytest.mark.durability
 FIXTURES = Path(__file__).resolve().parents[1] / "channels" / "fax_smtp" / "fixtures"
