@@ -10,10 +10,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from channels import ROLES, SETTINGS_SECTIONS
+from channels.sip.settings import SipSettings
 from config.organisation import load_organisation
 from config.settings import ConfigError, Settings, load_settings
 from contract.clock import SystemClock
@@ -35,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="override web.port")
     serve.add_argument("--only", action="append", choices=ROLES,
                        help="run only these parts (repeatable); default: all")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="override sip.workers: phone-line worker processes (4 calls each)")
+    sip = sub.add_parser("sip", help="the phone line")
+    kamailio = sip.add_subparsers(dest="sip_command", required=True).add_parser(
+        "kamailio-config", help="write kamailio.cfg and dispatcher.list for the [sip] worker pool")
+    kamailio.add_argument("directory", nargs="?", default="var/kamailio")
     db = sub.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser(
         "upgrade", help="apply migrations up to the newest")
@@ -132,6 +140,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from intake.app import create_app
 
+        if args.workers is not None:
+            sections = dict(settings.channel_sections)
+            sections["sip"] = settings.channel("sip", SipSettings).model_copy(
+                update={"workers": args.workers})
+            settings = settings.model_copy(update={"channel_sections": sections})
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         if overrides:
             settings = settings.model_copy(
@@ -142,6 +155,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
               f"{', '.join(spec.name for spec, _ in enabled_channels(settings))}", flush=True)
         web.run_app(create_app(settings, roles=roles), host=settings.web.host,
                     port=settings.web.port, print=None)
+        return 0
+    if args.command == "sip":
+        from channels.sip.kamailio import write
+
+        sip_settings = settings.channel("sip", SipSettings)
+        cfg, listing = write(sip_settings, Path(args.directory))
+        print(f"hotline: wrote {cfg} and {listing}: {sip_settings.workers} worker(s) behind "
+              f"udp:{sip_settings.host}:{sip_settings.kamailio_port}")
         return 0
     if args.command == "db":
         upgrade(settings.database_url)

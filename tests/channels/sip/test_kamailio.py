@@ -39,3 +39,18 @@ def test_kamailio_accepts_the_config(tmp_path: Path) -> None:
     cfg, _ = write(POOL, tmp_path)
     checked = subprocess.run([kamailio, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr[-2000:]
+
+
+def test_hotline_sip_kamailio_config_writes_the_pool_from_the_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from intake.cli import main
+
+    for name in [n for n in os.environ if n.startswith("HOTLINE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOTLINE_SIP__WORKERS", "3")
+    monkeypatch.setenv("HOTLINE_SIP__PORT", "5070")
+    assert main(["sip", "kamailio-config", str(tmp_path / "kam")]) == 0
+    assert "3 worker(s)" in capsys.readouterr().out
+    listing = (tmp_path / "kam" / "dispatcher.list").read_text().splitlines()
+    assert listing == [f"1 sip:127.0.0.1:{p}" for p in (5070, 5071, 5072)]
+    assert (tmp_path / "kam" / "kamailio.cfg").exists()
