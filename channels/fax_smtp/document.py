@@ -1,8 +1,9 @@
 """Opening a received fax document: page count, resolution, page thumbnails.
 
-CPU-bound and synchronous (Pillow, pypdf): the handler runs it in a worker
-thread. Every page's header is checked against fax-sized limits *before* any
-pixel is decoded, so a tiny file that claims 100 000 x 100 000 pixels (the fax
+CPU-bound and synchronous (Pillow, pypdf; PDF pages are drawn by pypdfium2 in a
+child process, ``pdfpages.py``): the handler runs it in a worker thread. Every
+TIFF page's header is checked against fax-sized limits *before* any pixel is
+decoded, so a tiny file that claims 100 000 x 100 000 pixels (the fax
 version of a zip bomb) is refused without allocating them; decoding every page
 proves the TIFF is whole, since a truncated fax fails on its last page.
 """
@@ -10,24 +11,20 @@ proves the TIFF is whole, since a truncated fax fails on its last page.
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from channels.fax_smtp.parse import FaxDocument, NotAFax
+from channels.fax_smtp.pdfpages import RenderFailed, render_pages
 
 # A fax page is 1728 px wide (2048/2432/3456 for B4/A3 or 300/400 dpi modes) and
 # at most ~4700 rows (A4 at superfine); leave room, refuse absurd sizes.
 MAX_PAGE_WIDTH = 5000
 MAX_PAGE_HEIGHT = 15000
-PDFTOPPM_TIMEOUT_S = 60
-MAX_PDF_PAGE_PT = 2000.0  # A3 is 842 x 1191 pt
+PDF_RENDER_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,29 +157,21 @@ def _analyse_pdf(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
     if pages > max_pages:
         raise too_many_pages(pages, max_pages)
     to_render = max(min(thumbnail_pages, pages), min(ocr_pages, pages))
-    _check_page_boxes(reader, to_render, document.filename)
-    rendered = _pdftoppm(document.data, to_render)
+    try:
+        # The page size in points is not checked: the renderer's pixel budget is the guard.
+        rendered = render_pages(document.data, to_render, timeout_s=PDF_RENDER_TIMEOUT_S)
+    except RenderFailed as exc:
+        raise NotAFax(f"{document.filename}: PDF pages could not be rendered ({exc})") from exc
     thumbs, ocr = [], []
-    for number, image in rendered:
-        if number <= thumbnail_pages:
-            thumbs.append(PageImage(number, _png(image, 0, 0, thumbnail_width)))
-        if number <= ocr_pages:
-            ocr.append(PageImage(number, _png(image, 0, 0, None)))
+    for number, png in rendered:
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
+            image.load()
+            if number <= thumbnail_pages:
+                thumbs.append(PageImage(number, _png(image, 0, 0, thumbnail_width)))
+            if number <= ocr_pages:
+                ocr.append(PageImage(number, png))
     return DocumentInfo(pages=pages, resolution=resolution, thumbnails=tuple(thumbs),
                         ocr_pages=tuple(ocr))
-
-
-def _check_page_boxes(reader: object, pages: int, filename: str) -> None:
-    """Refuse pages far larger than A3 before rasterising them (memory bomb guard)."""
-    for index in range(pages):
-        try:
-            box = reader.pages[index].mediabox  # type: ignore[attr-defined]
-            width, height = abs(float(box.width)), abs(float(box.height))
-        except Exception as exc:  # pypdf raises many types on broken page trees
-            raise NotAFax(f"{filename}: page {index + 1} is unreadable ({exc})") from exc
-        if width > MAX_PDF_PAGE_PT or height > MAX_PDF_PAGE_PT:
-            raise NotAFax(f"{filename}: page {index + 1} is {width:.0f}x{height:.0f} pt, "
-                          "not a fax page; refused unread", code=552, status="5.3.4")
 
 
 def _pdf_resolution(reader: object) -> str | None:
@@ -199,25 +188,3 @@ def _pdf_resolution(reader: object) -> str | None:
     except Exception:  # optional detail; a PDF without an image just has no resolution
         return None
     return None
-
-
-def _pdftoppm(data: bytes, pages: int) -> list[tuple[int, Image.Image]]:
-    """Rasterise the first pages with poppler's ``pdftoppm`` at fax resolution, if present."""
-    exe = shutil.which("pdftoppm")
-    if exe is None or pages < 1:
-        return []
-    with tempfile.TemporaryDirectory(prefix="fax-pdf-") as tmp:
-        src = Path(tmp) / "in.pdf"
-        src.write_bytes(data)
-        try:
-            subprocess.run([exe, "-gray", "-r", "200", "-f", "1", "-l", str(pages),
-                            "-png", str(src), str(Path(tmp) / "p")],
-                           check=True, capture_output=True, timeout=PDFTOPPM_TIMEOUT_S)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            raise NotAFax(f"PDF pages could not be rendered ({exc})") from exc
-        out = []
-        for path in sorted(Path(tmp).glob("p-*.png"), key=lambda p: int(p.stem.split("-")[1])):
-            with Image.open(path) as img:
-                img.load()
-                out.append((int(path.stem.split("-")[1]), img.copy()))
-        return out

@@ -52,6 +52,14 @@ def pdf(pages: list[Image.Image]) -> bytes:
     return out.getvalue()
 
 
+def pdf_points_as_pixels(pages: list[Image.Image]) -> bytes:
+    """A PDF as many fax-to-email services write it: each pixel one point (72 dpi),
+    so a fine A4 fax page becomes a 1728 x 2292 pt "page"."""
+    out = io.BytesIO()
+    pages[0].save(out, format="PDF", resolution=72.0, save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
 def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str,
             commid: str, quality: str = "Fine") -> bytes:
     """A mail as HylaFAX ``faxrcvd`` writes it (hand-built MIME, like the shell script)."""
@@ -176,6 +184,10 @@ def main() -> None:
             subject="hello", sender="someone@example.com", document=b"PK\x03\x04zipdata",
             filename="letter.zip", message_id="<p10@example.com>"),
     }
+    files["provider_pdf_72dpi_two_pages.eml"] = provider(
+        subject="Fax from 0591-8765 4331", sender="noreply@fax.provider.example",
+        document=pdf_points_as_pixels([page.resize((1728, 2292)) for page in two]),
+        filename="fax.pdf", message_id="<p13-20261124@fax.provider.example>")
     truncated = tiff(two)
     files["truncated_tiff.eml"] = provider(
         subject="Fax from 0591-8765 4329", sender="noreply@fax.provider.example",
