@@ -36,6 +36,16 @@ class PageImage:
 
 
 @dataclass(frozen=True, slots=True)
+class PageSize:
+    """A page's size as the file states it, to recognise two renderings of one fax."""
+
+    size: tuple[float, float]
+    """In the file's units: pixels (TIFF) or points (PDF)."""
+    inches: tuple[float, float] | None
+    """The physical size, when the file gives a resolution (a PDF always does)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentInfo:
     """What an agent needs to know about the document before reading it."""
 
@@ -44,6 +54,10 @@ class DocumentInfo:
     """``"204x196"`` (dpi), or None when the file does not say."""
     thumbnails: tuple[PageImage, ...]
     ocr_pages: tuple[PageImage, ...] = ()
+    page_sizes: tuple[PageSize, ...] = ()
+    """Every page's size; empty when a page's size could not be read."""
+    rendering_of: int | None = None
+    """Index of an earlier document of the same mail that this one renders again."""
 
 
 def analyse(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
@@ -54,6 +68,24 @@ def analyse(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
                              thumbnail_width=thumbnail_width, ocr_pages=ocr_pages)
     return _analyse_pdf(document, max_pages=max_pages, thumbnail_pages=thumbnail_pages,
                         thumbnail_width=thumbnail_width, ocr_pages=ocr_pages)
+
+
+def same_fax(first: FaxDocument, first_info: DocumentInfo, second: FaxDocument,
+             second_info: DocumentInfo) -> bool:
+    """Whether a TIFF and a PDF are renderings of one fax (HylaFAX can attach both):
+    the same number of pages, each of the same physical size, or with the PDF's
+    points equal to the TIFF's pixels (the 72-dpi way some services write PDFs)."""
+    if first.kind == second.kind or first_info.pages != second_info.pages:
+        return False
+    if not len(first_info.page_sizes) == len(second_info.page_sizes) == first_info.pages:
+        return False
+    return all(_close(a.size, b.size) or (a.inches is not None and b.inches is not None
+                                          and _close(a.inches, b.inches))
+               for a, b in zip(first_info.page_sizes, second_info.page_sizes, strict=True))
+
+
+def _close(a: tuple[float, float], b: tuple[float, float], tolerance: float = 0.03) -> bool:
+    return all(abs(x - y) <= tolerance * max(abs(x), abs(y), 1e-9) for x, y in zip(a, b, strict=True))
 
 
 def too_many_pages(pages: int | None, max_pages: int) -> NotAFax:
@@ -67,6 +99,7 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
                   thumbnail_width: int, ocr_pages: int) -> DocumentInfo:
     thumbs: list[PageImage] = []
     ocr: list[PageImage] = []
+    sizes: list[PageSize] = []
     resolution: str | None = None
     pages = 0
     try:
@@ -85,6 +118,8 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
                 xres, yres = _dpi(frame)
                 if resolution is None and xres and yres:
                     resolution = f"{xres}x{yres}"
+                sizes.append(PageSize((width, height), (width / xres, height / yres)
+                                      if xres and yres else None))
                 frame.load()
                 if pages <= thumbnail_pages:
                     thumbs.append(PageImage(pages, _png(frame, xres, yres, thumbnail_width)))
@@ -104,7 +139,7 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
     if pages == 0:
         raise NotAFax(f"fax {document.filename} has no pages (a failed reception?)")
     return DocumentInfo(pages=pages, resolution=resolution, thumbnails=tuple(thumbs),
-                        ocr_pages=tuple(ocr))
+                        ocr_pages=tuple(ocr), page_sizes=tuple(sizes))
 
 
 def _frames(image: Image.Image, max_pages: int) -> Iterator[Image.Image]:
@@ -171,7 +206,20 @@ def _analyse_pdf(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
             if number <= ocr_pages:
                 ocr.append(PageImage(number, png))
     return DocumentInfo(pages=pages, resolution=resolution, thumbnails=tuple(thumbs),
-                        ocr_pages=tuple(ocr))
+                        ocr_pages=tuple(ocr), page_sizes=_pdf_page_sizes(reader, pages))
+
+
+def _pdf_page_sizes(reader: object, pages: int) -> tuple[PageSize, ...]:
+    """Each page's media box; empty when one cannot be read (then no rendering matches)."""
+    sizes = []
+    try:
+        for index in range(pages):
+            box = reader.pages[index].mediabox  # type: ignore[attr-defined]
+            width, height = abs(float(box.width)), abs(float(box.height))
+            sizes.append(PageSize((width, height), (width / 72, height / 72)))
+    except Exception:  # pypdf raises many types on broken page trees; the size is optional
+        return ()
+    return tuple(sizes)
 
 
 def _pdf_resolution(reader: object) -> str | None:

@@ -27,7 +27,7 @@ def placeholder(pages: int) -> str:
 def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
                    received_at: datetime, ocr_text: str | None = None) -> Envelope:
     """One envelope per fax: documents, thumbnails and the raw mail as attachments."""
-    pages = sum(info.pages for info in infos)
+    pages = sum(info.pages for info in infos if info.rendering_of is None)
     text = placeholder(pages)
     if ocr_text:
         machine = clean_text(ocr_text, field="ocr", max_chars=10**6, required=False)
@@ -39,6 +39,8 @@ def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
     page_offset = 0
     for doc, info in zip(mail.documents, infos, strict=True):
         attachments.append(Attachment(doc.filename, doc.content_type, doc.data))
+        if info.rendering_of is not None:  # the same pages again: attached, not counted
+            continue
         for thumb in info.thumbnails:
             number = page_offset + thumb.page
             attachments.append(Attachment(f"fax-page-{number:03d}.png", "image/png", thumb.png))
@@ -58,6 +60,10 @@ def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
 def _notes(mail: FaxMail, infos: Sequence[DocumentInfo], pages: int,
            ocr: bool) -> list[str]:
     notes = [f"fax.pages={pages}"]
+    for doc, info in zip(mail.documents, infos, strict=True):
+        if info.rendering_of is not None:
+            notes.append(f"fax.rendering={doc.filename} is "
+                         f"{mail.documents[info.rendering_of].filename} again")
     resolution = next((info.resolution for info in infos if info.resolution), None)
     if resolution:
         notes.append(f"fax.resolution={resolution}")

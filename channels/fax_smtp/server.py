@@ -25,13 +25,13 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from channels.fax_smtp.document import DocumentInfo, analyse, too_many_pages
+from channels.fax_smtp.document import DocumentInfo, analyse, same_fax, too_many_pages
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.ocr import ocr_pages
 from channels.fax_smtp.parse import FaxMail, NotAFax, one_line, parse_fax_mail
@@ -176,10 +176,20 @@ class FaxHandler:
         thumbs_left = settings.thumbnail_pages
         ocr_left = settings.ocr_max_pages if settings.ocr_enabled else 0
         for document in mail.documents:
-            if pages_left < 1:
-                raise too_many_pages(None, settings.max_pages)
-            info = analyse(document, max_pages=pages_left, thumbnail_pages=thumbs_left,
+            # A second rendering of an earlier document does not count against the limit.
+            longest = max((info.pages for info in infos), default=0)
+            info = analyse(document, max_pages=max(pages_left, longest),
+                           thumbnail_pages=thumbs_left,
                            thumbnail_width=settings.thumbnail_width, ocr_pages=ocr_left)
+            again = next((index for index, earlier in enumerate(infos)
+                          if earlier.rendering_of is None
+                          and same_fax(mail.documents[index], earlier, document, info)), None)
+            if again is not None:
+                infos.append(replace(info, rendering_of=again, thumbnails=(), ocr_pages=()))
+                continue
+            if info.pages > pages_left:
+                raise too_many_pages(settings.max_pages - pages_left + info.pages,
+                                     settings.max_pages)
             infos.append(info)
             pages_left -= info.pages
             thumbs_left = max(0, thumbs_left - info.pages)

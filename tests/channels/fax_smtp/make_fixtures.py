@@ -45,10 +45,12 @@ def tiff(pages: list[Image.Image], *, yres: int = 196, compression: str = "group
     return out.getvalue()
 
 
-def pdf(pages: list[Image.Image]) -> bytes:
+def pdf(pages: list[Image.Image], *, dpi: tuple[int, int] | None = None) -> bytes:
+    """Pages as a PDF at 204 dpi, or at ``dpi`` (across, down) as HylaFAX's tiff2pdf writes."""
     out = io.BytesIO()
     rgb = list(pages)
-    rgb[0].save(out, format="PDF", resolution=204.0, save_all=True, append_images=rgb[1:])
+    size = {"dpi": dpi} if dpi else {"resolution": 204.0}
+    rgb[0].save(out, format="PDF", save_all=True, append_images=rgb[1:], **size)
     return out.getvalue()
 
 
@@ -61,8 +63,9 @@ def pdf_points_as_pixels(pages: list[Image.Image]) -> bytes:
 
 
 def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str,
-            commid: str, quality: str = "Fine") -> bytes:
-    """A mail as HylaFAX ``faxrcvd`` writes it (hand-built MIME, like the shell script)."""
+            commid: str, quality: str = "Fine", also_pdf: bytes | None = None) -> bytes:
+    """A mail as HylaFAX ``faxrcvd`` writes it (hand-built MIME, like the shell script);
+    ``also_pdf``: the same fax attached a second time as PDF (more than one FILETYPE)."""
     ext, ctype = {"tif": ("tif", "image/tiff"), "pdf": ("pdf", "application/pdf")}[filetype]
     body = base64.encodebytes(document).decode("ascii")
     text = textwrap.dedent(f"""\
@@ -101,7 +104,17 @@ def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str
         Content-Transfer-Encoding: base64
         Content-Disposition: attachment; filename="fax{commid}.{ext}"
 
-        """) + body + f"\n--NextPart{commid}--\n"
+        """) + body
+    if also_pdf is not None:
+        text += textwrap.dedent(f"""
+            --NextPart{commid}
+            Content-Type: application/pdf; name="fax{commid}.pdf"
+            Content-Description: FAX document
+            Content-Transfer-Encoding: base64
+            Content-Disposition: attachment; filename="fax{commid}.pdf"
+
+            """) + base64.encodebytes(also_pdf).decode("ascii")
+    text += f"\n--NextPart{commid}--\n"
     return text.replace("\n", "\r\n").encode("ascii")
 
 
@@ -184,6 +197,9 @@ def main() -> None:
             subject="hello", sender="someone@example.com", document=b"PK\x03\x04zipdata",
             filename="letter.zip", message_id="<p10@example.com>"),
     }
+    files["hylafax_faxrcvd_same_fax_tiff_and_pdf.eml"] = hylafax(
+        tsi="GULOU JUMIN", callid="059187654321", pages=2, document=tiff(two),
+        filetype="tif", commid="000000125", also_pdf=pdf(two, dpi=(204, 196)))
     files["provider_pdf_72dpi_two_pages.eml"] = provider(
         subject="Fax from 0591-8765 4331", sender="noreply@fax.provider.example",
         document=pdf_points_as_pixels([page.resize((1728, 2292)) for page in two]),
