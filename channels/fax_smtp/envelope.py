@@ -17,18 +17,20 @@ from contract.envelope import MACHINE_TEXT_MARK, Attachment, Channel, Envelope
 from contract.normalise import clean_text
 
 OCR_MAX_CHARS = 4000
+INCOMPLETE_MARK = "【传真接收不完整，可能缺页，请回电核实】"
+"""On the placeholder's first line (the console's fax list shows it): call the sender back."""
 
 
-def placeholder(pages: int) -> str:
+def placeholder(pages: int, *, incomplete: bool = False) -> str:
     """The text an unread fax case shows in the console until an agent transcribes it."""
-    return f"[传真 {pages} 页，待坐席录入]"
+    return f"[传真 {pages} 页，待坐席录入]" + (INCOMPLETE_MARK if incomplete else "")
 
 
 def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
                    received_at: datetime, ocr_text: str | None = None) -> Envelope:
     """One envelope per fax: documents, thumbnails and the raw mail as attachments."""
     pages = sum(info.pages for info in infos if info.rendering_of is None)
-    text = placeholder(pages)
+    text = placeholder(pages, incomplete=mail.incomplete is not None)
     if ocr_text:
         machine = clean_text(ocr_text, field="ocr", max_chars=10**6, required=False)
         if machine:
@@ -67,6 +69,8 @@ def _notes(mail: FaxMail, infos: Sequence[DocumentInfo], pages: int,
     resolution = next((info.resolution for info in infos if info.resolution), None)
     if resolution:
         notes.append(f"fax.resolution={resolution}")
+    if mail.incomplete is not None:  # the note stays on the case after transcription
+        notes.append(f"fax.incomplete=pages may be missing ({mail.incomplete})")
     if mail.declared_pages is not None and mail.declared_pages != pages:
         notes.append(f"fax.declared_pages={mail.declared_pages}")
     if mail.sender:

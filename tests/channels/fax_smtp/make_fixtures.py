@@ -63,9 +63,11 @@ def pdf_points_as_pixels(pages: list[Image.Image]) -> bytes:
 
 
 def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str,
-            commid: str, quality: str = "Fine", also_pdf: bytes | None = None) -> bytes:
+            commid: str, quality: str = "Fine", also_pdf: bytes | None = None,
+            error: str | None = None) -> bytes:
     """A mail as HylaFAX ``faxrcvd`` writes it (hand-built MIME, like the shell script);
-    ``also_pdf``: the same fax attached a second time as PDF (more than one FILETYPE)."""
+    ``also_pdf``: the same fax attached a second time as PDF (more than one FILETYPE);
+    ``error``: a partial reception, which faxrcvd reports below the faxinfo lines."""
     ext, ctype = {"tif": ("tif", "image/tiff"), "pdf": ("pdf", "application/pdf")}[filetype]
     body = base64.encodebytes(document).decode("ascii")
     text = textwrap.dedent(f"""\
@@ -97,7 +99,7 @@ def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str
                          CallID2:
         ReceivedOn: ttyIAX0
         CommID: c{commid}
-
+        {{error}}
         --NextPart{commid}
         Content-Type: {ctype}; name="fax{commid}.{ext}"
         Content-Description: FAX document
@@ -115,6 +117,8 @@ def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str
 
             """) + base64.encodebytes(also_pdf).decode("ascii")
     text += f"\n--NextPart{commid}--\n"
+    text = text.replace("{error}", "" if error is None else (
+        f"\nThe full document was not received because:\n\n    {error}\n"))
     return text.replace("\n", "\r\n").encode("ascii")
 
 
@@ -200,6 +204,14 @@ def main() -> None:
     files["hylafax_faxrcvd_same_fax_tiff_and_pdf.eml"] = hylafax(
         tsi="GULOU JUMIN", callid="059187654321", pages=2, document=tiff(two),
         filetype="tif", commid="000000125", also_pdf=pdf(two, dpi=(204, 196)))
+    files["hylafax_faxrcvd_partial_reception.eml"] = hylafax(
+        tsi="GULOU JUMIN", callid="059187654321", pages=1, document=tiff(two[:1]),
+        filetype="tif", commid="000000126", error="RSPREC error/got DCN (sender abort)")
+    files["provider_partial_flag_tiff.eml"] = provider(
+        subject="Fax from 0591-8765 4332", sender="noreply@fax.provider.example",
+        document=tiff(two[:1]), filename="fax.tif",
+        message_id="<p14-20261124@fax.provider.example>",
+        headers={"X-Fax-Status": "partial", "X-Fax-Pages": "1"})
     files["provider_pdf_72dpi_two_pages.eml"] = provider(
         subject="Fax from 0591-8765 4331", sender="noreply@fax.provider.example",
         document=pdf_points_as_pixels([page.resize((1728, 2292)) for page in two]),
