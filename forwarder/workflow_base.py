@@ -214,8 +214,10 @@ async def notify_citizen(session: AsyncSession, ctx: Context, case: Case, kind: 
                          now: datetime, essential: bool = True, **values: str) -> Notice:
     """Queue a notice for the citizen on the original channel (one transaction with the action)."""
     channel, address = await citizen_route(session, case, ctx.sms_channel)
-    text = render_notice(kind, channel, {"number": case.number, **values}, language=case.language)
+    filled = {"number": case.number, **values}
+    text = render_notice(kind, channel, filled, language=case.language)
     notice = Notice(case_id=case.id, kind=kind, channel=channel, address=address, text=text,
+                    template_values=filled,
                     status=NoticeStatus.PENDING if address else NoticeStatus.FAILED,
                     essential=essential, attempts=0, created_at=now,
                     next_attempt_at=now if address else None, sent_at=None, provider_ref=None,
