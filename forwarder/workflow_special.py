@@ -26,6 +26,7 @@ from forwarder.workflow_base import (
     Context,
     WorkflowError,
     add_event,
+    answer_split_parent,
     load_assignment,
     load_case,
     move_assignment,
@@ -288,6 +289,8 @@ async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor:
     move_assignment(session, case, queue, "screened", actor, now=now, reason="R8.5b")
     await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
     await notify_citizen(session, ctx, case, "stopped", now=now)
+    if case.parent_case_id is not None:  # R8.7: the other parts may be all that is left
+        await answer_split_parent(session, case.parent_case_id, actor, now=now)
     return case
 
 

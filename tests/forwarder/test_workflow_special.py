@@ -386,6 +386,25 @@ async def test_R8_7_parts_are_dispatched_separately_and_answered_together(
     assert (case.status, one.status, two.status) == (CaseStatus.CLOSED,) * 3
 
 
+async def test_R8_7_split_item_is_answered_and_closed_when_a_part_is_screened_out(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case("五四路路灯不亮；邻居家吵架")
+    await wf.accept(session, ctx, case.number, CITY)
+    one, two = await sp.split(session, ctx, case.number, ["五四路路灯不亮", "邻居家吵架"], CITY)
+    [lead] = await wf.dispatch(session, ctx, one.number, "city-urban", CITY)
+    await answer_and_submit(session, ctx, lead.id, URBAN, "路灯已修复。")
+    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
+    assert case.status == CaseStatus.SPLIT  # the second part is still to be screened
+    await wf.not_accept(session, ctx, two.number, "R3.3", CITY)
+    assert case.status == CaseStatus.ANSWERED
+    assert case.answer_text == "1. 路灯已修复。"
+    await wf.decide_publication(session, ctx, case.number, publish=True, actor=CITY)
+    assert (case.status, one.status, two.status) == (
+        CaseStatus.CLOSED, CaseStatus.CLOSED, CaseStatus.NOT_ACCEPTED)
+    answered = await last_event(session, case.id, "case_answered")
+    assert answered.data == {"parts": [one.number], "screened_out": [two.number]}
+
+
 # --- R8.8: escalation to the government office ----------------------------------------------
 
 
