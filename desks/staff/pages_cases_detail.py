@@ -61,6 +61,8 @@ class UnitWork:
     submit: bool = False
     ret: bool = False
     return_closed: str = ""
+    coordinate: bool = False
+    """R8.8: the government office's opinion on an item escalated to it."""
 
 
 @dataclass(slots=True)
@@ -140,6 +142,9 @@ def actions_for(me: Principal, detail: CaseDetail, *, city: str, now: Any) -> Ac
 
 
 def unit_work(me: Principal, a: Assignment, now: Any) -> UnitWork:
+    if a.role == AssignmentRole.COORDINATION:  # R8.8: an opinion, not an answer to draft
+        return UnitWork(a, read=a.state == S.DISPATCHED,
+                        coordinate=a.state in (S.DISPATCHED, S.READ) and may(me, "coordinate"))
     work = UnitWork(a, read=a.state == S.DISPATCHED,
                     draft=a.state in (S.READ, S.DRAFTED, S.APPROVED, S.REDO),
                     approve=a.state == S.DRAFTED and may(me, "approve"),
