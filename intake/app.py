@@ -14,7 +14,8 @@ from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.helpers import parse_mimetype
 
 from channels import CHANNELS
 from channels.web.settings import WebFormSettings
@@ -68,6 +69,19 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+@web.middleware
+async def readable_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A multipart body without a boundary cannot be read; aiohttp raises deep in the
+    handler's ``post()`` (a 500). Refuse it at the door, saying what is missing."""
+    content_type = request.headers.get(hdrs.CONTENT_TYPE, "")
+    if content_type:
+        mimetype = parse_mimetype(content_type)
+        if mimetype.type == "multipart" and not mimetype.parameters.get("boundary", "").strip():
+            raise web.HTTPBadRequest(text="multipart body without a boundary: send "
+                                          "Content-Type: multipart/form-data; boundary=…")
+    return await handler(request)
+
+
 def _harden(response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -116,7 +130,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     """
     web_settings = settings.web
     form = settings.channel(WEB_FORM.name, WebFormSettings)
-    app = web.Application(middlewares=[security_headers], client_max_size=form.max_body_bytes)
+    app = web.Application(middlewares=[security_headers, readable_bodies],
+                          client_max_size=form.max_body_bytes)
     app[keys.SETTINGS] = settings
     the_clock: Clock = clock or SystemClock(settings.tz)
     app[keys.CLOCK] = the_clock
