@@ -19,11 +19,11 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from channels.fax_smtp.parse import FaxDocument, NotAFax
 from channels.fax_smtp.pdfpages import RenderFailed, render_pages
+from contract.images import MAX_IMAGE_HEIGHT, MAX_IMAGE_WIDTH, oversized_size
 
 # A fax page is 1728 px wide (2048/2432/3456 for B4/A3 or 300/400 dpi modes) and
-# at most ~4700 rows (A4 at superfine); leave room, refuse absurd sizes.
-MAX_PAGE_WIDTH = 5000
-MAX_PAGE_HEIGHT = 15000
+# at most ~4700 rows (A4 at superfine); the shared image limit leaves room for both.
+MAX_PAGE_WIDTH, MAX_PAGE_HEIGHT = MAX_IMAGE_WIDTH, MAX_IMAGE_HEIGHT
 PDF_RENDER_TIMEOUT_S = 60
 
 
@@ -110,7 +110,7 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
             for frame in _frames(image, max_pages):
                 pages += 1
                 width, height = frame.size
-                if width > MAX_PAGE_WIDTH or height > MAX_PAGE_HEIGHT or width < 1:
+                if oversized_size(width, height) is not None:
                     raise NotAFax(f"page {pages} of {document.filename} is {width}x{height} "
                                   f"pixels, not a fax page (at most {MAX_PAGE_WIDTH}x"
                                   f"{MAX_PAGE_HEIGHT}); refused unread", code=552,

@@ -282,3 +282,17 @@ async def test_attachments_are_served_to_staff_who_may_see_the_case(client: Clie
     assert (await client.get(f"/desk/attachments/{digest}")).status == 404
     await sign_in(client, "city")
     assert (await client.get(f"/desk/attachments/{private.sha256}")).status == 200
+
+
+async def test_image_over_the_pixel_limits_is_a_download_never_shown_inline(
+        client: Client) -> None:
+    from tests.channels.web.test_citizen_form import bomb_png
+
+    await staff(client)
+    bomb = Attachment("bomb.png", "image/png", bomb_png(30000, 30000))
+    await register(client, "照片见附件", ext="bomb", attachments=(bomb,))
+    await sign_in(client, "city")
+    served = await client.get(f"/desk/attachments/{bomb.sha256}")
+    assert served.status == 200
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
