@@ -11,6 +11,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -56,12 +57,19 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     """No framing, no sniffing, no inline script: stored text can never run as code.
 
     Error answers (404, 403, 413 …, and a 500 from an unexpected failure) carry the
-    same headers: an error page is a page too."""
+    same headers: an error page is a page too. A client that hangs up mid-request is
+    logged as one INFO line, not as an error."""
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:
         _harden(exc)
         raise
+    except ConnectionResetError as exc:
+        # The client hung up mid-upload: its business, not a failure of ours; nobody
+        # reads the answer, so one line says what happened, without a traceback.
+        log.info("client %s went away during %s %s (%s)", request.remote, request.method,
+                 request.path, exc)
+        response = web.Response(status=400, text="连接已中断 (client went away)")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = web.Response(status=500, text="服务器内部错误 (internal server error)")
@@ -118,6 +126,12 @@ async def healthz(request: web.Request) -> web.Response:
     if problem is not None:
         return web.json_response({"status": "unavailable", "database": problem}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """What the HTTP server is started with (``web.run_app``, ``web.AppRunner``): a
+    connection that sends no whole request within the keep-alive timeout is closed."""
+    return {"keepalive_timeout": settings.web.keepalive_timeout_s}
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

@@ -243,6 +243,7 @@ async def fax_smtp_server(settings: FaxSettings, sink: Sink, *,
 
     def protocol() -> SMTP:
         return SMTP(handler, data_size_limit=settings.max_message_bytes,
+                    timeout=settings.idle_timeout_s,
                     hostname=settings.server_name, tls_context=tls,
                     require_starttls=settings.require_starttls,
                     authenticator=authenticator,
