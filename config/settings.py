@@ -43,6 +43,9 @@ class WebSettings(_Strict):
     secret_key: str = ""
     # Behind HTTPS in production: mark cookies Secure so browsers never send them in clear.
     secure_cookies: bool = False
+    # A connection that has not sent a whole request by then is closed (slow headers,
+    # idle keep-alive); aiohttp's own default is an hour.
+    keepalive_timeout_s: float = Field(60.0, gt=0, le=3600)
 
 
 class WorkerSettings(_Strict):

@@ -1,4 +1,4 @@
-"""One pixel limit for every image the hotline accepts (web form, console, fax).
+"""One pixel limit for every image the hotline accepts (web form, MMS, fax) or shows (desk).
 
 A 100 KB PNG can claim 30 000 x 30 000 pixels and cost gigabytes once decoded
 (for a thumbnail, for the desk's browser). Only the header is read here, never
@@ -28,6 +28,12 @@ def oversized_image(data: bytes) -> str | None:
         return "图片像素过大"
     except (UnidentifiedImageError, OSError, ValueError):
         return None
+    return oversized_size(width, height)
+
+
+def oversized_size(width: int, height: int) -> str | None:
+    """Why an image (or a fax page) of this size in pixels is refused, or None: the one
+    limit every channel and the desk apply, whichever way they learnt the size."""
     if width > MAX_IMAGE_WIDTH or height > MAX_IMAGE_HEIGHT or width < 1 or height < 1:
         return f"图片为 {width}×{height} 像素，超过 {MAX_IMAGE_WIDTH}×{MAX_IMAGE_HEIGHT} 的限制"
     return None

@@ -79,15 +79,22 @@ def parse_keyword(text: str) -> Keyword | None:
 class SmsCommands(Protocol):
     """Answers to keyword messages; implemented by the composition root.
 
-    Both methods return the reply text to send back to the citizen and may
-    raise ``contract.envelope.TryLater`` when the store is down (the SMS is then
-    kept and handled again later).
+    A reply about a case is recorded in the outbox like every notice. With
+    ``in_reply`` the channel answers in its response (Twilio's TwiML): the
+    reply is returned and recorded as sent in reply. Without it (the modem) the
+    reply is queued for the outbox and ``None`` is returned: the channel sends
+    nothing. A reply that concerns no case (an unknown number, nothing filed
+    from this phone) has no case to be recorded on and is returned for the
+    channel to send. Both may raise ``contract.envelope.TryLater`` when the
+    store is down (the SMS is then kept and handled again later).
     """
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         """Status of ``case_number``, revealed only to the number that filed it."""
         ...
 
-    async def unsubscribe(self, sender_e164: str) -> str:
-        """Stop non-essential notices to ``sender_e164``; return the confirmation."""
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
+        """Stop non-essential notices to ``sender_e164``; the confirmation, as above."""
         ...

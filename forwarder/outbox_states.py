@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.notices import render_notice
+from config.settings import ConfigError
 from forwarder.outbox_rules import ACTOR, contact_kind, delivery_channel, provider_outcome
-from registrar.models import CaseContact, Contact, Event, Notice, NoticeStatus
+from registrar.models import Case, CaseContact, Contact, Event, Notice, NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,8 @@ async def enqueue_fallback(session: AsyncSession, failed: Notice, *, now: dateti
         if usable_channels is not None and channel not in usable_channels:
             continue
         copy = Notice(case_id=failed.case_id, kind=failed.kind, channel=channel,
-                      address=contact.address, text=failed.text, status=NoticeStatus.PENDING,
+                      address=contact.address, text=await _text_for(session, failed, channel),
+                      template_values=failed.template_values, status=NoticeStatus.PENDING,
                       essential=failed.essential, attempts=0, created_at=now, next_attempt_at=now,
                       sent_at=None, provider_ref=None, last_error=None)
         session.add(copy)
@@ -123,6 +126,22 @@ async def enqueue_fallback(session: AsyncSession, failed: Notice, *, now: dateti
                   from_notice=failed.id, contact=contact.id)
         return copy
     return None
+
+
+async def _text_for(session: AsyncSession, failed: Notice, channel: str) -> str:
+    """The notice rendered again for ``channel`` (its own wording: no "reply CX …" by
+    email); the failed text when it came from no template or the template went away."""
+    if failed.template_values is None or channel == failed.channel:
+        return failed.text
+    language = (await session.execute(
+        select(Case.language).where(Case.id == failed.case_id))).scalar_one()
+    try:
+        return render_notice(failed.kind, channel, dict(failed.template_values),
+                             language=language)
+    except ConfigError as exc:
+        log.warning("notice %s: cannot render %s for %s (%s); resending its text",
+                    failed.id, failed.kind, channel, exc)
+        return failed.text
 
 
 async def find_by_ref(session: AsyncSession, ref: str) -> Notice | None:

@@ -57,6 +57,8 @@ class SweepReport:
     """R8.3d: the city bureau's silence refused a district's return."""
     return_decided: int = 0
     """A return-decision clock whose return was decided otherwise; only stopped."""
+    late_return_decision: int = 0
+    """R8.3a: a bureau has not decided a unit's return in time (the unit waits, uncharged)."""
     closed: int = 0
     """Clocks whose duty was gone (withdrawn, superseded); stopped without blame."""
     warnings: int = 0

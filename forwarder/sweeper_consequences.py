@@ -45,6 +45,7 @@ from forwarder.workflow_base import SYSTEM, Context, add_event
 from forwarder.workflow_special import refuse_return
 from registrar.models import (
     Assignment,
+    AssignmentRole,
     AssignmentState,
     Case,
     Deadline,
@@ -143,10 +144,17 @@ def _event(session: AsyncSession, ctx: Context, m: Missed, action: str, *, reaso
 
 async def _return_silence(session: AsyncSession, ctx: Context, m: Missed,
                           tally: Counter[str]) -> None:
-    """R8.3d: no decision within 1 working day is a refusal; already decided, the clock just stops."""
+    """R8.3d: no decision within 1 working day is a refusal; already decided, the clock just stops.
+    A unit's return (R8.3a) is not refused by silence: the bureau is late, the unit waits."""
     if m.assignment.state != AssignmentState.RETURN_REQUESTED:
         m.deadline.met_at = ctx.clock.now()
         tally["return_decided"] += 1
+        return
+    if m.assignment.role != AssignmentRole.BUREAU:
+        m.deadline.missed = True
+        _event(session, ctx, m, "late_return_decision",
+               reason="R8.3a: the bureau has not decided the unit's return in time")
+        tally["late_return_decision"] += 1
         return
     m.deadline.missed = True
     await refuse_return(session, ctx, m.assignment, m.case, SYSTEM,

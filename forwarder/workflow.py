@@ -27,10 +27,12 @@ from forwarder.guards import publication_refusal, reviewer_code
 from forwarder.publication import mask_for_publication
 from forwarder.workflow_base import (
     ASSIGNMENT_MOVES,
+    SCREENED_OUT,
     Actor,
     Context,
     WorkflowError,
     add_event,
+    answer_split_parent,
     load_assignment,
     load_case,
     move_assignment,
@@ -104,6 +106,8 @@ async def not_accept(session: AsyncSession, ctx: Context, number: str, reason: s
     await notify_citizen(session, ctx, case, "not_accepted", now=now,
                          reason=rules.NOT_ACCEPTED_REASONS[reason],
                          advice=rules.NOT_ACCEPTED_ADVICE.get(reason, ""))
+    if case.parent_case_id is not None:  # R8.7: the other parts may be all that is left
+        await answer_split_parent(session, case.parent_case_id, actor, now=now)
     return case
 
 
@@ -382,16 +386,7 @@ async def _maybe_answered(session: AsyncSession, ctx: Context, case: Case, actor
     move_case(session, case, "answered", actor, now=now)
     await _close_open_co_handling(session, case, actor, now=now)
     if case.parent_case_id is not None:
-        parent = await session.get(Case, case.parent_case_id, with_for_update=True)
-        assert parent is not None
-        siblings = (await session.execute(select(Case).where(
-            Case.parent_case_id == parent.id))).scalars().all()
-        if all(s.status == CaseStatus.ANSWERED for s in siblings):
-            parent.answer_text = "\n".join(f"{i}. {s.answer_text}" for i, s in
-                                           enumerate(sorted(siblings, key=lambda s: s.number), 1))
-            parent.unit_proposes_private = any(s.unit_proposes_private for s in siblings)
-            move_case(session, parent, "answered", actor, now=now,
-                      data={"parts": [s.number for s in siblings]})
+        await answer_split_parent(session, case.parent_case_id, actor, now=now)
 
 
 async def _close_open_co_handling(session: AsyncSession, case: Case, actor: Actor, *,
@@ -474,6 +469,8 @@ async def _close_parts(session: AsyncSession, case: Case, actor: Actor, *, now: 
     parts = (await session.execute(select(Case).where(Case.parent_case_id == case.id)
                                    .order_by(Case.number).with_for_update())).scalars().all()
     for part in parts:
+        if part.status in SCREENED_OUT:  # closed already, with its own notice
+            continue
         part.closed_at = now
         move_case(session, part, "close", actor, now=now, reason="R8.7",
                   data={"with": case.number})

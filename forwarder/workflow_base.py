@@ -200,6 +200,32 @@ def move_assignment(session: AsyncSession, case: Case, assignment: Assignment, a
               to_state=assignment.state, reason=reason, deadline=deadline, data=data)
 
 
+SCREENED_OUT = frozenset({C.NOT_ACCEPTED, C.STOPPED})
+"""How a part of a split item ends without an answer: it leaves the parent's answer."""
+
+
+async def answer_split_parent(session: AsyncSession, parent_id: int, actor: Actor, *,
+                              now: datetime) -> None:
+    """R8.7: a split item is answered once every part it still has is answered; a part
+    screened out (R3, R8.5b) told the citizen on its own and is left out, so one refused
+    part does not hold the others' answer back for ever."""
+    parent = await session.get(Case, parent_id, with_for_update=True)
+    assert parent is not None
+    if parent.status != C.SPLIT:
+        return
+    parts = (await session.execute(select(Case).where(
+        Case.parent_case_id == parent.id).order_by(Case.number))).scalars().all()
+    remaining = [p for p in parts if p.status not in SCREENED_OUT]
+    if not remaining or any(p.status != C.ANSWERED for p in remaining):
+        return
+    parent.answer_text = "\n".join(f"{i}. {p.answer_text}" for i, p in enumerate(remaining, 1))
+    parent.unit_proposes_private = any(p.unit_proposes_private for p in remaining)
+    data: dict[str, Any] = {"parts": [p.number for p in remaining]}
+    if len(remaining) < len(parts):
+        data["screened_out"] = [p.number for p in parts if p.status in SCREENED_OUT]
+    move_case(session, parent, "answered", actor, now=now, data=data)
+
+
 async def citizen_route(session: AsyncSession, case: Case, sms_channel: str) -> tuple[str, str | None]:
     """The channel and address a notice to the citizen goes to: the original channel.
 
@@ -220,8 +246,10 @@ async def notify_citizen(session: AsyncSession, ctx: Context, case: Case, kind: 
                          now: datetime, essential: bool = True, **values: str) -> Notice:
     """Queue a notice for the citizen on the original channel (one transaction with the action)."""
     channel, address = await citizen_route(session, case, ctx.sms_channel)
-    text = render_notice(kind, channel, {"number": case.number, **values}, language=case.language)
+    filled = {"number": case.number, **values}
+    text = render_notice(kind, channel, filled, language=case.language)
     notice = Notice(case_id=case.id, kind=kind, channel=channel, address=address, text=text,
+                    template_values=filled,
                     status=NoticeStatus.PENDING if address else NoticeStatus.FAILED,
                     essential=essential, attempts=0, created_at=now,
                     next_attempt_at=now if address else None, sent_at=None, provider_ref=None,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from forwarder.guards import decider_code, late_return_decision, return_window_refusal
+from forwarder.return_clocks import pause_unit_clocks, resume_unit_clocks
 from forwarder.similarity import similarity
 from forwarder.workflow import (
     CITY_LEVEL,
@@ -26,6 +27,7 @@ from forwarder.workflow_base import (
     Context,
     WorkflowError,
     add_event,
+    answer_split_parent,
     load_assignment,
     load_case,
     move_assignment,
@@ -81,6 +83,13 @@ async def request_return(session: AsyncSession, ctx: Context, assignment_id: int
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.RETURN_DECISION, rule="R8.3d", start=now,
                             working_days=ctx.clocks_at(now).return_decision_days)
+    else:
+        # R8.3a: the bureau's decision gets a clock of its own (as R8.3d's), and the unit's
+        # clocks wait for it: a unit that rightly returns is not charged for the wait.
+        await pause_unit_clocks(session, ctx, case, assignment, actor, now=now)
+        await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
+                            kind=DeadlineKind.RETURN_DECISION, rule="R8.3a", start=now,
+                            working_days=ctx.clocks_at(now).return_decision_days)
     return assignment
 
 
@@ -95,7 +104,7 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
         raise WorkflowError(f"assignment {assignment_id} has asked for no return")
     decider = await _dispatcher_of(session, assignment, unit)
     require_unit(actor, decider, "deciding a return")
-    if accept:
+    if accept and assignment.role == AssignmentRole.BUREAU:  # R8.3d only: silence refuses
         await _check_decision_in_time(session, assignment, now)
     if not accept:
         await refuse_return(session, ctx, assignment, case, actor, reason=comment or None)
@@ -147,6 +156,8 @@ async def refuse_return(session: AsyncSession, ctx: Context, assignment: Assignm
         await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                             kind=DeadlineKind.DISPATCH, rule="R7.3", start=now,
                             working_days=ctx.clocks_at(now).dispatch_days)
+    else:
+        await resume_unit_clocks(session, ctx, case, assignment, actor, now=now)
 
 
 async def _state_before_return(session: AsyncSession, assignment: Assignment) -> str:
@@ -284,6 +295,8 @@ async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor:
     move_assignment(session, case, queue, "screened", actor, now=now, reason="R8.5b")
     await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
     await notify_citizen(session, ctx, case, "stopped", now=now)
+    if case.parent_case_id is not None:  # R8.7: the other parts may be all that is left
+        await answer_split_parent(session, case.parent_case_id, actor, now=now)
     return case
 
 

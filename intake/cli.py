@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     """Run the parsed command with loaded settings; returns the exit status."""
     if args.command == "serve":
-        from intake.app import create_app
+        from intake.app import create_app, server_options
 
         if args.workers is not None:
             sections = dict(settings.channel_sections)
@@ -154,7 +154,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
               f"({', '.join(sorted(roles))}); channels: "
               f"{', '.join(spec.name for spec, _ in enabled_channels(settings))}", flush=True)
         web.run_app(create_app(settings, roles=roles), host=settings.web.host,
-                    port=settings.web.port, print=None)
+                    port=settings.web.port, print=None, **server_options(settings))
         return 0
     if args.command == "sip":
         from channels.sip.kamailio import write

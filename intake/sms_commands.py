@@ -3,23 +3,43 @@
 A case's status is told only to the phone number that filed it (or the one it
 replies to): anyone else gets the same "not found" as for a wrong number, so a
 number cannot be probed.
+
+Every answer about a case is an outbox notice (kind ``keyword_reply``) on that
+case, so the desk sees what the citizen was told and a failed send is retried
+like any notice: queued for the outbox when the channel sends nothing itself
+(the modem), recorded as sent in reply when the channel answers in its response
+(Twilio's TwiML, as the receipt is). An unsubscribe is recorded on the number's
+latest case. Only answers that concern no case go back to the channel to send.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contract.clock import Clock
 from contract.envelope import TryLater
 from forwarder.rules import CITIZEN_STATUS
-from registrar.models import Case, Contact
+from registrar.models import Case, Contact, Notice, NoticeStatus
 
 NOT_FOUND = "【12345】未找到编号为{number}的诉求，请核对编号；只能查询本手机号提交的诉求。"
 STATUS = "【12345】您的诉求{number}：{status}。"
 UNSUBSCRIBED = "【12345】已为您退订进度提醒短信；受理回执和办理结果仍会发送给您。"
+KIND = "keyword_reply"
+
+
+def _reply_notice(case_id: int, *, channel: str, address: str, text: str, in_reply: bool,
+                  now: datetime) -> Notice:
+    """The answer as an outbox row: pending for the outbox, or already sent in reply."""
+    return Notice(case_id=case_id, kind=KIND, channel=channel, address=address, text=text,
+                  status=NoticeStatus.SENT if in_reply else NoticeStatus.PENDING,
+                  essential=True, attempts=0, created_at=now,
+                  next_attempt_at=None if in_reply else now, sent_at=now if in_reply else None,
+                  provider_ref=f"in-reply:{channel}" if in_reply else None, last_error=None)
 
 
 @dataclass(slots=True)
@@ -27,26 +47,43 @@ class RegistrarSmsCommands:
     """``contract.sms_keywords.SmsCommands`` answered from the database."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         number = case_number.strip().upper()
         try:
-            async with self.sessionmaker() as session:
+            async with self.sessionmaker.begin() as session:
                 case = (await session.execute(select(Case).where(
                     Case.number == number,
                     or_(Case.sender == sender_e164, Case.reply_address == sender_e164),
                 ))).scalar_one_or_none()
+                if case is None:
+                    return NOT_FOUND.format(number=number)
+                text = STATUS.format(number=case.number,
+                                     status=CITIZEN_STATUS.get(case.status, case.status))
+                session.add(_reply_notice(case.id, channel=channel, address=sender_e164,
+                                          text=text, in_reply=in_reply, now=self.clock.now()))
         except (SQLAlchemyError, OSError) as exc:
             raise TryLater("the registry is unavailable") from exc
-        if case is None:
-            return NOT_FOUND.format(number=number)
-        return STATUS.format(number=case.number, status=CITIZEN_STATUS.get(case.status, case.status))
+        return text if in_reply else None
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         try:
             async with self.sessionmaker.begin() as session:
                 await session.execute(update(Contact).where(
                     Contact.kind == "phone", Contact.address == sender_e164).values(opted_out=True))
+                latest = (await session.execute(
+                    select(Case.id).where(or_(Case.sender == sender_e164,
+                                              Case.reply_address == sender_e164))
+                    .order_by(Case.received_at.desc(), Case.id.desc()).limit(1)
+                )).scalar_one_or_none()
+                if latest is None:
+                    return UNSUBSCRIBED
+                session.add(_reply_notice(latest, channel=channel, address=sender_e164,
+                                          text=UNSUBSCRIBED, in_reply=in_reply,
+                                          now=self.clock.now()))
         except (SQLAlchemyError, OSError) as exc:
             raise TryLater("the registry is unavailable") from exc
-        return UNSUBSCRIBED
+        return UNSUBSCRIBED if in_reply else None

@@ -47,12 +47,18 @@ class _LateCommands:
     def __init__(self, app: web.Application) -> None:
         self._app = app
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
-        return await RegistrarSmsCommands(self._app[keys.SESSIONMAKER]).case_status(
-            case_number, sender_e164)
+    def _commands(self) -> RegistrarSmsCommands:
+        return RegistrarSmsCommands(self._app[keys.SESSIONMAKER], self._app[keys.CLOCK])
 
-    async def unsubscribe(self, sender_e164: str) -> str:
-        return await RegistrarSmsCommands(self._app[keys.SESSIONMAKER]).unsubscribe(sender_e164)
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
+        return await self._commands().case_status(case_number, sender_e164, channel=channel,
+                                                  in_reply=in_reply)
+
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
+        return await self._commands().unsubscribe(sender_e164, channel=channel,
+                                                  in_reply=in_reply)
 
 
 def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) -> ChannelPorts:

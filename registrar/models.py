@@ -417,6 +417,9 @@ class Notice(Base):
     sent_at: Mapped[datetime | None]
     provider_ref: Mapped[str | None] = mapped_column(String(255), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    template_values: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """The values ``text`` was rendered with from the ``kind`` template; a fallback to
+    another channel renders them again. None for text not from a template."""
 
 
 class Role(StrEnum):

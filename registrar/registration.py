@@ -346,8 +346,8 @@ async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[
 
 def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelope,
                     now: datetime) -> dict[str, Any]:
-    text = render_notice("receipt", envelope.channel, {"number": number, "query_code": query_code},
-                         language=envelope.language)
+    values = {"number": number, "query_code": query_code}
+    text = render_notice("receipt", envelope.channel, values, language=envelope.language)
     shown = envelope.receipt_in_reply or envelope.channel in RECEIPT_SHOWN_IN_SESSION
     status = NoticeStatus.PENDING
     error = None
@@ -359,7 +359,8 @@ def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelo
             "address": envelope.reply_address, "text": text, "status": status, "essential": True,
             "attempts": 0, "created_at": now, "next_attempt_at": None if shown else now,
             "sent_at": now if shown else None,
-            "provider_ref": f"in-reply:{envelope.channel}" if shown else None, "last_error": error}
+            "provider_ref": f"in-reply:{envelope.channel}" if shown else None, "last_error": error,
+            "template_values": values}
 
 
 def _emergency_notice(case_id: int, envelope: Envelope, advice: EmergencyAdvice,
@@ -370,4 +371,5 @@ def _emergency_notice(case_id: int, envelope: Envelope, advice: EmergencyAdvice,
             "status": NoticeStatus.PENDING if envelope.reply_address else NoticeStatus.FAILED,
             "essential": True, "attempts": 0, "created_at": now, "next_attempt_at": now,
             "sent_at": None, "provider_ref": None,
-            "last_error": None if envelope.reply_address else "no reply address"}
+            "last_error": None if envelope.reply_address else "no reply address",
+            "template_values": None}

@@ -1,8 +1,9 @@
 """Opening a received fax document: page count, resolution, page thumbnails.
 
-CPU-bound and synchronous (Pillow, pypdf): the handler runs it in a worker
-thread. Every page's header is checked against fax-sized limits *before* any
-pixel is decoded, so a tiny file that claims 100 000 x 100 000 pixels (the fax
+CPU-bound and synchronous (Pillow, pypdf; PDF pages are drawn by pypdfium2 in a
+child process, ``pdfpages.py``): the handler runs it in a worker thread. Every
+TIFF page's header is checked against fax-sized limits *before* any pixel is
+decoded, so a tiny file that claims 100 000 x 100 000 pixels (the fax
 version of a zip bomb) is refused without allocating them; decoding every page
 proves the TIFF is whole, since a truncated fax fails on its last page.
 """
@@ -10,24 +11,20 @@ proves the TIFF is whole, since a truncated fax fails on its last page.
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from channels.fax_smtp.parse import FaxDocument, NotAFax
+from channels.fax_smtp.pdfpages import RenderFailed, render_pages
+from contract.images import MAX_IMAGE_HEIGHT, MAX_IMAGE_WIDTH, oversized_size
 
 # A fax page is 1728 px wide (2048/2432/3456 for B4/A3 or 300/400 dpi modes) and
-# at most ~4700 rows (A4 at superfine); leave room, refuse absurd sizes.
-MAX_PAGE_WIDTH = 5000
-MAX_PAGE_HEIGHT = 15000
-PDFTOPPM_TIMEOUT_S = 60
-MAX_PDF_PAGE_PT = 2000.0  # A3 is 842 x 1191 pt
+# at most ~4700 rows (A4 at superfine); the shared image limit leaves room for both.
+MAX_PAGE_WIDTH, MAX_PAGE_HEIGHT = MAX_IMAGE_WIDTH, MAX_IMAGE_HEIGHT
+PDF_RENDER_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +36,16 @@ class PageImage:
 
 
 @dataclass(frozen=True, slots=True)
+class PageSize:
+    """A page's size as the file states it, to recognise two renderings of one fax."""
+
+    size: tuple[float, float]
+    """In the file's units: pixels (TIFF) or points (PDF)."""
+    inches: tuple[float, float] | None
+    """The physical size, when the file gives a resolution (a PDF always does)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentInfo:
     """What an agent needs to know about the document before reading it."""
 
@@ -47,6 +54,10 @@ class DocumentInfo:
     """``"204x196"`` (dpi), or None when the file does not say."""
     thumbnails: tuple[PageImage, ...]
     ocr_pages: tuple[PageImage, ...] = ()
+    page_sizes: tuple[PageSize, ...] = ()
+    """Every page's size; empty when a page's size could not be read."""
+    rendering_of: int | None = None
+    """Index of an earlier document of the same mail that this one renders again."""
 
 
 def analyse(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
@@ -57,6 +68,24 @@ def analyse(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
                              thumbnail_width=thumbnail_width, ocr_pages=ocr_pages)
     return _analyse_pdf(document, max_pages=max_pages, thumbnail_pages=thumbnail_pages,
                         thumbnail_width=thumbnail_width, ocr_pages=ocr_pages)
+
+
+def same_fax(first: FaxDocument, first_info: DocumentInfo, second: FaxDocument,
+             second_info: DocumentInfo) -> bool:
+    """Whether a TIFF and a PDF are renderings of one fax (HylaFAX can attach both):
+    the same number of pages, each of the same physical size, or with the PDF's
+    points equal to the TIFF's pixels (the 72-dpi way some services write PDFs)."""
+    if first.kind == second.kind or first_info.pages != second_info.pages:
+        return False
+    if not len(first_info.page_sizes) == len(second_info.page_sizes) == first_info.pages:
+        return False
+    return all(_close(a.size, b.size) or (a.inches is not None and b.inches is not None
+                                          and _close(a.inches, b.inches))
+               for a, b in zip(first_info.page_sizes, second_info.page_sizes, strict=True))
+
+
+def _close(a: tuple[float, float], b: tuple[float, float], tolerance: float = 0.03) -> bool:
+    return all(abs(x - y) <= tolerance * max(abs(x), abs(y), 1e-9) for x, y in zip(a, b, strict=True))
 
 
 def too_many_pages(pages: int | None, max_pages: int) -> NotAFax:
@@ -70,6 +99,7 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
                   thumbnail_width: int, ocr_pages: int) -> DocumentInfo:
     thumbs: list[PageImage] = []
     ocr: list[PageImage] = []
+    sizes: list[PageSize] = []
     resolution: str | None = None
     pages = 0
     try:
@@ -80,7 +110,7 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
             for frame in _frames(image, max_pages):
                 pages += 1
                 width, height = frame.size
-                if width > MAX_PAGE_WIDTH or height > MAX_PAGE_HEIGHT or width < 1:
+                if oversized_size(width, height) is not None:
                     raise NotAFax(f"page {pages} of {document.filename} is {width}x{height} "
                                   f"pixels, not a fax page (at most {MAX_PAGE_WIDTH}x"
                                   f"{MAX_PAGE_HEIGHT}); refused unread", code=552,
@@ -88,6 +118,8 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
                 xres, yres = _dpi(frame)
                 if resolution is None and xres and yres:
                     resolution = f"{xres}x{yres}"
+                sizes.append(PageSize((width, height), (width / xres, height / yres)
+                                      if xres and yres else None))
                 frame.load()
                 if pages <= thumbnail_pages:
                     thumbs.append(PageImage(pages, _png(frame, xres, yres, thumbnail_width)))
@@ -107,7 +139,7 @@ def _analyse_tiff(document: FaxDocument, *, max_pages: int, thumbnail_pages: int
     if pages == 0:
         raise NotAFax(f"fax {document.filename} has no pages (a failed reception?)")
     return DocumentInfo(pages=pages, resolution=resolution, thumbnails=tuple(thumbs),
-                        ocr_pages=tuple(ocr))
+                        ocr_pages=tuple(ocr), page_sizes=tuple(sizes))
 
 
 def _frames(image: Image.Image, max_pages: int) -> Iterator[Image.Image]:
@@ -160,29 +192,34 @@ def _analyse_pdf(document: FaxDocument, *, max_pages: int, thumbnail_pages: int,
     if pages > max_pages:
         raise too_many_pages(pages, max_pages)
     to_render = max(min(thumbnail_pages, pages), min(ocr_pages, pages))
-    _check_page_boxes(reader, to_render, document.filename)
-    rendered = _pdftoppm(document.data, to_render)
+    try:
+        # The page size in points is not checked: the renderer's pixel budget is the guard.
+        rendered = render_pages(document.data, to_render, timeout_s=PDF_RENDER_TIMEOUT_S)
+    except RenderFailed as exc:
+        raise NotAFax(f"{document.filename}: PDF pages could not be rendered ({exc})") from exc
     thumbs, ocr = [], []
-    for number, image in rendered:
-        if number <= thumbnail_pages:
-            thumbs.append(PageImage(number, _png(image, 0, 0, thumbnail_width)))
-        if number <= ocr_pages:
-            ocr.append(PageImage(number, _png(image, 0, 0, None)))
+    for number, png in rendered:
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
+            image.load()
+            if number <= thumbnail_pages:
+                thumbs.append(PageImage(number, _png(image, 0, 0, thumbnail_width)))
+            if number <= ocr_pages:
+                ocr.append(PageImage(number, png))
     return DocumentInfo(pages=pages, resolution=resolution, thumbnails=tuple(thumbs),
-                        ocr_pages=tuple(ocr))
+                        ocr_pages=tuple(ocr), page_sizes=_pdf_page_sizes(reader, pages))
 
 
-def _check_page_boxes(reader: object, pages: int, filename: str) -> None:
-    """Refuse pages far larger than A3 before rasterising them (memory bomb guard)."""
-    for index in range(pages):
-        try:
+def _pdf_page_sizes(reader: object, pages: int) -> tuple[PageSize, ...]:
+    """Each page's media box; empty when one cannot be read (then no rendering matches)."""
+    sizes = []
+    try:
+        for index in range(pages):
             box = reader.pages[index].mediabox  # type: ignore[attr-defined]
             width, height = abs(float(box.width)), abs(float(box.height))
-        except Exception as exc:  # pypdf raises many types on broken page trees
-            raise NotAFax(f"{filename}: page {index + 1} is unreadable ({exc})") from exc
-        if width > MAX_PDF_PAGE_PT or height > MAX_PDF_PAGE_PT:
-            raise NotAFax(f"{filename}: page {index + 1} is {width:.0f}x{height:.0f} pt, "
-                          "not a fax page; refused unread", code=552, status="5.3.4")
+            sizes.append(PageSize((width, height), (width / 72, height / 72)))
+    except Exception:  # pypdf raises many types on broken page trees; the size is optional
+        return ()
+    return tuple(sizes)
 
 
 def _pdf_resolution(reader: object) -> str | None:
@@ -199,25 +236,3 @@ def _pdf_resolution(reader: object) -> str | None:
     except Exception:  # optional detail; a PDF without an image just has no resolution
         return None
     return None
-
-
-def _pdftoppm(data: bytes, pages: int) -> list[tuple[int, Image.Image]]:
-    """Rasterise the first pages with poppler's ``pdftoppm`` at fax resolution, if present."""
-    exe = shutil.which("pdftoppm")
-    if exe is None or pages < 1:
-        return []
-    with tempfile.TemporaryDirectory(prefix="fax-pdf-") as tmp:
-        src = Path(tmp) / "in.pdf"
-        src.write_bytes(data)
-        try:
-            subprocess.run([exe, "-gray", "-r", "200", "-f", "1", "-l", str(pages),
-                            "-png", str(src), str(Path(tmp) / "p")],
-                           check=True, capture_output=True, timeout=PDFTOPPM_TIMEOUT_S)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            raise NotAFax(f"PDF pages could not be rendered ({exc})") from exc
-        out = []
-        for path in sorted(Path(tmp).glob("p-*.png"), key=lambda p: int(p.stem.split("-")[1])):
-            with Image.open(path) as img:
-                img.load()
-                out.append((int(path.stem.split("-")[1]), img.copy()))
-        return out

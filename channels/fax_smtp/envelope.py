@@ -17,18 +17,20 @@ from contract.envelope import MACHINE_TEXT_MARK, Attachment, Channel, Envelope
 from contract.normalise import clean_text
 
 OCR_MAX_CHARS = 4000
+INCOMPLETE_MARK = "【传真接收不完整，可能缺页，请回电核实】"
+"""On the placeholder's first line (the console's fax list shows it): call the sender back."""
 
 
-def placeholder(pages: int) -> str:
+def placeholder(pages: int, *, incomplete: bool = False) -> str:
     """The text an unread fax case shows in the console until an agent transcribes it."""
-    return f"[传真 {pages} 页，待坐席录入]"
+    return f"[传真 {pages} 页，待坐席录入]" + (INCOMPLETE_MARK if incomplete else "")
 
 
 def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
                    received_at: datetime, ocr_text: str | None = None) -> Envelope:
     """One envelope per fax: documents, thumbnails and the raw mail as attachments."""
-    pages = sum(info.pages for info in infos)
-    text = placeholder(pages)
+    pages = sum(info.pages for info in infos if info.rendering_of is None)
+    text = placeholder(pages, incomplete=mail.incomplete is not None)
     if ocr_text:
         machine = clean_text(ocr_text, field="ocr", max_chars=10**6, required=False)
         if machine:
@@ -39,6 +41,8 @@ def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
     page_offset = 0
     for doc, info in zip(mail.documents, infos, strict=True):
         attachments.append(Attachment(doc.filename, doc.content_type, doc.data))
+        if info.rendering_of is not None:  # the same pages again: attached, not counted
+            continue
         for thumb in info.thumbnails:
             number = page_offset + thumb.page
             attachments.append(Attachment(f"fax-page-{number:03d}.png", "image/png", thumb.png))
@@ -58,9 +62,15 @@ def build_envelope(mail: FaxMail, infos: Sequence[DocumentInfo], raw: bytes, *,
 def _notes(mail: FaxMail, infos: Sequence[DocumentInfo], pages: int,
            ocr: bool) -> list[str]:
     notes = [f"fax.pages={pages}"]
+    for doc, info in zip(mail.documents, infos, strict=True):
+        if info.rendering_of is not None:
+            notes.append(f"fax.rendering={doc.filename} is "
+                         f"{mail.documents[info.rendering_of].filename} again")
     resolution = next((info.resolution for info in infos if info.resolution), None)
     if resolution:
         notes.append(f"fax.resolution={resolution}")
+    if mail.incomplete is not None:  # the note stays on the case after transcription
+        notes.append(f"fax.incomplete=pages may be missing ({mail.incomplete})")
     if mail.declared_pages is not None and mail.declared_pages != pages:
         notes.append(f"fax.declared_pages={mail.declared_pages}")
     if mail.sender:

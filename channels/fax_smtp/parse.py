@@ -36,6 +36,15 @@ _CALLER_ID_HEADERS = ("X-Fax-Caller-ID", "X-Caller-ID", "X-Fax-Sender", "X-Fax-F
                       "X-Fax-Number", "X-Fax-Remote-Number")
 _TSI_HEADERS = ("X-Fax-TSI", "X-Fax-Remote-ID", "X-Fax-Station-ID")
 _PAGES_HEADERS = ("X-Fax-Pages",)
+# A partial reception: HylaFAX's faxrcvd says so in the body; providers in a header.
+_INCOMPLETE_TEXT = re.compile(
+    r"(The full document was not received because:\s*(?P<why>[^\r\n]*)"
+    r"|Errors were received[^\r\n]*|\bpartial(?:ly)? (?:fax|received|reception)"
+    r"|\bincomplete (?:fax|reception)|接收不完整|部分接收)", re.IGNORECASE)
+_INCOMPLETE_HEADERS = {"X-Fax-Status": ("partial", "incomplete", "error", "errors"),
+                       "X-Fax-Complete": ("no", "false", "0"),
+                       "X-Fax-Incomplete": ("yes", "true", "1"),
+                       "X-Fax-Partial": ("yes", "true", "1")}
 _FAXINFO = re.compile(
     r"^[ \t]*(Sender|Pages|Quality|CallID1|CIDNumber|CIDName)[ \t]*:[ \t]*(.*?)[ \t]*$",
     re.MULTILINE | re.IGNORECASE)
@@ -86,6 +95,8 @@ class FaxMail:
     raw_sender: str | None
     """The TSI or other sender text as sent, when no number parsed or it differs."""
     declared_pages: int | None
+    incomplete: str | None = None
+    """Why the gateway says the reception was partial (pages may be missing), or None."""
 
 
 def one_line(value: str, *, limit: int = MAX_NOTE_CHARS) -> str:
@@ -123,7 +134,8 @@ def parse_fax_mail(raw: bytes) -> FaxMail:
     sender, source, raw_sender = _find_sender(msg, subject, faxinfo)
     return FaxMail(message_id=message_id, subject=subject, documents=tuple(documents),
                    sender=sender, sender_source=source, raw_sender=raw_sender,
-                   declared_pages=_declared_pages(msg, faxinfo))
+                   declared_pages=_declared_pages(msg, faxinfo),
+                   incomplete=_incomplete(msg, subject, body))
 
 
 def _header(msg: Message, name: str) -> str:
@@ -237,6 +249,19 @@ def _first_number(text: str) -> str | None:
                 return normalise_phone("".join(groups[:end]))
             except InvalidInput:
                 continue
+    return None
+
+
+def _incomplete(msg: Message, subject: str, body: str) -> str | None:
+    """The gateway's words for a partial reception, from a header, the subject or the body."""
+    for name, values in _INCOMPLETE_HEADERS.items():
+        value = one_line(_header(msg, name))
+        if value.lower() in values:
+            return f"{name}: {value}"
+    for text in (subject, body):
+        found = _INCOMPLETE_TEXT.search(text)
+        if found:
+            return one_line(found.group("why") or found.group(0)) or "partial reception"
     return None
 
 

@@ -21,17 +21,16 @@ import asyncio
 import ipaddress
 import logging
 import ssl
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP
 
-from channels.fax_smtp.document import DocumentInfo, analyse, too_many_pages
+from channels.fax_smtp.auth import AuthHooks, GatewayAuthenticator
+from channels.fax_smtp.document import DocumentInfo, analyse, same_fax, too_many_pages
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.ocr import ocr_pages
 from channels.fax_smtp.parse import FaxMail, NotAFax, one_line, parse_fax_mail
@@ -61,68 +60,16 @@ def peer_allowed(settings: FaxSettings, peer: Any) -> bool:
     return any(address in network for network in settings.networks())
 
 
-class GatewayAuthenticator:
-    """SMTP AUTH for gateways outside the allow-list; passwords stored as argon2 hashes.
+class FaxHandler(AuthHooks):
+    """aiosmtpd handler: each DATA becomes one envelope handed to the sink; AUTH is
+    checked off the event loop (``auth.py``)."""
 
-    A peer address gets ``max_failures`` wrong logins per ``window_s``; after that
-    every AUTH from it is refused without running argon2, until the window ends.
-    At most ``max_peers`` addresses are remembered (the oldest go first), so a
-    flood of addresses cannot grow the memory.
-    """
-
-    def __init__(self, users: dict[str, str], *, max_failures: int = 5, window_s: float = 900.0,
-                 max_peers: int = 4096, monotonic: Callable[[], float] = time.monotonic) -> None:
-        from argon2 import PasswordHasher
-
-        self._users = users
-        self._hasher = PasswordHasher()
-        self._max_failures, self._window_s, self._max_peers = max_failures, window_s, max_peers
-        self._monotonic = monotonic
-        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
-
-    def _blocked(self, peer: str) -> bool:
-        count, since = self._failures.get(peer, (0, 0.0))
-        if count and self._monotonic() - since > self._window_s:
-            del self._failures[peer]
-            return False
-        return count >= self._max_failures
-
-    def _failed(self, peer: str) -> None:
-        count, since = self._failures.pop(peer, (0, self._monotonic()))
-        self._failures[peer] = (count + 1, since)
-        while len(self._failures) > self._max_peers:
-            self._failures.popitem(last=False)
-
-    def __call__(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
-                 auth_data: Any) -> AuthResult:
-        from argon2.exceptions import InvalidHashError, VerificationError
-
-        if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False)
-        peer = str(session.peer[0]) if session.peer else "?"
-        if self._blocked(peer):
-            log.warning("fax SMTP AUTH refused from %s: too many failures", peer)
-            return AuthResult(success=False, handled=False)
-        login = auth_data.login.decode("utf-8", errors="replace")
-        stored = self._users.get(login)
-        try:
-            if stored is None:
-                raise VerificationError("no such login")
-            self._hasher.verify(stored, auth_data.password)
-        except (VerificationError, InvalidHashError):
-            self._failed(peer)
-            return AuthResult(success=False, handled=False)
-        self._failures.pop(peer, None)
-        return AuthResult(success=True, auth_data=login)
-
-
-class FaxHandler:
-    """aiosmtpd handler: each DATA becomes one envelope handed to the sink."""
-
-    def __init__(self, settings: FaxSettings, sink: Sink, *, clock: Now = _utcnow) -> None:
+    def __init__(self, settings: FaxSettings, sink: Sink, *, clock: Now = _utcnow,
+                 authenticator: GatewayAuthenticator | None = None) -> None:
         self._settings = settings
         self._sink = sink
         self._clock = clock
+        self._authenticator = authenticator
 
     def _gateway_ok(self, session: Any) -> bool:
         return bool(session.authenticated) or peer_allowed(self._settings, session.peer)
@@ -177,10 +124,20 @@ class FaxHandler:
         thumbs_left = settings.thumbnail_pages
         ocr_left = settings.ocr_max_pages if settings.ocr_enabled else 0
         for document in mail.documents:
-            if pages_left < 1:
-                raise too_many_pages(None, settings.max_pages)
-            info = analyse(document, max_pages=pages_left, thumbnail_pages=thumbs_left,
+            # A second rendering of an earlier document does not count against the limit.
+            longest = max((info.pages for info in infos), default=0)
+            info = analyse(document, max_pages=max(pages_left, longest),
+                           thumbnail_pages=thumbs_left,
                            thumbnail_width=settings.thumbnail_width, ocr_pages=ocr_left)
+            again = next((index for index, earlier in enumerate(infos)
+                          if earlier.rendering_of is None
+                          and same_fax(mail.documents[index], earlier, document, info)), None)
+            if again is not None:
+                infos.append(replace(info, rendering_of=again, thumbnails=(), ocr_pages=()))
+                continue
+            if info.pages > pages_left:
+                raise too_many_pages(settings.max_pages - pages_left + info.pages,
+                                     settings.max_pages)
             infos.append(info)
             pages_left -= info.pages
             thumbs_left = max(0, thumbs_left - info.pages)
@@ -228,15 +185,15 @@ async def fax_smtp_server(settings: FaxSettings, sink: Sink, *,
                           clock: Now = _utcnow) -> AsyncIterator[RunningFaxServer]:
     """Listen for fax mail on ``settings.host:port`` until the block exits."""
     loop = asyncio.get_running_loop()
-    handler = FaxHandler(settings, sink, clock=clock)
-    tls = _tls_context(settings)
     authenticator = GatewayAuthenticator(settings.auth_users) if settings.auth_users else None
+    handler = FaxHandler(settings, sink, clock=clock, authenticator=authenticator)
+    tls = _tls_context(settings)
 
     def protocol() -> SMTP:
         return SMTP(handler, data_size_limit=settings.max_message_bytes,
+                    timeout=settings.idle_timeout_s,
                     hostname=settings.server_name, tls_context=tls,
                     require_starttls=settings.require_starttls,
-                    authenticator=authenticator,
                     auth_require_tls=settings.auth_require_tls, loop=loop)
 
     server = await loop.create_server(protocol, host=settings.host, port=settings.port)
@@ -247,4 +204,6 @@ async def fax_smtp_server(settings: FaxSettings, sink: Sink, *,
     finally:
         server.close()
         await server.wait_closed()
+        if authenticator is not None:
+            await asyncio.to_thread(authenticator.close)
         log.info("fax SMTP server on %s:%d stopped", settings.host, port)

@@ -69,6 +69,9 @@ class FaxSettings(_Strict):
     server_name: str = "hotline-fax"
     """Name in the SMTP greeting (set explicitly: looking up the FQDN can hang)."""
     max_message_bytes: int = Field(26_214_400, gt=0)
+    idle_timeout_s: float = Field(60.0, gt=0, le=600)
+    """A gateway silent this long in the middle of a session is disconnected (aiosmtpd's
+    ``timeout``, 5 minutes by default): slow or stalled clients do not hold connections."""
     max_pages: int = Field(100, ge=1, le=1000)
     thumbnail_pages: int = Field(20, ge=0, le=200)
     thumbnail_width: int = Field(400, ge=50, le=1728)

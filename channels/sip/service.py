@@ -23,7 +23,7 @@ from channels.sip.link import Message
 from channels.sip.settings import SipSettings
 from channels.sip.spool import Meta, Spool, fsync_file, voicemail
 from contract.channel import ChannelPorts
-from contract.envelope import TryLater
+from contract.envelope import Channel, TryLater
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ class LineService:
             return {"text": "", "wav": None}
         number = f"{self.settings.case_prefix}-{digits[:8]}-{digits[8:]}"
         try:
-            text = await self.ports.commands.case_status(number, caller)
+            # Spoken in the call itself: recorded as an answer given in reply.
+            text = await self.ports.commands.case_status(number, caller, channel=Channel.PHONE,
+                                                         in_reply=True) or ""
         except TryLater:
             return {"text": "", "wav": None}
         return {"text": text, "wav": await self._speak(text)}

@@ -44,7 +44,7 @@ from channels.sms_gammu.reassembly import (
     part_from_gammu,
 )
 from channels.sms_gammu.settings import GammuSettings
-from contract.envelope import Sink, TryLater
+from contract.envelope import Channel, Sink, TryLater
 from contract.notice import SendError
 from contract.sms_keywords import QUERY_HELP_TEXT, CaseQuery, QueryHelp, SmsCommands, Unsubscribe
 
@@ -170,13 +170,21 @@ class GammuSmsChannel:
 
     async def _answer(self, command: Command) -> None:
         keyword, sender = command.keyword, command.sender_e164
+        reply: str | None
+        # An answer about a case is queued in the outbox by the commands (None here);
+        # only one that concerns no case (help, an unknown number) is sent from here.
         if isinstance(keyword, CaseQuery):
-            reply = await self._commands.case_status(keyword.case_number, sender)
+            reply = await self._commands.case_status(keyword.case_number, sender,
+                                                     channel=Channel.SMS_MODEM, in_reply=False)
         elif isinstance(keyword, Unsubscribe):
-            reply = await self._commands.unsubscribe(sender)
+            reply = await self._commands.unsubscribe(sender, channel=Channel.SMS_MODEM,
+                                                     in_reply=False)
         else:
             assert isinstance(keyword, QueryHelp)
             reply = QUERY_HELP_TEXT
+        if reply is None:
+            return
+        log.info("sms: answering %s directly (no case to record the reply on)", sender)
         try:
             await self.deliverer.send_text(sender, reply)
         except SendError as exc:

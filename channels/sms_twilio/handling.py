@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from contract.envelope import Receipt, Sink
+from contract.envelope import Channel, Receipt, Sink
 from contract.normalise import InvalidInput
 from contract.sms_keywords import (
     QUERY_HELP_TEXT,
@@ -102,6 +102,9 @@ async def _command(sms: InboundSms, command: CaseQuery | QueryHelp | Unsubscribe
     sender = sender_e164(sms)
     if sender is None:
         return Outcome(Kind.REFUSED, NO_NUMBER_REPLY)
+    # The answer goes back in the TwiML; the commands record it as sent in reply.
     if isinstance(command, CaseQuery):
-        return Outcome(Kind.COMMAND, await commands.case_status(command.case_number, sender))
-    return Outcome(Kind.COMMAND, await commands.unsubscribe(sender))
+        return Outcome(Kind.COMMAND, await commands.case_status(
+            command.case_number, sender, channel=Channel.SMS_TWILIO, in_reply=True))
+    return Outcome(Kind.COMMAND, await commands.unsubscribe(
+        sender, channel=Channel.SMS_TWILIO, in_reply=True))

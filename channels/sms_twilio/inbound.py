@@ -27,6 +27,7 @@ from typing import Any
 from multidict import MultiDict
 from twilio.twiml.messaging_response import MessagingResponse
 
+from config.notices import render_notice
 from contract.envelope import Attachment, Channel, Envelope, Receipt
 from contract.normalise import InvalidInput, clean_text, normalise_phone
 from contract.twilio_signature import BadForm
@@ -130,9 +131,11 @@ def build_envelope(sms: InboundSms, *, text: str, attachments: tuple[Attachment,
 
 # What the citizen reads. Short: one SMS segment of 70 UCS-2 characters where we can.
 def receipt_reply(receipt: Receipt) -> str:
-    """The same words for a first delivery and a replay, so a retry reads identically."""
-    code = f"，查询码{receipt.query_code}" if receipt.query_code else ""
-    return f"【12345】您的诉求已受理，编号{receipt.case_number}{code}。回复“CX 编号”查询进度。"
+    """The receipt notice's own template (``[receipt.sms_twilio]``), so the TwiML says
+    what the outbox records as sent in reply: "registered", never "accepted" (R3 is
+    the bureau's decision). The same words for a first delivery and a replay."""
+    return render_notice("receipt", "sms_twilio",
+                         {"number": receipt.case_number, "query_code": receipt.query_code})
 
 
 EMPTY_REPLY = "【12345】短信内容为空，未能受理。请直接回复您要反映的问题。"

@@ -19,6 +19,7 @@ import aiohttp
 
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Attachment
+from contract.images import oversized_image
 
 from .api import auth_headers
 from .inbound import MediaRef
@@ -93,6 +94,9 @@ class MediaFetcher:
                     raise MediaRefused(f"文件过大（超过上限 {limit} 字节）")
         if not data:
             raise MediaRefused("空文件 (empty)")
+        too_big = oversized_image(bytes(data)) if content_type.startswith("image/") else None
+        if too_big:
+            raise MediaRefused(too_big)
         extension = mimetypes.guess_extension(content_type) or ".bin"
         return Attachment(filename=f"{sid}-{index + 1}{extension}",
                           content_type=content_type, data=bytes(data))

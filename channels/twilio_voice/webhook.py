@@ -46,7 +46,7 @@ from channels.twilio_voice.twiml import (
 )
 from channels.twilio_voice.voicemail import RecordingUnavailable, fetch_recording, voicemail_envelope
 from contract.channel import ChannelPorts
-from contract.envelope import TryLater
+from contract.envelope import Channel, TryLater
 from contract.normalise import InvalidInput, normalise_phone
 from contract.twilio_signature import verified_form
 
@@ -170,7 +170,8 @@ async def _lookup(runtime: _Runtime, caller: str, digits: str) -> str:
     except InvalidInput:
         phone = ""
     try:
-        return spoken(await runtime.ports.commands.case_status(number, phone))
+        return spoken(await runtime.ports.commands.case_status(
+            number, phone, channel=Channel.TWILIO_VOICE, in_reply=True) or "")
     except TryLater:
         return BUSY_LOOKUP
 

@@ -6,6 +6,7 @@ Pure apart from reading the clock value it is given; the aiohttp handler in
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -48,8 +49,12 @@ def sniff_type(data: bytes) -> str | None:
 
 def safe_filename(raw: str | None, fallback: str) -> str:
     """A display name for an upload: no path, no control characters, bounded length."""
-    # Some clients (aiohttp's own, older browsers) percent-encode non-ASCII names.
-    text = unquote(raw or "", errors="strict") if _PERCENT.search(raw or "") else (raw or "")
+    # Some clients (aiohttp's own, older browsers) percent-encode non-ASCII names; a name
+    # whose escapes are not UTF-8 ("a%ff.png", an encoded surrogate) is kept as sent.
+    text = raw or ""
+    if _PERCENT.search(text):
+        with contextlib.suppress(UnicodeDecodeError):
+            text = unquote(text, errors="strict")
     name = unicodedata.normalize("NFC", text.replace("\\", "/").rsplit("/", 1)[-1])
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
     return name[:100] or fallback

@@ -7,6 +7,7 @@ number. The hidden ``submission`` id makes a double-click one case.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -50,6 +51,8 @@ class CitizenWeb:
     csrf: CitizenCsrf
     _blank: str | None = None
     """The empty form rendered once with placeholders for the two per-visit values."""
+    body_timeout_s: float = 120.0
+    """The whole post must arrive within this (slow-body clients are cut off with 408)."""
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.form_page, name="citizen_form")
@@ -158,9 +161,14 @@ class CitizenWeb:
         if (request.content_length or 0) > self.max_body:
             return self._refuse(request, 413, "提交的内容过大。")
         try:
-            raw = await self._read(request)
+            async with asyncio.timeout(self.body_timeout_s):
+                raw = await self._read(request)
         except FormTooLarge:
             return self._refuse(request, 413, "提交的内容过大。")
+        except TimeoutError:
+            log.info("web form from %s: body not received within %.0f s; cut off",
+                     request.remote, self.body_timeout_s)
+            return self._refuse(request, 408, "上传超时，请检查网络后重新提交。")
         except ValueError:
             return self._refuse(request, 400, "表单格式不正确，请从本站页面提交。")
         token = raw.fields.get("csrf", b"").decode("ascii", "replace")

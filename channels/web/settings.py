@@ -18,6 +18,8 @@ class WebFormSettings(BaseModel):
     max_attachments: int = Field(5, ge=0, le=20)
     max_attachment_bytes: int = Field(10_485_760, gt=0)
     allowed_attachment_types: tuple[str, ...] = ()
+    body_timeout_s: float = Field(120.0, gt=0, le=3600)
+    """The whole post must arrive within this: a client that trickles its body is cut off."""
 
     @property
     def max_body_bytes(self) -> int:

@@ -29,6 +29,7 @@ def _routes(app: web.Application, settings: WebFormSettings, ports: ChannelPorts
         signer=ports.signer,
         now=ports.clock.now,
         csrf=ports.csrf,
+        body_timeout_s=settings.body_timeout_s,
     )
     citizen.add_routes(app)
     app.router.add_static("/static/web", HERE / "static")

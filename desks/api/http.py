@@ -58,14 +58,28 @@ async def transaction(request: web.Request, *, write: bool) -> AsyncIterator[tup
         yield session, principal
 
 
-async def read_body(request: web.Request) -> Json:
-    """The JSON object in the body (empty body: ``{}``); 400 for anything else."""
+async def read_body(request: web.Request) -> str | None:
+    """The body as sent (bounded by the app's ``client_max_size``), read before any
+    transaction so a slow client holds no connection; parsed by ``parse_body`` only once
+    the caller is authenticated (a stranger's deeply nested JSON costs nothing)."""
     if not request.body_exists:
+        return None
+    try:
+        return await request.text()
+    except UnicodeDecodeError:
+        raise ApiError.invalid("the body is not JSON (UTF-8)") from None
+
+
+def parse_body(raw: str | None) -> Json:
+    """The JSON object in the body (no body: ``{}``); 400 for anything else."""
+    if raw is None:
         return {}
     try:
-        data = json.loads(await request.text())
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError.invalid("the body is not JSON (UTF-8)") from None
+    except RecursionError:
+        raise ApiError.invalid("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError.invalid("the body must be a JSON object")
     return data

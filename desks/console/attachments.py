@@ -5,7 +5,9 @@ belong to several cases; the file is served when at least one case holding it
 is visible to the signed-in member of staff (``desks.access.permissions.visible``),
 and answers 404 otherwise, so a hash never reveals whether a file exists.
 Citizens' uploads are untrusted: only images and PDF are shown inline, every
-other type is a download under a sandboxing CSP, and nothing is sniffed.
+other type is a download under a sandboxing CSP, and nothing is sniffed. An
+image whose header claims more pixels than ``contract.images`` allows is a
+download too, so no desk browser decodes a pixel bomb.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import select
 
+from contract.images import oversized_image
 from desks.access.permissions import visible
 from desks.console.deps import CONSOLE
 from desks.staff.deps import current
@@ -54,6 +57,10 @@ async def attachment(request: web.Request) -> web.Response:
     except FileNotFoundError:
         raise web.HTTPNotFound(text="附件文件缺失，请联系管理员") from None
     inline = record.content_type in INLINE_TYPES
+    if inline and record.content_type.startswith("image/") and oversized_image(data):
+        # A pixel bomb stored before the limits (or by a path without them) is not
+        # decoded by the desk's browser: it becomes a download like any other file.
+        inline = False
     headers = {
         "Content-Type": record.content_type or "application/octet-stream",
         "Content-Disposition": _disposition("inline" if inline else "attachment", record.filename),

@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, or_, select
 
 from contract.envelope import Receipt, TryLater
 from contract.normalise import InvalidInput, normalise_phone
+from desks.access.forms import read_form
 from desks.access.permissions import visible
 from desks.console.deps import CONSOLE
 from desks.console.form import CATEGORIES, ConsoleFormErrors, blank_values, parse_console_form
@@ -68,7 +69,7 @@ async def log_call(request: web.Request) -> web.Response:
     """POST /desk/console: register the call; show the number (and any emergency advice)."""
     require_agent(request)
     me = current(request).principal
-    form = await request.post()
+    form = await read_form(request)
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         envelope = parse_console_form(raw, agent=me.username, received_at=request.app[CONSOLE].clock.now(),

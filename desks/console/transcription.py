@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from contract.envelope import MACHINE_TEXT_MARK
+from desks.access.forms import read_form
 from desks.access.permissions import visible
 from desks.access.principal import Principal
 from desks.console.deps import CONSOLE
@@ -126,7 +127,7 @@ async def save_transcription(request: web.Request) -> web.StreamResponse:
     require_agent(request, also=TRANSCRIBERS)
     principal = current(request).principal
     number = request.match_info["number"]
-    form = await request.post()
+    form = await read_form(request)
     text = str(form.get("text", ""))
     advice = emergency_hint(text, request.app[CONSOLE].emergency_rules)
     actor = f"{principal.display_name}@{principal.unit_code or principal.username}"

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contract.clock import Clock
 from contract.signing import CitizenCsrf
+from desks.access.forms import read_form
 from desks.portal import queries
 from forwarder.rules import CITIZEN_STATUS
 from registrar import throttle
@@ -62,7 +63,7 @@ def _render(request: web.Request, template: str, context: dict[str, Any], *,
 
 
 async def _checked_post(request: web.Request) -> dict[str, str]:
-    form = await request.post()
+    form = await read_form(request)
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     token = values.get("csrf", "")
     if not request.app[PORTAL].csrf.valid(token, request.cookies.get(CitizenCsrf.COOKIE)):

@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from desks.access.auth import hash_password, off_loop, verify_password
+from desks.access.forms import read_form
 from desks.access.sessions import SAFE_METHODS, DeskSessions, csrf_matches, end_sessions
 from desks.staff.deps import CURRENT, DESK, current
 from registrar.models import Account, Role
@@ -69,7 +70,7 @@ async def _csrf_sent(request: web.Request) -> str:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
-            value = (await request.post()).get("csrf", "")
+            value = (await read_form(request)).get("csrf", "")
         except ValueError:
             raise web.HTTPBadRequest(text="表单格式不正确 (malformed form)") from None
         return value if isinstance(value, str) else ""
@@ -94,7 +95,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.StreamResponse:
     deps = request.app[DESK]
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", ""))[:64].strip()
     password = str(form.get("password", ""))[:256]
     address = request.remote or "?"
@@ -140,7 +141,7 @@ async def password_page(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.StreamResponse:
     deps = request.app[DESK]
     me = current(request).principal
-    form = await request.post()
+    form = await read_form(request)
     old, new, again = (str(form.get(k, "")) for k in ("old", "new", "again"))
     error = ""
     if new != again:

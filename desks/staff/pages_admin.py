@@ -22,6 +22,7 @@ from config.organisation import UnitKind
 from contract.normalise import whole_number
 from desks.access import users
 from desks.access.accounts import ROLE_UNIT_KINDS
+from desks.access.forms import read_form
 from desks.staff.auth_pages import render, see_other
 from desks.staff.deps import DESK, current
 from forwarder import admin
@@ -69,7 +70,7 @@ def now(request: web.Request) -> datetime:
 
 
 async def form(request: web.Request) -> dict[str, str]:
-    return {k: str(v) for k, v in (await request.post()).items() if isinstance(v, str)}
+    return {k: str(v) for k, v in (await read_form(request)).items() if isinstance(v, str)}
 
 
 def _done(request: web.Request) -> str:

@@ -244,11 +244,18 @@ async def inbox_page(request: web.Request) -> web.Response:
 # --- search ----------------------------------------------------------------------------
 
 
+SEARCH_YEARS = (1970, 2200)
+"""Dates outside these years find nothing and would overflow once put in UTC (0001-01-01)."""
+
+
 def _day(text: str) -> date | None:
     try:
-        return date.fromisoformat(text.strip()) if text.strip() else None
+        day = date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError:
         raise ApiError.invalid("日期格式应为 YYYY-MM-DD") from None
+    if day is not None and not SEARCH_YEARS[0] <= day.year <= SEARCH_YEARS[1]:
+        raise ApiError.invalid(f"日期应在 {SEARCH_YEARS[0]} 至 {SEARCH_YEARS[1]} 年之间")
+    return day
 
 
 async def search_page(request: web.Request) -> web.Response:

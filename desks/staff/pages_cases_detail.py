@@ -61,8 +61,9 @@ class UnitWork:
     approve: bool = False
     submit: bool = False
     ret: bool = False
-    coordinate: bool = False
     return_closed: str = ""
+    coordinate: bool = False
+    """R8.8: the government office's opinion on an item escalated to it."""
 
 
 @dataclass(slots=True)

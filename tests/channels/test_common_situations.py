@@ -73,10 +73,12 @@ class Recorder:
         self.envelopes.append(envelope)
         return Receipt(f"FZ12345-20261202-{len(self.envelopes):06d}", created=True)
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         return "办理中"
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         return "已退订"
 
 

@@ -73,11 +73,13 @@ class Recorder:
         self.envelopes.append(envelope)
         return Receipt(f"FZ12345-20261124-{len(self.envelopes):06d}", created=True)
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         self.commands.append(("case_status", case_number, sender_e164))
         return f"【12345】{case_number} 办理中"
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         self.commands.append(("unsubscribe", sender_e164))
         return "【12345】已退订"
 

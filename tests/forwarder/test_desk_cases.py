@@ -309,3 +309,28 @@ async def test_R9_3_bureau_sees_and_edits_the_exact_public_text_before_publishin
     assert status == 200
     public = await (await desk.client.get(f"/answers/{number}")).text()
     assert "五四路路灯不亮" in public and "路灯已修复。" in public and "电话" not in public
+
+
+async def test_R8_8_government_office_sees_the_coordination_form_on_the_case_page(
+        desk: Desk) -> None:
+    from desks.access.accounts import create_account
+    from tests.forwarder.api_kit import FAST_HASHER
+
+    async def gov_office_account(session: AsyncSession) -> None:
+        await create_account(session, username="gov", display_name="办公厅经办",
+                             role="unit_handler", unit_code="city-gov-office",
+                             password=demo_password("gov"), now=desk.api.deps.ctx.clock.now(),
+                             hasher=FAST_HASHER)
+
+    await desk.api.tx(gov_office_account)
+    number, _ = await desk.api.case_at("dispatched")
+    _, body = await desk.api.post("city", f"/cases/{number}/escalate", {"reason": "涉及多部门"})
+    office = body["assignment"]["id"]
+    status, page = await desk.get("gov", f"/desk/cases/{number}")
+    assert status == 200
+    form = section(page, f"work-{office}")
+    assert f'data-api="/api/assignments/{office}/coordinate"' in form
+    assert 'name="opinion"' in form
+    assert f"/api/assignments/{office}/draft" not in forms(page)  # an opinion, not an answer
+    assert f"/api/assignments/{office}/coordinate" not in forms(
+        (await desk.get("urban", f"/desk/cases/{number}"))[1])

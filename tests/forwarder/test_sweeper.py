@@ -299,6 +299,19 @@ async def test_R8_3d_silence_keeps_item_in_district(
     assert lead.state == AssignmentState.DISPATCHED
 
 
+async def test_R8_3a_late_decision_on_a_units_return_is_the_bureaus_and_refuses_nothing(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case()
+    [lead] = await dispatched(session, ctx, case.number, "city-urban")
+    await special.request_return(session, ctx, lead.id, reason="不属本单位",
+                                 proposed_unit="city-housing", actor=URBAN)
+    report = await sweep(session, ctx, at("2026-12-31 00:00"))
+    assert (report.late_return_decision, report.return_refused) == (1, 0)
+    assert (report.late_read, report.overdue_handling, report.expired_unhandled) == (0, 0, 0)
+    assert lead.state == AssignmentState.RETURN_REQUESTED and not lead.return_refused
+    assert (await clocks(session, lead.id))["return_decision"].missed
+
+
 async def test_R8_3d_return_decided_otherwise_only_stops_its_clock(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()

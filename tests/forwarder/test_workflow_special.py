@@ -109,6 +109,31 @@ async def test_R8_3a_return_window_closes_after_two_working_days_across_a_weeken
     assert too_late.state == S.DISPATCHED
 
 
+async def test_R8_3a_bureau_slow_decision_on_a_return_is_not_charged_to_the_unit(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case(at=THURSDAY)
+    [lead] = await dispatched(session, ctx, case.number)
+    first = await deadlines(session, lead.id)
+    answer_due, read_due = first["answer"].due_at, first["read"].due_at
+    await sp.request_return(session, ctx, lead.id, reason="不属本单位", proposed_unit="city-housing",
+                            actor=URBAN)
+    decision = (await deadlines(session, lead.id))["return_decision"]
+    assert (decision.rule, decision.working_days, decision.met_at) == ("R8.3a", 1, None)
+    # The bureau takes three weeks; the unit's clocks wait with it.
+    fixed(ctx).advance(timedelta(days=21))
+    assert await open_deadlines(session, lead.id) == [decision]
+    await sp.decide_return(session, ctx, lead.id, accept=False, actor=CITY, comment="属城管职责")
+    now = ctx.clock.now()
+    resumed = await deadlines(session, lead.id)
+    assert decision.met_at == now
+    assert resumed["read"].started_at == resumed["answer"].started_at == now
+    assert resumed["read"].due_at - read_due >= timedelta(days=21)
+    assert resumed["answer"].due_at - answer_due >= timedelta(days=21)
+    assert resumed["answer"].due_at > now + timedelta(days=7)  # days it had left, not fewer
+    event = await last_event(session, case.id, "clocks_resumed")
+    assert [c["kind"] for c in event.data["clocks"]] == ["read", "answer"]
+
+
 @pytest.mark.parametrize("to", [None, "city-transport"])
 async def test_R8_3b_accepted_return_withdraws_and_redispatches_with_fresh_clocks(
         session: AsyncSession, ctx: Context, make: Maker, to: str | None) -> None:
@@ -127,7 +152,11 @@ async def test_R8_3b_accepted_return_withdraws_and_redispatches_with_fresh_clock
     [new] = await sp.decide_return(session, ctx, old.id, accept=True, actor=CITY, redispatch_to=to)
     now = ctx.clock.now()
     assert old.state == S.WITHDRAWN
-    assert all(d.met_at == now for d in (await deadlines(session, old.id)).values())
+    # The unit's clocks were paused when it asked (R8.3a); the bureau's stopped at its decision.
+    clocks = await deadlines(session, old.id)
+    assert clocks["return_decision"].met_at == now
+    assert all(d.met_at == now - timedelta(hours=2) and d.cancelled
+               for k, d in clocks.items() if k != "return_decision")
     unit = await session.get(Unit, new.unit_id)
     assert unit is not None and unit.code == (to or "city-housing")
     assert (new.role, new.state, case.status) == (AssignmentRole.LEAD, S.DISPATCHED, CaseStatus.DISPATCHED)
@@ -384,6 +413,25 @@ async def test_R8_7_parts_are_dispatched_separately_and_answered_together(
     assert "福州市城市管理委员会" in notice.text and "鼓楼区市场监督管理局" in notice.text
     assert [await notices(session, p.id, "answer") for p in (one, two)] == [[], []]
     assert (case.status, one.status, two.status) == (CaseStatus.CLOSED,) * 3
+
+
+async def test_R8_7_split_item_is_answered_and_closed_when_a_part_is_screened_out(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case("五四路路灯不亮；邻居家吵架")
+    await wf.accept(session, ctx, case.number, CITY)
+    one, two = await sp.split(session, ctx, case.number, ["五四路路灯不亮", "邻居家吵架"], CITY)
+    [lead] = await wf.dispatch(session, ctx, one.number, "city-urban", CITY)
+    await answer_and_submit(session, ctx, lead.id, URBAN, "路灯已修复。")
+    await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
+    assert case.status == CaseStatus.SPLIT  # the second part is still to be screened
+    await wf.not_accept(session, ctx, two.number, "R3.3", CITY)
+    assert case.status == CaseStatus.ANSWERED
+    assert case.answer_text == "1. 路灯已修复。"
+    await wf.decide_publication(session, ctx, case.number, publish=True, actor=CITY)
+    assert (case.status, one.status, two.status) == (
+        CaseStatus.CLOSED, CaseStatus.CLOSED, CaseStatus.NOT_ACCEPTED)
+    answered = await last_event(session, case.id, "case_answered")
+    assert answered.data == {"parts": [one.number], "screened_out": [two.number]}
 
 
 # --- R8.8: escalation to the government office ----------------------------------------------

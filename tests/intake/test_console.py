@@ -303,3 +303,17 @@ async def test_R5_1_voicemail_waits_beside_its_recording_with_machine_text_to_ch
     assert saved.status == 303
     [case] = [c for c in await cases(agent) if c.number == voice.case_number]
     assert case.text == "仓山区金山大道井盖缺失"
+
+
+async def test_image_over_the_pixel_limits_is_a_download_never_shown_inline(
+        client: Client) -> None:
+    from tests.channels.web.test_citizen_form import bomb_png
+
+    await staff(client)
+    bomb = Attachment("bomb.png", "image/png", bomb_png(30000, 30000))
+    await register(client, "照片见附件", ext="bomb", attachments=(bomb,))
+    await sign_in(client, "city")
+    served = await client.get(f"/desk/attachments/{bomb.sha256}")
+    assert served.status == 200
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"

@@ -46,6 +46,13 @@ async def test_error_pages_carry_the_security_headers(client: Client) -> None:
     ("GET", "/api/cases?page=100000000000000000000", {}),
     ("POST", "/desk/admin/users/%C2%B2/active", {}),
     ("POST", "/api/assignments/%C2%B2/read", {}),
+    ("GET", "/desk/search?from=0001-01-01", {}),
+    ("GET", "/desk/search?to=9999-12-31", {}),
+    ("GET", "/desk/cases/%E6%A1%88", {}),
+    ("POST", "/desk/admin/units/%E6%A1%88/deactivate", {}),
+    ("POST", "/desk/admin/units/%C2%B2/roster", {}),
+    ("POST", "/desk/console/faxes/%E6%A1%88", {}),
+    ("POST", "/api/cases/%E6%A1%88/accept", {}),
 ])
 async def test_odd_input_is_refused_never_a_500(desk: Client, method: str, path: str,
                                                 headers: dict[str, str]) -> None:
@@ -55,6 +62,38 @@ async def test_odd_input_is_refused_never_a_500(desk: Client, method: str, path:
     response = await desk.request(method, path, headers={**headers, "X-CSRF-Token": token},
                                   allow_redirects=False)
     assert response.status < 500, await response.text()
+
+
+NESTED = b"[" * 200_000 + b"]" * 200_000
+
+
+@pytest.mark.parametrize(("path", "body", "content_type", "signed_in", "expected"), [
+    ("/desk/login", b"username=a&password=b", "multipart/form-data", False, 400),
+    ("/status", b"n=a&c=b", "multipart/form-data", False, 400),
+    ("/desk/login", b"--x\r\n", "multipart/form-data; boundary=", False, 400),
+    ("/api/cases/FZ1/accept", NESTED, "application/json", False, 401),
+    ("/api/cases/FZ1/accept", NESTED, "application/json", True, 400),
+])
+async def test_odd_bodies_are_refused_with_a_message_never_a_500(
+        desk: Client, path: str, body: bytes, content_type: str, signed_in: bool,
+        expected: int) -> None:
+    headers = {"Content-Type": content_type}
+    if signed_in:
+        await sign_in(desk, "city")
+        page = await desk.get("/desk/queue")
+        headers["X-CSRF-Token"] = (await page.text()).split('name="csrf-token" content="', 1)[
+            1].split('"', 1)[0]
+    response = await desk.post(path, data=body, headers=headers, allow_redirects=False)
+    assert response.status == expected, (path, response.status, await response.text())
+    assert (await response.text()).strip()
+
+
+async def test_non_ascii_csrf_token_is_refused_with_403(desk: Client) -> None:
+    await sign_in(desk, "admin")
+    response = await desk.post("/desk/admin/users/1/active", data={"active": "1"},
+                               headers={"X-CSRF-Token": "tést中"},
+                               allow_redirects=False)
+    assert response.status == 403, await response.text()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -67,3 +106,37 @@ async def test_fuzzed_routes_and_parameters_never_answer_500(
     url = path.replace("{x}", quote(ident, safe="") or "x")
     response = await desk.get(url, params=params, allow_redirects=False)
     assert response.status < 500, (url, params, await response.text())
+
+
+POST_PATHS = ("/desk/login", "/status", "/status/rate", "/submit", "/desk/console",
+              "/desk/console/faxes/{x}", "/desk/admin/units/{x}/roster", "/desk/admin/users",
+              "/desk/admin/users/{x}/active", "/api/cases/{x}/accept",
+              "/api/cases/{x}/dispatch", "/api/assignments/{x}/read",
+              "/api/assignments/{x}/coordinate")
+CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data",
+                 "multipart/form-data; boundary=x", "multipart/form-data; boundary=",
+                 "text/plain", "application/json; charset=latin-1", "application/octet-stream")
+BODIES = st.one_of(
+    st.binary(max_size=64),
+    st.text(max_size=40).map(str.encode),
+    st.integers(1, 3000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4).map(
+        lambda d: "&".join(f"{quote(k)}={quote(v)}" for k, v in d.items()).encode()),
+    st.sampled_from([b'{"reason": "\\ud800"}', b"--x\r\nContent-Disposition: form-data; "
+                     b'name="a"; filename="a%ff.png"\r\n\r\nzz\r\n--x--\r\n', b"\xff\xfe"]),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(POST_PATHS), ident=st.text(max_size=8), body=BODIES,
+       content_type=st.sampled_from(CONTENT_TYPES))
+async def test_fuzzed_posts_with_odd_bodies_and_content_types_never_answer_500(
+        desk: Client, path: str, ident: str, body: bytes, content_type: str) -> None:
+    if "hotline_desk" not in {c.key for c in desk.session.cookie_jar}:
+        await sign_in(desk, "city")
+    page = await desk.get("/desk/queue")
+    token = (await page.text()).split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    url = path.replace("{x}", quote(ident, safe="") or "x")
+    response = await desk.post(url, data=body, allow_redirects=False,
+                               headers={"Content-Type": content_type, "X-CSRF-Token": token})
+    assert response.status < 500, (url, content_type, body[:80], await response.text())

@@ -105,15 +105,58 @@ async def test_cx_reveals_a_case_only_to_the_number_that_filed_it(
         receipt = await intake(Envelope(
             channel=Channel.SMS_MODEM, external_id="x1", received_at=clock.now(),
             text="路灯不亮", sender="+8613805912345", reply_address="+8613805912345"))
-        commands = RegistrarSmsCommands(sessions)
-        mine = await commands.case_status(receipt.case_number.lower(), "+8613805912345")
+        commands = RegistrarSmsCommands(sessions, clock)
+        mine = await commands.case_status(receipt.case_number.lower(), "+8613805912345",
+                                          channel="sms_twilio", in_reply=True)
+        assert mine is not None
         assert "已登记，等待受理" in mine and receipt.case_number in mine
-        theirs = await commands.case_status(receipt.case_number, "+8613900000000")
+        theirs = await commands.case_status(receipt.case_number, "+8613900000000",
+                                            channel="sms_twilio", in_reply=True)
+        assert theirs is not None
         assert "未找到" in theirs and "已登记" not in theirs
-        assert "退订" in await commands.unsubscribe("+8613805912345")
+        assert "退订" in (await commands.unsubscribe("+8613805912345", channel="sms_twilio",
+                                                     in_reply=True) or "")
         async with sessions() as s:
             contact = (await s.execute(select(Contact))).scalar_one()
             assert contact.opted_out
+    finally:
+        await engine.dispose()
+
+
+async def test_keyword_replies_about_a_case_are_outbox_notices_on_that_case(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    from contract.envelope import Channel, Envelope
+    from intake.service import IntakeService
+    from registrar.attachments import AttachmentStore
+    from registrar.models import Notice, NoticeStatus
+
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    citizen = "+8613805912345"
+    try:
+        intake = IntakeService(sessions, clock, AttachmentStore(tmp_path), "FZ12345")
+        receipt = await intake(Envelope(
+            channel=Channel.SMS_MODEM, external_id="x1", received_at=clock.now(),
+            text="路灯不亮", sender=citizen, reply_address=citizen))
+        commands = RegistrarSmsCommands(sessions, clock)
+        # The modem sends nothing itself: the answers are queued for the outbox.
+        assert await commands.case_status(receipt.case_number, citizen,
+                                          channel=Channel.SMS_MODEM, in_reply=False) is None
+        assert await commands.unsubscribe(citizen, channel=Channel.SMS_MODEM,
+                                          in_reply=False) is None
+        # Twilio answers in its TwiML: returned, and recorded as sent in reply.
+        said = await commands.case_status(receipt.case_number, citizen,
+                                          channel=Channel.SMS_TWILIO, in_reply=True)
+        async with sessions() as s:
+            replies = (await s.execute(select(Notice).where(Notice.kind == "keyword_reply")
+                                       .order_by(Notice.id))).scalars().all()
+        assert [(n.channel, n.address, n.status) for n in replies] == [
+            (Channel.SMS_MODEM, citizen, NoticeStatus.PENDING),
+            (Channel.SMS_MODEM, citizen, NoticeStatus.PENDING),
+            (Channel.SMS_TWILIO, citizen, NoticeStatus.SENT)]
+        assert receipt.case_number in replies[0].text and "退订" in replies[1].text
+        assert replies[2].text == said and replies[2].provider_ref == "in-reply:sms_twilio"
+        assert all(n.essential for n in replies)  # a TD confirmation is not itself cancelled
     finally:
         await engine.dispose()
 

@@ -45,16 +45,29 @@ def tiff(pages: list[Image.Image], *, yres: int = 196, compression: str = "group
     return out.getvalue()
 
 
-def pdf(pages: list[Image.Image]) -> bytes:
+def pdf(pages: list[Image.Image], *, dpi: tuple[int, int] | None = None) -> bytes:
+    """Pages as a PDF at 204 dpi, or at ``dpi`` (across, down) as HylaFAX's tiff2pdf writes."""
     out = io.BytesIO()
     rgb = list(pages)
-    rgb[0].save(out, format="PDF", resolution=204.0, save_all=True, append_images=rgb[1:])
+    size = {"dpi": dpi} if dpi else {"resolution": 204.0}
+    rgb[0].save(out, format="PDF", save_all=True, append_images=rgb[1:], **size)
+    return out.getvalue()
+
+
+def pdf_points_as_pixels(pages: list[Image.Image]) -> bytes:
+    """A PDF as many fax-to-email services write it: each pixel one point (72 dpi),
+    so a fine A4 fax page becomes a 1728 x 2292 pt "page"."""
+    out = io.BytesIO()
+    pages[0].save(out, format="PDF", resolution=72.0, save_all=True, append_images=pages[1:])
     return out.getvalue()
 
 
 def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str,
-            commid: str, quality: str = "Fine") -> bytes:
-    """A mail as HylaFAX ``faxrcvd`` writes it (hand-built MIME, like the shell script)."""
+            commid: str, quality: str = "Fine", also_pdf: bytes | None = None,
+            error: str | None = None) -> bytes:
+    """A mail as HylaFAX ``faxrcvd`` writes it (hand-built MIME, like the shell script);
+    ``also_pdf``: the same fax attached a second time as PDF (more than one FILETYPE);
+    ``error``: a partial reception, which faxrcvd reports below the faxinfo lines."""
     ext, ctype = {"tif": ("tif", "image/tiff"), "pdf": ("pdf", "application/pdf")}[filetype]
     body = base64.encodebytes(document).decode("ascii")
     text = textwrap.dedent(f"""\
@@ -86,14 +99,26 @@ def hylafax(*, tsi: str, callid: str, pages: int, document: bytes, filetype: str
                          CallID2:
         ReceivedOn: ttyIAX0
         CommID: c{commid}
-
+        {{error}}
         --NextPart{commid}
         Content-Type: {ctype}; name="fax{commid}.{ext}"
         Content-Description: FAX document
         Content-Transfer-Encoding: base64
         Content-Disposition: attachment; filename="fax{commid}.{ext}"
 
-        """) + body + f"\n--NextPart{commid}--\n"
+        """) + body
+    if also_pdf is not None:
+        text += textwrap.dedent(f"""
+            --NextPart{commid}
+            Content-Type: application/pdf; name="fax{commid}.pdf"
+            Content-Description: FAX document
+            Content-Transfer-Encoding: base64
+            Content-Disposition: attachment; filename="fax{commid}.pdf"
+
+            """) + base64.encodebytes(also_pdf).decode("ascii")
+    text += f"\n--NextPart{commid}--\n"
+    text = text.replace("{error}", "" if error is None else (
+        f"\nThe full document was not received because:\n\n    {error}\n"))
     return text.replace("\n", "\r\n").encode("ascii")
 
 
@@ -176,6 +201,21 @@ def main() -> None:
             subject="hello", sender="someone@example.com", document=b"PK\x03\x04zipdata",
             filename="letter.zip", message_id="<p10@example.com>"),
     }
+    files["hylafax_faxrcvd_same_fax_tiff_and_pdf.eml"] = hylafax(
+        tsi="GULOU JUMIN", callid="059187654321", pages=2, document=tiff(two),
+        filetype="tif", commid="000000125", also_pdf=pdf(two, dpi=(204, 196)))
+    files["hylafax_faxrcvd_partial_reception.eml"] = hylafax(
+        tsi="GULOU JUMIN", callid="059187654321", pages=1, document=tiff(two[:1]),
+        filetype="tif", commid="000000126", error="RSPREC error/got DCN (sender abort)")
+    files["provider_partial_flag_tiff.eml"] = provider(
+        subject="Fax from 0591-8765 4332", sender="noreply@fax.provider.example",
+        document=tiff(two[:1]), filename="fax.tif",
+        message_id="<p14-20261124@fax.provider.example>",
+        headers={"X-Fax-Status": "partial", "X-Fax-Pages": "1"})
+    files["provider_pdf_72dpi_two_pages.eml"] = provider(
+        subject="Fax from 0591-8765 4331", sender="noreply@fax.provider.example",
+        document=pdf_points_as_pixels([page.resize((1728, 2292)) for page in two]),
+        filename="fax.pdf", message_id="<p13-20261124@fax.provider.example>")
     truncated = tiff(two)
     files["truncated_tiff.eml"] = provider(
         subject="Fax from 0591-8765 4329", sender="noreply@fax.provider.example",

@@ -235,3 +235,17 @@ async def test_ocr_option_adds_marked_machine_text(
     assert machine.startswith(MACHINE_TEXT_MARK)
     assert "13812345678" in machine
     assert "fax.ocr=machine text, to be checked" in env.notes
+
+
+async def test_silent_gateway_is_disconnected_at_the_idle_timeout(
+        fax_server: ServerFactory, sink: RecordingSink) -> None:
+    async with fax_server(sink, idle_timeout_s=0.5) as running:
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        assert (await reader.readline()).startswith(b"220")
+        writer.write(b"EHLO faxgw.test\r\nMAIL FROM:<fax@faxgw.test>\r\n")
+        # ... and then nothing: no RCPT, no DATA.
+        # read() returns only once the server has closed the connection.
+        rest = await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+    assert rest.endswith(b"250 OK\r\n")  # the answer to MAIL FROM, then the close
+    assert sink.calls == 0

@@ -51,12 +51,14 @@ class Service:
         self.changed.set()
         return Receipt(f"FZ12345-20261202-{len(self.envelopes):06d}", created=True)
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str:
         self.queries.append((case_number, sender_e164))
         self.changed.set()
         return f"【12345】您的诉求{case_number}：办理中。"
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str:
         return "已退订"
 
     async def announce(self, caller: str) -> int:

@@ -78,22 +78,34 @@ class FakeSink:
 
 
 class FakeCommands:
-    """The lead's SmsCommands, recorded."""
+    """The lead's SmsCommands, recorded: answers about a case go to the outbox (``queued``),
+    as ``intake.sms_commands`` does; ``no_case`` answers them as for an unknown number."""
 
     def __init__(self) -> None:
         self.queries: list[tuple[str, str]] = []
         self.unsubscribed: list[str] = []
+        self.queued: list[tuple[str, str, str]] = []
+        """(channel, address, text) of each answer left to the outbox."""
         self.down = False
+        self.no_case = False
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    def _answer(self, channel: str, sender: str, text: str, in_reply: bool) -> str | None:
+        if in_reply or self.no_case:
+            return text
+        self.queued.append((channel, sender, text))
+        return None
+
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         if self.down:
             raise TryLater("database unavailable")
         self.queries.append((case_number, sender_e164))
-        return f"【12345】{case_number} 正在办理。"
+        return self._answer(channel, sender_e164, f"【12345】{case_number} 正在办理。", in_reply)
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         self.unsubscribed.append(sender_e164)
-        return "【12345】已退订通知短信。"
+        return self._answer(channel, sender_e164, "【12345】已退订通知短信。", in_reply)
 
 
 @dataclass

@@ -35,6 +35,9 @@ class Case:
     queries: tuple[tuple[str, str], ...] = ()
     unsubscribed: tuple[str, ...] = ()
     reply_contains: str | None = None
+    """Sent by the modem itself (an answer that concerns no case)."""
+    queued_contains: str | None = None
+    """Left to the outbox by the commands (an answer about a case): the modem sends nothing."""
     discarded: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -59,17 +62,17 @@ CASES = [
     Case("sender in a strange format is normalised to E.164", "strange_number_format",
          items=1, text="台江区菜市场占道经营"),
     Case("CX asks for a case's status", "keyword_query",
-         queries=(("FZ12345-20261124-000017", CITIZEN),), reply_contains="正在办理"),
+         queries=(("FZ12345-20261124-000017", CITIZEN),), queued_contains="正在办理"),
     Case("full-width CX works", "keyword_query_fullwidth",
-         queries=(("FZ12345-20261124-000001", CITIZEN),), reply_contains="正在办理"),
+         queries=(("FZ12345-20261124-000001", CITIZEN),), queued_contains="正在办理"),
     Case("查询 with a colon asks for a case's status", "keyword_query_chinese",
-         queries=(("FZ12345-20261124-000017", CITIZEN),), reply_contains="正在办理"),
+         queries=(("FZ12345-20261124-000017", CITIZEN),), queued_contains="正在办理"),
     Case("查询 without a number gets the usage help", "keyword_query_without_number",
          reply_contains="CX 受理编号"),
     Case("退订 unsubscribes the sender", "keyword_unsubscribe", unsubscribed=(CITIZEN,),
-         reply_contains="已退订"),
+         queued_contains="已退订"),
     Case("td in lower case unsubscribes", "keyword_unsubscribe_td", unsubscribed=(CITIZEN,),
-         reply_contains="已退订"),
+         queued_contains="已退订"),
     Case("keyword from an unanswerable sender is an item", "keyword_from_alphanumeric_sender",
          items=1, sender=None, text="TD"),
     Case("查询 followed by words is an item", "query_words_are_an_item", items=1,
@@ -105,6 +108,11 @@ async def test_recorded_situation(case: Case, channel: GammuSmsChannel, phone: P
             assert any(fragment in note for note in envelope.notes), envelope.notes
     assert commands.queries == list(case.queries)
     assert commands.unsubscribed == list(case.unsubscribed)
+    if case.queued_contains is None:
+        assert commands.queued == []
+    else:
+        assert [(c, a) for c, a, _ in commands.queued] == [(Channel.SMS_MODEM, CITIZEN)]
+        assert case.queued_contains in commands.queued[0][2]
     if case.reply_contains is None:
         assert script.sent == []
     else:

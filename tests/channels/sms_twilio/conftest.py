@@ -65,13 +65,15 @@ class FakeCommands:
     calls: list[tuple[str, ...]] = field(default_factory=list)
     down: bool = False
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         self.calls.append(("case_status", case_number, sender_e164))
         if self.down:
             raise TryLater("database unavailable")
         return f"【12345】{case_number} 办理中"
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
         self.calls.append(("unsubscribe", sender_e164))
         if self.down:
             raise TryLater("database unavailable")

@@ -126,3 +126,16 @@ def test_settings_never_show_the_auth_token() -> None:
 def test_form_with_too_many_fields_is_refused() -> None:
     with pytest.raises(BadForm):
         parse_form_body(b"&".join(b"f%d=1" % i for i in range(500)))
+
+
+def test_R3_twilio_receipt_says_registered_not_accepted_in_the_notice_template_words() -> None:
+    from channels.sms_twilio.inbound import receipt_reply
+    from config.notices import render_notice
+    from contract.envelope import Receipt
+
+    receipt = Receipt("FZ12345-20261124-000001", created=True, query_code="AB12CD34")
+    text = receipt_reply(receipt)
+    # Acceptance (受理) is the bureau's screening decision; at intake the item is registered.
+    assert "已受理" not in text and "已登记" in text
+    assert text == render_notice("receipt", "sms_twilio", {"number": receipt.case_number,
+                                                           "query_code": "AB12CD34"})

@@ -248,3 +248,16 @@ async def test_slow_media_is_cut_at_the_budget_and_the_message_still_registered(
         assert "FZ12345" in reply_text(await resp.text())
     (_, envelope), = sink.cases.values()
     assert envelope.attachments == () and any("超时" in n for n in envelope.notes)
+
+
+async def test_mms_image_over_the_pixel_limits_is_noted_not_stored(
+        client: WebhookClient, sink: RecordingSink, fake: FakeTwilio, fake_api: str) -> None:
+    from tests.channels.web.test_citizen_form import bomb_png
+
+    fake.media["MM0000000000000000000000000000000f/ME" + "0" * 32] = (
+        "image/jpeg", bomb_png(30000, 30000))
+    resp = await post_signed(client, SMS_PATH,
+                             read_fixture("twilio_mms_photo.urlencoded", api=fake_api))
+    assert resp.status == 200
+    (_, envelope), = sink.cases.values()
+    assert envelope.attachments == () and any("像素" in n for n in envelope.notes)

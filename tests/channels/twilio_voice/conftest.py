@@ -96,11 +96,13 @@ class Ports:
         self.announced.append(caller)
         return 1
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str:
         self.lookups.append((case_number, sender_e164))
         return f"【12345】您的诉求{case_number}：办理中。"
 
-    async def unsubscribe(self, sender_e164: str) -> str:
+    async def unsubscribe(self, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str:
         return ""
 
     async def record_status(self, ref: str, status: str, error: str | None) -> None:

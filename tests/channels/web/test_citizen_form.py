@@ -252,3 +252,28 @@ async def test_image_over_the_fax_pixel_limits_is_refused(client: Client, settin
     response = await client.post("/submit", data=form(hidden, attachments=bomb))
     assert response.status == 400 and "像素" in await response.text()
     assert await count(settings, Case) == 0
+
+
+@pytest.mark.parametrize("filename", ["a%ff.png", "a%ED%A0%80.png"])
+async def test_upload_name_with_invalid_percent_encoding_is_kept_as_sent_not_a_500(
+        client: Client, settings: Settings, filename: str) -> None:
+    hidden = await open_form(client)
+    # Written by hand: aiohttp's writer would escape the "%" itself.
+    boundary = "hostile-boundary"
+    fields = {"text": "晋安区福新路工地夜间施工噪音扰民", "phone": "13805912345", "public": "yes",
+              "district": "晋安区", **hidden}
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                    f"{value}\r\n".encode() for name, value in fields.items())
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="attachments"; '
+             f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n').encode()
+    body += PNG + f"\r\n--{boundary}--\r\n".encode()
+    response = await client.post("/submit", data=body, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status == 200, await response.text()
+    engine = create_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            stored = (await session.execute(select(AttachmentRecord))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert stored.filename == filename
