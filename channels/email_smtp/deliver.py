@@ -19,8 +19,6 @@ import asyncio
 import email.policy
 import logging
 import re
-import smtplib
-import ssl
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ from email.utils import format_datetime, make_msgid
 from channels.email_smtp.settings import EmailSettings
 from contract.envelope import Channel
 from contract.notice import Notice, SendError
+from contract.smtp_client import Relay, send
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +89,6 @@ def compose(notice: Notice, settings: EmailSettings, *, now: datetime) -> EmailM
     return message
 
 
-def error_for_reply(code: int, text: bytes | str, what: str) -> SendError:
-    """A relay's refusal as a typed error: 4xx can pass later, 5xx will not."""
-    reply = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    return SendError(f"{what} refused by the mail relay: {code} {one_line(reply)}",
-                     retryable=400 <= code < 500, code=f"smtp_{code}")
-
-
 class EmailDeliverer:
     """Outbound adapter for ``Channel.EMAIL``; ``deliver`` returns the Message-ID."""
 
@@ -118,29 +110,7 @@ class EmailDeliverer:
 
     def _send(self, message: EmailMessage, to: str) -> None:
         s = self._settings
-        try:
-            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.timeout_s) as smtp:
-                smtp.ehlo()
-                if s.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                if s.username:
-                    smtp.login(s.username, s.password.get_secret_value())
-                # send_message adds SMTPUTF8 itself for a non-ASCII mailbox, if the relay can.
-                smtp.send_message(message, from_addr=s.from_address, to_addrs=[to])
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()), (550, b"refused"))
-            raise error_for_reply(code, text, "recipient") from exc
-        except smtplib.SMTPAuthenticationError as exc:
-            # Wrong credentials do not heal by waiting; the desk must see it.
-            raise SendError(f"mail relay refused our login: {exc.smtp_code}", retryable=False,
-                            code="smtp_auth") from exc
-        except smtplib.SMTPResponseException as exc:
-            raise error_for_reply(exc.smtp_code, exc.smtp_error, "message") from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            raise SendError(f"mail relay lacks a feature we need: {exc}", retryable=False,
-                            code="unsupported") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            # Refused connection, timeout, dropped line: the relay may be back soon.
-            raise SendError(f"mail relay {s.smtp_host}:{s.smtp_port} unreachable: {exc}",
-                            retryable=True, code="connect") from exc
+        relay = Relay(s.smtp_host, s.smtp_port, s.timeout_s, starttls=s.starttls,
+                      username=s.username, password=s.password.get_secret_value(),
+                      name="mail relay")
+        send(relay, message, from_addr=s.from_address, to=to)

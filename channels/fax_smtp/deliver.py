@@ -9,10 +9,7 @@ retryable, 5xx replies and an unusable address are not.
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import logging
-import smtplib
-import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -27,6 +24,7 @@ from channels.fax_smtp.settings import FaxSettings
 from contract.envelope import Channel
 from contract.normalise import InvalidInput, normalise_phone
 from contract.notice import Notice, SendError
+from contract.smtp_client import Relay, send
 
 log = logging.getLogger(__name__)
 
@@ -101,39 +99,6 @@ class FaxDeliverer:
 
     def _send(self, message: EmailMessage, to: str) -> str:
         out = self._out
-        try:
-            with smtplib.SMTP(out.smtp_host, out.smtp_port, timeout=out.timeout_s) as smtp:
-                smtp.ehlo()
-                if out.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                if out.smtp_user:
-                    smtp.login(out.smtp_user, out.smtp_password)
-                code, text = smtp.mail(out.from_address)
-                if code != 250:
-                    raise smtplib.SMTPSenderRefused(code, text, out.from_address)
-                code, text = smtp.rcpt(to)
-                if code not in (250, 251):
-                    raise smtplib.SMTPRecipientsRefused({to: (code, text)})
-                code, text = smtp.data(message.as_bytes(policy=email.policy.SMTP))
-                if code != 250:  # smtplib raises only for the 354; the final reply is ours
-                    raise smtplib.SMTPDataError(code, text)
-                return text.decode("utf-8", "replace")
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()), (550, b"refused"))
-            raise _by_code(code, text, "recipient") from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _by_code(exc.smtp_code, exc.smtp_error, "gateway") from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            raise SendError(f"fax gateway lacks a feature we need: {exc}", retryable=False,
-                            code="unsupported") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise SendError(f"fax gateway {out.smtp_host}:{out.smtp_port} unreachable: {exc}",
-                            retryable=True, code="connect") from exc
-
-
-def _by_code(code: int, text: bytes | str, what: str) -> SendError:
-    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    retryable = 400 <= code < 500
-    return SendError(f"fax {what} refused by gateway: {code} {message}", retryable=retryable,
-                     code=f"smtp_{code}")
+        relay = Relay(out.smtp_host, out.smtp_port, out.timeout_s, starttls=out.smtp_starttls,
+                      username=out.smtp_user, password=out.smtp_password, name="fax gateway")
+        return send(relay, message, from_addr=out.from_address, to=to)
