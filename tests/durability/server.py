@@ -86,6 +86,8 @@ poll_interval_s = 0.2
 [worker]
 outbox_enabled = false
 sweeper_enabled = false
+[sip]
+enabled = false
 """, encoding="utf-8")
         return path
 
