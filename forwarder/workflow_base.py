@@ -48,6 +48,8 @@ CASE_MOVES: dict[str, dict[str, str]] = {
     "reopen": {C.DISPATCHED: C.ACCEPTED},
     "close": {C.ANSWERED: C.CLOSED},
     "stop": {C.REGISTERED: C.STOPPED, C.ACCEPTED: C.STOPPED},
+    # R8.7: every part of a split item was screened out; each told the citizen on its own.
+    "parts_screened_out": {C.SPLIT: C.CLOSED},
 }
 
 #: action → {from state: to state} for one unit's assignment.
@@ -216,6 +218,10 @@ async def answer_split_parent(session: AsyncSession, parent_id: int, actor: Acto
     parts = (await session.execute(select(Case).where(
         Case.parent_case_id == parent.id).order_by(Case.number))).scalars().all()
     remaining = [p for p in parts if p.status not in SCREENED_OUT]
+    if parts and not remaining:  # nothing is left to answer: the whole item ends here
+        move_case(session, parent, "parts_screened_out", actor, now=now,
+                  data={"screened_out": [p.number for p in parts]})
+        return
     if not remaining or any(p.status != C.ANSWERED for p in remaining):
         return
     parent.answer_text = "\n".join(f"{i}. {p.answer_text}" for i, p in enumerate(remaining, 1))

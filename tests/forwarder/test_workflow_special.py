@@ -434,6 +434,20 @@ async def test_R8_7_split_item_is_answered_and_closed_when_a_part_is_screened_ou
     assert answered.data == {"parts": [one.number], "screened_out": [two.number]}
 
 
+async def test_R8_7_split_item_closes_when_every_part_is_screened_out(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    case = await make.case("反映法院判决不公；反映外省某县道路破损")
+    await wf.accept(session, ctx, case.number, CITY)
+    one, two = await sp.split(session, ctx, case.number, ["反映法院判决不公", "外省某县道路破损"], CITY)
+    await wf.not_accept(session, ctx, one.number, "R3.6", CITY)
+    assert case.status == CaseStatus.SPLIT  # one part is still to be screened
+    await wf.not_accept(session, ctx, two.number, "R3.5", CITY)
+    assert (case.status, one.status, two.status) == (
+        CaseStatus.CLOSED, CaseStatus.NOT_ACCEPTED, CaseStatus.NOT_ACCEPTED)
+    closed = await last_event(session, case.id, "case_parts_screened_out")
+    assert closed.data == {"screened_out": sorted([one.number, two.number])}
+
+
 # --- R8.8: escalation to the government office ----------------------------------------------
 
 
