@@ -169,13 +169,13 @@ def _split(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
 
 def _stop(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     _city(c, f, "stopping a repeat")
+    _case_move(f.case, "stop")  # a closed or dispatched item is past stopping, whatever the count
     threshold = clocks.repeat_answers_before_stop
     if f.answered_before <= threshold:
         raise _No(f"R8.5b: the same issue was answered {f.answered_before} time(s); only after "
                   f"more than {threshold} may dispatch stop (R8.5a: a repeat still gets a "
                   "patient answer)")
     queue = _queue(f, f.city_code)
-    _case_move(f.case, "stop")
     _move(f, queue, "screened")
     return ()
 
