@@ -1,271 +1,147 @@
-"""``make bench``: durable intake and page rates, each beside its baseline from the same run.
+"""``make bench``: every figure beside its baseline, printed and written to ``results/latest.json``.
 
-For each database (SQLite always; PostgreSQL when reachable) the whole service
-runs here, built by ``create_app`` and served on local ports, while the load
-comes from another process (``bench/load.py``, an aiohttp client and a plain
-SMTP client), so the figures include HTTP, multipart, SMTP and MIME work:
+Three parts, each in its own module, all through the real service with the
+load coming from another process (``bench/load.py``):
 
-- ``durable_intake_<channel>_<db>``: acknowledged items per second through the
-  citizen web form and through fax-to-email (a 1 MB TIFF), against the
-  baseline of bare single-row ``INSERT … COMMIT``\\ s through the same driver at
-  the same concurrency (the disk's own durable-write rate);
-- ``ack_p50_ms`` / ``ack_p99_ms``: acknowledgement latency at 110 items/s,
-  against the same bare commit paced at 110/s;
-- ``get_rate_<page>_<db>``: ``/healthz`` and the form's GET against a bare
-  aiohttp hello-world in the same process.
+- ``intake`` (``bench/intake.py``): durable intake through the web form and
+  SMTP fax, acknowledgement latency and GET rates, on SQLite and PostgreSQL;
+- ``pages`` (``bench/pages.py``, PostgreSQL): the bureau's queue, a unit's
+  inbox, search and the supervision desk, and one sweep, at 1 000 000 cases
+  against the same at 10 000 (``bench/bigdata.py`` generates both once and
+  keeps them as template databases);
+- ``scale`` (``bench/scale.py``): CPU per request with two web processes
+  behind nginx against one.
 
-Then every case number the load generator was given is looked up: an
-acknowledged item that is not stored fails the run. Results are printed and
-written to ``bench/results/latest.json``. Nothing is asserted on speed: this
-measures, the tests prove.
+Nothing is asserted on speed: this measures, the tests prove.
 
-    python -m bench [--seconds 6] [--concurrency 32] [--only sqlite|postgresql]
+    python -m bench [--quick] [--parts intake,pages,scale] [--only sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
-import os
-import sys
 import tempfile
 import time
 import uuid
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
-from PIL import Image, ImageDraw
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from bench import pages, scale
+from bench.bigdata import copy_of, ensure_template
 from bench.figures import Figure, print_figure
-from channels import SETTINGS_SECTIONS
-from config.organisation import load_organisation
-from config.settings import DEMO_ORGANISATION_FILE, load_settings
-from intake import keys
-from intake.app import create_app
-from registrar.db import create_engine, make_sessionmaker
-from registrar.migrate import upgrade
-from registrar.roster import sync_organisation
+from bench.harness import load, serve
+from bench.intake import PACED_RATE, bench_database, fax_tiff
+from bench.pg import admin, pg_url
 
 TZ = ZoneInfo("Asia/Shanghai")
-PG_ADMIN = os.environ.get("HOTLINE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-PACED_RATE = 110.0
-
-
-def fax_tiff() -> bytes:
-    """Two uncompressed A4 fax pages (1728 px at 204 × 196 dpi): about 1 MB, as a gateway sends."""
-    pages = []
-    for number in (1, 2):
-        page = Image.new("1", (1728, 2430), 1)
-        draw = ImageDraw.Draw(page)
-        for row in range(40):
-            draw.line((150, 200 + row * 50, 1500, 200 + row * 50), fill=0, width=2)
-        draw.text((150, 120), f"page {number}", fill=0)
-        pages.append(page)
-    out = io.BytesIO()
-    pages[0].save(out, format="TIFF", compression="raw", dpi=(204, 196), save_all=True,
-                  append_images=pages[1:])
-    return out.getvalue()
-
-
-async def load(*argv: str) -> dict[str, Any]:
-    """Run the load generator in its own process; its JSON report."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.load", *argv, stdout=asyncio.subprocess.PIPE)
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed ({proc.returncode}): {argv}")
-    report: dict[str, Any] = json.loads(out)
-    if report["errors"]:
-        print(f"  ! {report['errors']} refused, e.g. {report['first_errors']}")
-    return report
-
-
-async def bare_commits(engine: AsyncEngine, *, seconds: float, concurrency: int,
-                       rate: float | None = None) -> dict[str, float]:
-    """The baseline: one single-row INSERT and its COMMIT per item (closed or open loop)."""
-    latencies: list[float] = []
-
-    async def one() -> None:
-        start = time.perf_counter()
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO bench_baseline (id, body) VALUES (:i, :b)"),
-                               {"i": uuid.uuid4().hex, "b": "台江区八一七路井盖缺失，很危险"})
-        latencies.append((time.perf_counter() - start) * 1000)
-
-    began = time.perf_counter()
-    if rate is None:
-        async def client() -> None:
-            while time.perf_counter() < began + seconds:
-                await one()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-    else:
-        tasks = []
-        for i in range(int(seconds * rate)):
-            await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
-    elapsed, ordered = time.perf_counter() - began, sorted(latencies)
-    return {"rate": len(ordered) / elapsed, "p50_ms": ordered[len(ordered) // 2],
-            "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]}
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None and server.sockets  # type: ignore[attr-defined]
-    return runner, int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
-
-
-def hello_world() -> web.Application:
-    async def hello(_request: web.Request) -> web.Response:
-        return web.Response(text="Hello, world")
-
-    app = web.Application()
-    app.router.add_get("/", hello)
-    return app
-
-
-async def prepare(url: str, root: Path) -> AsyncEngine:
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url)
-    async with make_sessionmaker(engine).begin() as s:
-        await sync_organisation(s, load_organisation(DEMO_ORGANISATION_FILE),
-                                now=datetime(2026, 1, 1, tzinfo=TZ))
-        await s.execute(text("CREATE TABLE IF NOT EXISTS bench_baseline (id VARCHAR(64) PRIMARY KEY, "
-                             "body TEXT NOT NULL)"))
-    return engine
-
-
-async def check_stored(engine: AsyncEngine, acked: list[str]) -> str:
-    """Every acknowledged number must be a stored case; the day's numbers must be gap-free."""
-    async with engine.connect() as conn:
-        stored = set((await conn.execute(text('SELECT number FROM "case"'))).scalars())
-    lost = [n for n in acked if n not in stored]
-    if lost:
-        raise SystemExit(f"LOST: {len(lost)} acknowledged items not stored, e.g. {lost[:5]}")
-    by_day: dict[str, list[int]] = {}
-    for number in stored:
-        _, day, seq = number.rsplit("-", 2)
-        by_day.setdefault(day, []).append(int(seq))
-    gaps = {day: len(seqs) for day, seqs in by_day.items() if sorted(seqs) != list(range(1, len(seqs) + 1))}
-    if gaps:
-        raise SystemExit(f"GAPS in case numbers: {gaps}")
-    return f"{len(acked)} acknowledged, all stored; {len(stored)} cases, numbers gap-free"
-
-
-async def bench_database(db: str, url: str, root: Path, args: argparse.Namespace) -> list[Figure]:
-    engine = await prepare(url, root)
-    settings = load_settings(environ={}, overrides={
-        "database_url": url, "data_dir": str(root / db),
-        "web": {"secret_key": "bench-secret-key-0123456789abcdef", "port": 0},
-        "fax": {"enabled": True, "port": 0}, "gammu": {"enabled": False}, "sip": {"enabled": False},
-        "worker": {"outbox_enabled": False, "sweeper_enabled": False}}, sections=SETTINGS_SECTIONS)
-    app_runner, port = await serve(create_app(settings))
-    hello_runner, hello_port = await serve(hello_world())
-    figures: list[Figure] = []
-    acked: list[str] = []
-    secs, conc, base = str(args.seconds), str(args.concurrency), f"http://127.0.0.1:{port}"
-    tiff = root / "fax.tif"
-    try:
-        bare = await bare_commits(engine, seconds=args.seconds, concurrency=args.concurrency)
-        paced = await bare_commits(engine, seconds=args.seconds / 2, concurrency=0, rate=PACED_RATE)
-        fax_port = app_runner.app[keys.BOUND_PORTS]["fax.smtp"]
-        for channel, target in (("web", ["web", "--url", base]),
-                                ("fax", ["fax", "--smtp", f"127.0.0.1:{fax_port}",
-                                         "--tiff", str(tiff)])):
-            full = await load(*target, "--seconds", secs, "--concurrency", conc)
-            at_rate = await load(*target, "--seconds", str(args.seconds / 2), "--rate", str(PACED_RATE))
-            acked += full["acked"] + at_rate["acked"]
-            figures += [
-                Figure.of(f"durable_intake_{channel}_{db}", "items/s", full["rate"], bare["rate"]),
-                Figure.of(f"ack_p50_ms_{channel}_{db}", "ms", at_rate["p50_ms"], paced["p50_ms"]),
-                Figure.of(f"ack_p99_ms_{channel}_{db}", "ms", at_rate["p99_ms"], paced["p99_ms"])]
-            for figure in figures[-3:]:
-                print_figure(figure)
-        intake = app_runner.app[keys.INTAKE]
-        stats = intake.committer.stats
-        print(f"  group commit: {stats.items} items in {stats.batches} batches "
-              f"(largest {stats.largest}, retried {stats.retried_batches})")
-        intake.group_commit = False  # the per-item path, for comparison
-        alone = await load("web", "--url", base, "--seconds", secs, "--concurrency", conc)
-        intake.group_commit = True
-        acked += alone["acked"]
-        figures.append(Figure.of(f"durable_intake_web_{db}_per_item", "items/s", alone["rate"],
-                                 bare["rate"]))
-        print_figure(figures[-1])
-        print("  " + await check_stored(engine, acked))
-        hello = await load("get", "--url", f"http://127.0.0.1:{hello_port}/", "--seconds", secs,
-                           "--concurrency", conc)
-        for page, path in (("healthz", "/healthz"), ("form", "/")):
-            got = await load("get", "--url", base + path, "--seconds", secs, "--concurrency", conc)
-            figures.append(Figure.of(f"get_rate_{page}_{db}", "requests/s", got["rate"], hello["rate"]))
-            print_figure(figures[-1])
-    finally:
-        await hello_runner.cleanup()
-        await app_runner.cleanup()
-        await engine.dispose()
-    return figures
+PARTS = ("intake", "pages", "scale")
 
 
 async def _pg_database() -> str | None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
     try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin(f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server here: report and measure SQLite only
         print(f"postgresql: skipped ({exc.__class__.__name__}: {str(exc)[:80]})")
         return None
-    finally:
-        await admin.dispose()
     return name
 
 
-async def _drop(name: str) -> None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+async def intake_part(root: Path, args: argparse.Namespace) -> list[Figure]:
+    print(f"intake: {args.concurrency} concurrent clients, {args.seconds:g} s a phase; "
+          f"latency at {PACED_RATE:g} items/s")
+    figures: list[Figure] = []
+    await asyncio.to_thread((root / "fax.tif").write_bytes, fax_tiff())
+    if args.only in (None, "sqlite"):
+        print("sqlite")
+        figures += await bench_database("sqlite", f"sqlite+aiosqlite:///{root}/bench.db", root, args)
+    name = await _pg_database() if args.only in (None, "postgresql") else None
+    if name:
+        print("postgresql")
+        try:
+            figures += await bench_database("postgresql", pg_url(name), root, args)
+        finally:
+            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return figures
+
+
+async def pages_part(root: Path, args: argparse.Namespace) -> list[Figure]:
+    small, big = args.sizes
+    print(f"pages (PostgreSQL): ms per view, one after another, at {big} cases; baseline {small}")
+    now = datetime.now(TZ).replace(microsecond=0)
+    measured = {}
+    for n in (small, big):
+        measured[n] = await pages.measure(n, now, root, load=load, serve=serve,
+                                          seconds=args.page_seconds)
+    label = f"{big // 1_000_000}m" if big >= 1_000_000 else f"{big // 1000}k"
+    figures = []
+    for name in measured[big]:
+        kind = "sweep_ms" if name == "sweep" else f"view_ms_{name}"
+        figures.append(Figure.of(f"{kind}_{label}", "ms", measured[big][name], measured[small][name]))
+        print_figure(figures[-1])
+    return figures
+
+
+async def scale_part(root: Path, args: argparse.Namespace) -> list[Figure]:
+    print(f"scale: web CPU per request behind nginx, 2 processes against 1, {args.concurrency} clients")
+    url = await copy_of(await ensure_template(args.sizes[0], datetime.now(TZ)), "hotline_bench_scale")
+    figures = []
+    try:
+        for page, mode in (("form", ["get"]), ("intake", ["web"])):
+            one, rate1 = await scale.cpu_per_request(url, 1, root / "scale1", load=load, mode=mode,
+                                                     seconds=args.seconds, concurrency=args.concurrency)
+            two, rate2 = await scale.cpu_per_request(url, 2, root / "scale2", load=load, mode=mode,
+                                                     seconds=args.seconds, concurrency=args.concurrency)
+            print(f"  {page}: 1 process {rate1:.0f}/s, 2 processes {rate2:.0f}/s")
+            figures.append(Figure.of(f"cpu_ms_per_request_{page}_2_web", "ms CPU", two, one))
+            print_figure(figures[-1])
+    finally:
+        await admin('DROP DATABASE IF EXISTS "hotline_bench_scale" WITH (FORCE)')
+    return figures
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"{args.concurrency} concurrent clients, {args.seconds:g} s a phase; "
-          f"latency at {PACED_RATE:g} items/s; ratio = value / baseline")
+    began = time.perf_counter()
+    print("ratio = value / baseline")
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "fax.tif").write_bytes(fax_tiff())
-        if args.only in (None, "sqlite"):
-            print("sqlite")
-            figures += await bench_database("sqlite", f"sqlite+aiosqlite:///{root}/bench.db", root, args)
-        name = await _pg_database() if args.only in (None, "postgresql") else None
-        if name:
-            print("postgresql")
-            try:
-                url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-                figures += await bench_database("postgresql", url, root, args)
-            finally:
-                await _drop(name)
+        for part, run in (("intake", intake_part), ("pages", pages_part), ("scale", scale_part)):
+            if part in args.parts:
+                figures += await run(root, args)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    print("\nall figures (value, baseline, ratio):")
+    for figure in figures:
+        print_figure(figure)
+    shown = RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS
+    print(f"written to {shown} in {time.perf_counter() - began:.0f} s")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run while developing: 1 s phases, pages at 10 000 vs 1 000 cases")
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, from {', '.join(PARTS)}")
+    args = parser.parse_args()
+    args.parts = [p for p in args.parts.split(",") if p]
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    args.seconds = args.seconds or (1.0 if args.quick else 5.0)
+    args.page_seconds = 0.5 if args.quick else 3.0
+    args.sizes = (1_000, 10_000) if args.quick else (10_000, 1_000_000)
+    return args
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(main(arguments()))

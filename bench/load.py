@@ -9,6 +9,7 @@ each of them is stored.
     python -m bench.load web  --url http://127.0.0.1:PORT --seconds 6 --concurrency 32
     python -m bench.load fax  --smtp 127.0.0.1:PORT --tiff FILE --seconds 6 --rate 110
     python -m bench.load get  --url http://127.0.0.1:PORT/healthz --seconds 3
+    python -m bench.load get  --url http://127.0.0.1:PORT/desk/queue --login city:PASSWORD
 """
 
 from __future__ import annotations
@@ -141,6 +142,16 @@ def _fax(args: argparse.Namespace) -> Request:
     return send
 
 
+async def _sign_in(session: aiohttp.ClientSession, url: str, login: str) -> None:
+    """Sign in to the desks once (``user:password``); the session cookie then rides along."""
+    username, password = login.split(":", 1)
+    origin = url.split("/desk/", 1)[0]
+    async with session.post(origin + "/desk/login", data={"username": username, "password": password},
+                            allow_redirects=False) as response:
+        if response.status != 303:
+            raise RuntimeError(f"sign-in as {username}: HTTP {response.status}")
+
+
 async def main(args: argparse.Namespace) -> None:
     # unsafe: keep cookies set by an IP-address host (the form's CSRF cookie on 127.0.0.1).
     jar = aiohttp.CookieJar(unsafe=True)
@@ -150,6 +161,9 @@ async def main(args: argparse.Namespace) -> None:
         elif args.mode == "fax":
             request = _fax(args)
         else:
+            if args.login:
+                await _sign_in(session, args.url, args.login)
+
             async def request() -> str | None:
                 async with session.get(args.url) as response:
                     await response.read()
@@ -169,4 +183,5 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=None)
+    parser.add_argument("--login", default="", help="user:password to sign in to the desks first")
     asyncio.run(main(parser.parse_args()))

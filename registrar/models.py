@@ -237,8 +237,10 @@ class Case(Base):
         UniqueConstraint("channel", "external_id", name="uq_case_channel_external_id"),
         CheckConstraint(f"status IN ({_values(CaseStatus)})", name="status"),
         Index("ix_case_registered_at", "registered_at"),
-        Index("ix_case_status", "status"),
+        # Lists of one status in registration order stop after their page (bench/pages.py).
+        Index("ix_case_status_registered_at", "status", "registered_at", "id"),
         Index("ix_case_sender", "sender"),
+        Index("ix_case_reply_address", "reply_address"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

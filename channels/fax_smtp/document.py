@@ -170,9 +170,12 @@ def _png(frame: Image.Image, xres: int, yres: int, width: int | None) -> bytes:
         target_h = max(1, round(target_h * width / page.width))
         target_w = width
     if (target_w, target_h) != page.size:
-        page = page.resize((target_w, target_h), Image.Resampling.LANCZOS)
+        # reducing_gap: box-reduce by a whole factor first, then LANCZOS on the small image;
+        # the same thumbnail to the eye at a fifth of the CPU (it was ~50 ms of a fax's ~100).
+        page = page.resize((target_w, target_h), Image.Resampling.LANCZOS, reducing_gap=2.0)
     out = io.BytesIO()
-    page.save(out, format="PNG", optimize=width is not None)
+    # No optimize pass: it tries every zlib setting for a thumbnail ~10 % smaller.
+    page.save(out, format="PNG")
     return out.getvalue()
 
 

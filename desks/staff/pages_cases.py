@@ -119,9 +119,11 @@ def return_decided_by(bureau: Unit) -> ColumnElement[bool]:
 def publication_by(bureau: Unit) -> ColumnElement[bool]:
     """Answered items (R9) this bureau decides: a district its own; the city the rest."""
     a, u = aliased(Assignment), aliased(Unit)
+    # OFFSET 0 keeps PostgreSQL from turning this EXISTS into a hashed set of every bureau
+    # assignment ever made (a full scan per view); it stays a probe per listed case instead.
     via_district = exists(select(a.id).join(u, u.id == a.unit_id).where(
         a.case_id == Case.id, a.role == AssignmentRole.BUREAU,
-        u.kind == UnitKind.DISTRICT_BUREAU).correlate(Case))
+        u.kind == UnitKind.DISTRICT_BUREAU).correlate(Case).offset(0))
     if bureau.kind == UnitKind.CITY_BUREAU:
         return or_(Case.reserved.is_(True), not_(via_district))
     mine = exists(select(a.id).where(a.case_id == Case.id, a.role == AssignmentRole.BUREAU,
