@@ -72,6 +72,9 @@ class IntakeSettings(_Strict):
     batch_max_items: int = Field(64, ge=1, le=1000)
     # Bounded wait for more items before a batch commits: latency traded for fewer fsyncs.
     batch_wait_ms: float = Field(2.0, ge=0, le=5)
+    # Batches in flight at once on PostgreSQL (the next one writes while the last one
+    # waits for its fsync); SQLite serialises writers and always uses 1.
+    batch_pipeline: int = Field(1, ge=1, le=8)
 
 
 class SupervisionSettings(_Strict):

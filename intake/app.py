@@ -120,6 +120,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      group_commit=settings.intake.group_commit,
                                      batch_max_items=settings.intake.batch_max_items,
                                      batch_wait_s=settings.intake.batch_wait_ms / 1000,
+                                     batch_pipeline=(1 if is_sqlite(settings.database_url)
+                                                     else settings.intake.batch_pipeline),
                                      revisions=app[keys.REGULATION])
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield

@@ -76,10 +76,15 @@ class GroupCommitter:
     max_wait_s: float = 0.002
     on_failure: Callable[[BaseException], None] | None = None
     """Called when a batch's transaction failed (e.g. to forget cached lookups)."""
+    pipeline: int = 1
+    """Batches in flight at once. With 2, the next batch writes its rows while the previous
+    one waits for its fsync; the day's case numbers are still taken last under the
+    sequence row's lock, so they stay gap-free and in commit order. SQLite serialises
+    writers anyway (1 is right there); PostgreSQL gains."""
     stats: CommitStats = field(default_factory=CommitStats)
     _queue: deque[_Pending] = field(default_factory=deque)
     _full: asyncio.Event = field(default_factory=asyncio.Event)
-    _drainer: asyncio.Task[None] | None = None
+    _drainers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def submit(self, item: Item) -> Registered:
         """Queue ``item``; return its registration after commit, or raise the batch's error."""
@@ -87,8 +92,10 @@ class GroupCommitter:
         self._queue.append(_Pending(item, future))
         if len(self._queue) >= self.max_items:
             self._full.set()
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="intake-group-commit")
+        if len(self._drainers) < self.pipeline:
+            drainer = asyncio.create_task(self._drain(), name="intake-group-commit")
+            self._drainers.add(drainer)
+            drainer.add_done_callback(self._drainers.discard)
         return await future
 
     async def _drain(self) -> None:

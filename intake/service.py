@@ -46,6 +46,8 @@ class IntakeService:
     off: one transaction per item, as before (kept for comparison and diagnosis)."""
     batch_max_items: int = 64
     batch_wait_s: float = 0.002
+    batch_pipeline: int = 1
+    """Batches in flight at once (``GroupCommitter.pipeline``)."""
     bureau: BureauCache = field(default_factory=BureauCache)
     revisions: tuple[Clocks, ...] = field(default_factory=default_revisions)
     """The regulation's clock counts (the settings' ``regulation_file``): R7.2's dispatch day."""
@@ -59,6 +61,7 @@ class IntakeService:
             self._committer = GroupCommitter(lambda: self.sessionmaker.begin(), self._register,
                                              max_items=self.batch_max_items,
                                              max_wait_s=self.batch_wait_s,
+                                             pipeline=self.batch_pipeline,
                                              on_failure=self.bureau.forget)
         return self._committer
 

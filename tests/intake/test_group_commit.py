@@ -142,6 +142,7 @@ async def test_a_duplicate_within_one_batch_gives_one_case(engine: AsyncEngine, 
 
 @pytest.mark.parametrize(("options", "expected_commits"), [
     ({"batch_max_items": 8}, 8),    # 60 queued at once: batches of 8, 8, …, 4
+    ({"batch_max_items": 8, "batch_pipeline": 2}, 8),  # two batches in flight at once
     ({"group_commit": False}, 60),  # the per-item path: one transaction each
 ])
 async def test_50_concurrent_intakes_get_gap_free_numbers(
