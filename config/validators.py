@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel, ConfigDict
+
 _TWILIO_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
@@ -29,4 +31,17 @@ def twilio_account_sid(value: str) -> str:
     """Empty, or a Twilio account SID: 'AC' and 32 hexadecimal digits."""
     if value and not _TWILIO_ACCOUNT_SID.match(value):
         raise ValueError("an account SID is 'AC' followed by 32 hexadecimal digits")
+    return value
+
+
+class StrictSettings(BaseModel):
+    """A settings section: unknown keys are errors (a typo names itself), values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def split_csv(value: object) -> object:
+    """A list from one environment variable (``HOTLINE_SIP__AGENTS=sip:a@h,sip:b@h``)."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
     return value

@@ -12,23 +12,14 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from config.validators import StrictSettings, split_csv
 
 _ADDRESS_FIELDS = ("{number}", "{e164}", "{national}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _split_csv(value: object) -> object:
-    """``HOTLINE_FAX__ALLOWED_GATEWAYS=10.0.0.0/8,::1`` arrives as one string."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
-    return value
-
-
-class FaxOutboundSettings(_Strict):
+class FaxOutboundSettings(StrictSettings):
     """How fax replies leave: an email-to-fax gateway reached over SMTP."""
 
     smtp_host: str = "127.0.0.1"
@@ -60,7 +51,7 @@ class FaxOutboundSettings(_Strict):
         return value
 
 
-class FaxSettings(_Strict):
+class FaxSettings(StrictSettings):
     """The fax channel: SMTP intake from fax gateways, replies by email-to-fax."""
 
     enabled: bool = False
@@ -92,7 +83,7 @@ class FaxSettings(_Strict):
     @field_validator("allowed_gateways", mode="before")
     @classmethod
     def _from_csv(cls, value: object) -> object:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("allowed_gateways")
     @classmethod

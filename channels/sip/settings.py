@@ -13,23 +13,14 @@ import ipaddress
 import re
 from datetime import time
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from config.validators import StrictSettings, split_csv
 
 _SIP_URI = re.compile(r"sips?:[^@\s]+@[^\s;]+(;[^\s]*)?")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _split_csv(value: object) -> object:
-    """``HOTLINE_SIP__AGENTS=sip:a@h,sip:b@h`` arrives as one string."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
-    return value
-
-
-class SipSettings(_Strict):
+class SipSettings(StrictSettings):
     """The phone line: SIP workers, the voice menu, agents, an optional trunk and Kamailio."""
 
     enabled: bool = False
@@ -93,7 +84,7 @@ class SipSettings(_Strict):
     @field_validator("agents", "agent_weekdays", mode="before")
     @classmethod
     def _from_csv(cls, value: object) -> object:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("agents")
     @classmethod
