@@ -36,9 +36,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registrar.models import Assignment, Base, BigId
+from registrar.models_supervision import Finding
 
 #: The cockpit's drill-down lists a unit's assignments of a period (not all of its history).
 Index("ix_assignment_unit_id_created_at", Assignment.unit_id, Assignment.created_at)
+#: … and every unit's, city-wide (the summaries' recount of a day reads it too).
+Index("ix_assignment_created_at", Assignment.created_at)
+#: Findings of a period (the summaries' recount of a day, the bulletin's list of notices).
+Index("ix_finding_created_at", Finding.created_at)
 
 #: The counters of ``unit_day``, in the order the cockpit shows them.
 UNIT_DAY_FIGURES: tuple[str, ...] = (

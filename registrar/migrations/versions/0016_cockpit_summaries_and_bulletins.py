@@ -4,7 +4,8 @@ unit_day and intake_hour are the per-day figures the cockpit and the bulletins
 read (forwarder/cockpit_summary.py fills them, summary_mark says how far);
 callback_rating is the service centre's call-back satisfaction; bulletin keeps
 each weekly and monthly bulletin (R11.1) as HTML and PDF. An index on
-assignment (unit_id, created_at) serves the drill-down from a figure to its cases.
+assignment (unit_id, created_at) serves the drill-down from a figure to its cases,
+ones on assignment (created_at) and finding (created_at) a period city-wide.
 
 Revision ID: 0016
 Revises: 0012 (re-chained at merge after 0014/0015)
@@ -92,9 +93,13 @@ def upgrade() -> None:
                             name='uq_bulletin_kind_scope_year_serial'),
     )
     op.create_index('ix_assignment_unit_id_created_at', 'assignment', ['unit_id', 'created_at'])
+    op.create_index('ix_finding_created_at', 'finding', ['created_at'])
+    op.create_index('ix_assignment_created_at', 'assignment', ['created_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_assignment_created_at', table_name='assignment')
+    op.drop_index('ix_finding_created_at', table_name='finding')
     op.drop_index('ix_assignment_unit_id_created_at', table_name='assignment')
     op.drop_table('bulletin')
     op.drop_table('callback_rating')
