@@ -33,6 +33,26 @@ GRAINS = {"day": "按日", "week": "按周", "month": "按月"}
 LATENESS = (("read_late", "逾期阅办"), ("answered_late", "逾期答复"), ("overdue_handling", "逾期办理"),
             ("expired_unhandled", "过期未处理"))
 UNITS_IN_CHART = 15
+FIGURES = {"dispatched": "交办", "read_on_time": "按时阅办", "read_late": "逾期阅办",
+           "answered_on_time": "按时答复", "answered_late": "逾期答复", "overdue_handling": "逾期办理",
+           "expired_unhandled": "过期未处理", "returns": "申请退回", "redone": "重办", "ratings": "群众评价",
+           "callbacks": "回访", "charges": "认定问题", "waived": "免责或撤销", "notices": "效能办通报",
+           "late": "逾期", "registered": "登记", "passed_first_time": "一次审核通过", "reviewed": "已审核"}
+
+
+def figure_label(figure: str) -> str:
+    """The Chinese name of a drill-down key, as the cockpit labelled the number."""
+    kind, _, rest = figure.partition(":")
+    if kind == "stage":
+        return "在办：" + dict(cockpit.STAGES).get(rest, rest)
+    if kind == "clock":
+        clock, _, colour = rest.partition(":")
+        return f"{DEADLINE_KIND.get(clock, clock)}期限：{dict(cockpit.COLOURS).get(colour, colour)}"
+    if kind == "intake":
+        return "登记渠道：" + CHANNELS.get(rest, rest)
+    if kind == "hour":
+        return f"登记时段：{rest}时"
+    return FIGURES.get(figure, figure)
 
 
 def scope(request: web.Request, known: list[str]) -> tuple[str | None, bool]:
@@ -196,7 +216,8 @@ async def cases_page(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text="未知的统计项") from None
     states = {**ASSIGNMENT_STATE, **CASE_STATUS, **CHANNELS}
     return render(request, "desk_cockpit_cases.html", {
-        "rows": rows, "more": more, "page": page, "figure": figure, "unit": unit,
+        "rows": rows, "more": more, "page": page, "figure": figure_label(figure),
+        "unit": rows[0].unit_name if unit and rows else unit,
         "first": first, "last": last, "district": district or "", "zone": zone, "states": states,
         "next_query": urlencode({**query, "page": page + 1}),
         "prev_query": urlencode({**query, "page": page - 1})})
