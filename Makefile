@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run   — virtual environment, install, migrate, seed the demo, serve on 127.0.0.1
+#   make run   — virtual environment, install, migrate, seed the demo (and, into an empty
+#                database only, a month of history: 240 items), serve on 127.0.0.1
 #   make test  — install test needs, then ruff, mypy --strict and pytest (SQLite and PostgreSQL)
 
 PYTHON ?= python3
@@ -19,7 +20,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/hotline db upgrade
-	$(BIN)/hotline demo seed
+	$(BIN)/hotline demo seed --months 1 --cases 240
 	$(BIN)/hotline serve
 
 test: $(STAMP) lint typecheck pytest

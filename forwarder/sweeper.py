@@ -4,7 +4,8 @@ Deadlines are rows; nothing in memory waits for them. Each run claims the open
 clocks that ran out (``due_at <= now``) in batches, one transaction per batch,
 and records each miss once (``missed = True`` plus events, see
 ``forwarder.sweeper_consequences``); then it warns of clocks due soon (R11.1)
-and repairs items missing from the city bureau's queue (R5.2).
+and repairs items missing from the city bureau's queue (R5.2); last it brings the
+cockpit's summary tables up to date (``forwarder.cockpit_summary``).
 
 Several workers may sweep at once (``hotline serve --only worker`` ×N on
 PostgreSQL): rows are claimed ``FOR UPDATE SKIP LOCKED`` and re-checked after
@@ -33,6 +34,7 @@ from datetime import datetime, timedelta, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from forwarder.cockpit_summary import refresh as refresh_summaries
 from forwarder.sweeper_consequences import Missed, apply_missed, close_moot, moot_reason
 from forwarder.sweeper_repair import forward_late, provisional_recount
 from forwarder.workflow_base import SYSTEM, Context, add_event
@@ -102,6 +104,9 @@ class Sweeper:
                                              lookback=self.lookback, batch=self.batch)
             if claimed < self.batch:
                 break
+        # The cockpit's per-day figures follow what this run (and the desks) changed.
+        async with self.sessionmaker.begin() as session:
+            await refresh_summaries(session, zone=self.zone)
         return SweepReport(**tally)
 
     async def recount(self) -> int:

@@ -48,8 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         "upgrade", help="apply migrations up to the newest")
     demo = sub.add_parser("demo", help="demo data")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
-    demo_sub.add_parser("seed", help="load the organisation's new units (and demo accounts); "
-                        "never undoes roster edits made on the admin desk")
+    demo_seed = demo_sub.add_parser("seed", help="load the organisation's new units (and demo "
+                                    "accounts); never undoes roster edits made on the admin desk")
+    demo_seed.add_argument("--months", type=int, default=0,
+                           help="also generate this many months of history, ending now, through "
+                           "the real workflow (only into a database without cases)")
+    demo_seed.add_argument("--cases", type=int, help="items in the history (default: 12 a day)")
     org = sub.add_parser("organisation", help="the organisation file")
     org.add_subparsers(dest="org_command", required=True).add_parser(
         "sync", help="apply the organisation file to every unit and roster (closes entries of "
@@ -179,6 +183,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "demo":
         print("hotline: " + asyncio.run(_seed(settings)))
+        if args.months > 0:
+            from intake.cli_demo import seed_history
+
+            print("hotline: " + asyncio.run(seed_history(settings, months=args.months,
+                                                         cases=args.cases)), flush=True)
         return 0
     if args.command == "organisation":
         print("hotline: " + asyncio.run(_seed(settings, full=True)))

@@ -27,6 +27,8 @@ from contract.channel import WEB, WORKER, ChannelPorts, ChannelSpec
 from contract.envelope import Envelope, Receipt
 from contract.notice import Deliverer
 from desks.console import announce_call
+from forwarder.bulletin_render import renderer as bulletin_renderer
+from forwarder.bulletins import bulletin_worker
 from forwarder.outbox import OutboxDispatcher, outbox_worker
 from forwarder.outbox_rules import RetryPolicy
 from forwarder.sweeper import Sweeper, sweeper_worker
@@ -130,6 +132,10 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
                     revisions=app[keys.REGULATION]))
                 await stack.enter_async_context(
                     sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))
+                # The R11.1 bulletins of the last week and month, once each, on schedule.
+                await stack.enter_async_context(bulletin_worker(
+                    app[keys.SESSIONMAKER], app[keys.CLOCK].now, zone=settings.tz,
+                    render=bulletin_renderer()))
             factory = engine_factory(settings.transcription)
             if WORKER in roles and factory is not None:
                 await stack.enter_async_context(transcription_worker(

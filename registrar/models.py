@@ -507,5 +507,5 @@ class ThrottleRecord(Base):
 
 # The efficiency office's findings live in their own module; importing it here puts
 # their tables on ``Base.metadata`` for every user of the models (and for Alembic).
-# The Open311 channel's API clients likewise.
-from registrar import models_open311, models_supervision  # noqa: E402, F401
+# The Open311 channel's API clients likewise, and the cockpit's summaries and bulletins.
+from registrar import models_cockpit, models_open311, models_supervision  # noqa: E402, F401

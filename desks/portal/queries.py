@@ -118,10 +118,27 @@ def _published() -> list[ColumnElement[bool]]:
             Case.publication == "publish"]
 
 
-async def public_answers(session: AsyncSession, *, q: str = "",
-                         page: int = 1) -> tuple[list[PublicAnswer], int]:
-    """One page of published answers (R9.3), newest first, and the total count."""
-    conditions = _published()
+def answered_by(*, district: str = "", unit: str = "") -> list[ColumnElement[bool]]:
+    """Published cases answered by ``unit`` (its code) or by a unit of ``district``: the
+    per-district and per-unit views (the unit that answered, as ``_public`` names it)."""
+    out: list[ColumnElement[bool]] = []
+    if district or unit:
+        lead = (select(Assignment.id).join(Unit, Unit.id == Assignment.unit_id).where(
+            Assignment.case_id == Case.id, Assignment.role == AssignmentRole.LEAD,
+            Assignment.state == AssignmentState.PASSED))
+        if district:
+            lead = lead.where(Unit.district == district)
+        if unit:
+            lead = lead.where(Unit.code == unit)
+        out.append(lead.exists())
+    return out
+
+
+async def public_answers(session: AsyncSession, *, q: str = "", page: int = 1, district: str = "",
+                         unit: str = "", page_size: int = PAGE_SIZE) -> tuple[list[PublicAnswer], int]:
+    """One page of published answers (R9.3), newest first, and the total count; optionally
+    only those answered in one district or by one unit."""
+    conditions = _published() + answered_by(district=district, unit=unit)
     if q.strip():
         # Only the published (masked) text is searched, and %, _ match themselves: a search
         # over the raw complaint would confirm masked digits one by one.
@@ -131,8 +148,15 @@ async def public_answers(session: AsyncSession, *, q: str = "",
     total = int(await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0)
     rows = (await session.execute(select(Case).where(*conditions)
                                   .order_by(Case.published_at.desc(), Case.id.desc())
-                                  .offset((max(page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE))).scalars().all()
+                                  .offset((max(page, 1) - 1) * page_size).limit(page_size))).scalars().all()
     return [await _public(session, case) for case in rows], total
+
+
+async def answering_units(session: AsyncSession) -> list[tuple[str, str, str | None]]:
+    """(code, name, district) of every handling unit, for the portal's filters; public names."""
+    rows = await session.execute(select(Unit.code, Unit.name, Unit.district).where(
+        Unit.kind.in_(("city_unit", "district_unit")), Unit.active.is_(True)).order_by(Unit.id))
+    return [(code, name, district) for code, name, district in rows]
 
 
 async def public_answer(session: AsyncSession, number: str) -> PublicAnswer | None:

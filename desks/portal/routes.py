@@ -21,6 +21,7 @@ from contract.clock import Clock
 from contract.signing import CitizenCsrf
 from desks.access.forms import read_form
 from desks.portal import queries
+from desks.portal.feed import ENTRIES, feed_response
 from forwarder.rules import CITIZEN_STATUS
 from registrar import throttle
 from registrar.throttle import Limit
@@ -49,6 +50,7 @@ def add_portal_routes(app: web.Application) -> None:
     app.router.add_post("/status", status_lookup)
     app.router.add_post("/status/rate", status_rate)
     app.router.add_get("/answers", answers_list, name="portal_answers")
+    app.router.add_get("/answers/feed.atom", answers_feed)
     app.router.add_get("/answers/{number}", answer_page)
 
 
@@ -185,6 +187,7 @@ async def status_rate(request: web.Request) -> web.Response:
 async def answers_list(request: web.Request) -> web.Response:
     deps = request.app[PORTAL]
     q = request.query.get("q", "")[:50]
+    district, unit = request.query.get("district", "")[:64], request.query.get("unit", "")[:64]
     try:
         page = max(1, min(int(request.query.get("page", "1")), 10_000))
     except ValueError:
@@ -193,13 +196,17 @@ async def answers_list(request: web.Request) -> web.Response:
             request, throttle.key("answers-addr", _address(request)), SEARCHES_PER_ADDRESS):
         return _render(request, "portal_answers.html", {
             "items": [], "q": q, "page": 1, "pages": 1, "total": 0, "error": TOO_MANY,
-            "tz": deps.clock.now().tzinfo}, status=429)
+            "tz": deps.clock.now().tzinfo, "units": [], "district": district, "unit": unit},
+            status=429)
     async with deps.sessionmaker() as session:
-        items, total = await queries.public_answers(session, q=q, page=page)
+        items, total = await queries.public_answers(session, q=q, page=page, district=district,
+                                                    unit=unit)
+        units = await queries.answering_units(session)
     pages = max(1, -(-total // queries.PAGE_SIZE))
     return _render(request, "portal_answers.html", {
         "items": items, "q": q, "page": page, "pages": pages, "total": total,
-        "tz": deps.clock.now().tzinfo})
+        "tz": deps.clock.now().tzinfo, "units": units, "district": district, "unit": unit,
+        "districts": sorted({d for _, _, d in units if d})})
 
 
 async def answer_page(request: web.Request) -> web.Response:
@@ -209,3 +216,14 @@ async def answer_page(request: web.Request) -> web.Response:
     if item is None:
         raise web.HTTPNotFound(text="没有这条公开答复")
     return _render(request, "portal_answer.html", {"item": item, "tz": deps.clock.now().tzinfo})
+
+
+async def answers_feed(request: web.Request) -> web.Response:
+    """GET /answers/feed.atom[?district=…|unit=…]: the newest published answers (Atom 1.0)."""
+    deps = request.app[PORTAL]
+    district = request.query.get("district", "")[:64]
+    unit = request.query.get("unit", "")[:64]
+    async with deps.sessionmaker() as session:
+        items, _ = await queries.public_answers(session, district=district, unit=unit,
+                                                page_size=ENTRIES)
+    return feed_response(request, items, scope=district or unit, now=deps.clock.now())

@@ -15,7 +15,9 @@ from aiohttp import web
 from desks.staff.auth_pages import add_auth_routes, signed_in
 from desks.staff.deps import DESK, DeskDeps
 from desks.staff.pages_admin import add_admin_pages
+from desks.staff.pages_bulletins import add_bulletin_pages
 from desks.staff.pages_cases import add_case_pages
+from desks.staff.pages_cockpit import add_cockpit_pages
 from desks.staff.pages_findings import add_findings_pages
 from desks.staff.pages_supervision import add_supervision_pages
 
@@ -37,6 +39,8 @@ def setup_desk(app: web.Application, deps_factory: Callable[[], DeskDeps]) -> No
     add_case_pages(app)
     add_supervision_pages(app)
     add_findings_pages(app)
+    add_cockpit_pages(app)
+    add_bulletin_pages(app)
     app.router.add_static("/desk/static", STATIC)
 
 
