@@ -7,8 +7,8 @@ each weekly and monthly bulletin (R11.1) as HTML and PDF. An index on
 assignment (unit_id, created_at) serves the drill-down from a figure to its cases,
 ones on assignment (created_at) and finding (created_at) a period city-wide.
 
-Revision ID: 0016
-Revises: 0012 (re-chained at merge after 0014/0015)
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03 09:00:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0016'
-down_revision: str | None = '0012'
+revision: str = '0015'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
