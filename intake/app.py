@@ -98,7 +98,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      group_commit=settings.intake.group_commit,
                                      batch_max_items=settings.intake.batch_max_items,
                                      batch_wait_s=settings.intake.batch_wait_ms / 1000,
-                                     revisions=app[keys.REGULATION])
+                                     revisions=app[keys.REGULATION],
+                                     sms_channel=settings.worker.sms_channel)
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()

@@ -193,7 +193,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 with contextlib.suppress(pj.Error):
                     self.media.stopTransmit(self.recorder)
             self.recorder = None  # the recorder's destructor writes the WAV header and closes
-        self.line.ask(self, {"op": "record_done", "call": self.key})
+        # ``listening``: the caller is still here to hear the number (else it goes by SMS).
+        self.line.ask(self, {"op": "record_done", "call": self.key, "listening": not self.ended})
 
     def poll_silence(self, now: float, *, level: int, after_s: float) -> None:
         """While recording, end the message after ``after_s`` without voice."""
