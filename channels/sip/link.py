@@ -54,6 +54,8 @@ class WorkerConfig:
     password: str = ""
     realm: str = "*"
     log_level: int = 1
+    transfer: str = "bridge"
+    """``bridge`` or ``refer`` (``SipSettings.transfer``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

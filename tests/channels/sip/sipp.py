@@ -69,7 +69,17 @@ class AwaitBye:
     timeout_ms: int
 
 
-Step = Key | Speak | Pause | HangUpAfter | AwaitBye
+@dataclass(frozen=True)
+class AnswerRefer:
+    """Take the line's REFER (``Refer-To`` must match ``expect``), accept it with 202 and report
+    the agent's answer ``status`` in a final NOTIFY, as a trunk that performs the transfer does."""
+
+    expect: str
+    status: int = 200
+    timeout_ms: int = 15_000
+
+
+Step = Key | Speak | Pause | HangUpAfter | AwaitBye | AnswerRefer
 
 _PCAP_NAME = {"#": "pound", "*": "star"}
 _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -160,6 +170,44 @@ Content-Length: 0
 """
 
 
+_REFER = """  <recv request="REFER" timeout="{timeout}">
+    <action>
+      <ereg regexp="{expect}" search_in="hdr" header="Refer-To:" check_it="true" assign_to="to{n}"/>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq{n}"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 202 Accepted
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: sip:{user}@[local_ip]:[local_port]
+Content-Length: 0
+]]></send>
+  <send retrans="500"><![CDATA[
+NOTIFY [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} NOTIFY
+Contact: sip:{user}@[local_ip]:[local_port]
+Event: refer;id=[$cseq{n}]
+Subscription-State: terminated;reason=noresource
+X-Refer-To: [$to{n}]
+Max-Forwards: 70
+Content-Type: message/sipfrag;version=2.0
+Content-Length: [len]
+
+SIP/2.0 {status} {reason}
+]]></send>
+  <recv response="200"/>
+"""
+
+
 def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Zhang San"',
              payloads: str = "8", busy_ok: bool = False) -> str:
     """The XML of a caller that dials, then follows ``steps``; it must end with a hang-up step.
@@ -172,11 +220,16 @@ def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Z
     fields = {"from_": display, "user": user, "payloads": payloads, "rtpmap": rtpmap,
               "busy_recv": _BUSY_RECV if busy_ok else ""}
     body = [_HEAD.format(**fields)]
-    for step in steps:
+    refers = 0
+    for index, step in enumerate(steps):
         if isinstance(step, Key):
             name = _PCAP_NAME.get(step.digit, step.digit)
             body.append(f'  <nop><action><exec play_pcap_audio="{PCAPS}/dtmf_2833_{name}.pcap"/>'
-                        "</action></nop>\n  <pause milliseconds=\"250\"/>\n")
+                        "</action></nop>\n")
+            # SIPp cannot take a request while pausing: a REFER may follow the key at once.
+            following = steps[index + 1] if index + 1 < len(steps) else None
+            if not isinstance(following, AnswerRefer):
+                body.append('  <pause milliseconds="250"/>\n')
         elif isinstance(step, Speak):
             body.append(f'  <nop><action><exec play_pcap_audio="{PCAPS}/g711a.pcap"/></action></nop>\n'
                         f'  <pause milliseconds="{int(SPEECH_S * 1000) + 200}"/>\n')
@@ -186,6 +239,11 @@ def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Z
             body.append(f'  <pause milliseconds="{step.ms}"/>\n' + _BYE.format(**fields))
         elif isinstance(step, AwaitBye):
             body.append(_AWAIT_BYE.format(timeout=step.timeout_ms))
+        elif isinstance(step, AnswerRefer):
+            refers += 1
+            body.append(_REFER.format(**fields, timeout=step.timeout_ms, expect=step.expect, n=refers,
+                                      cseq=10 + refers, status=step.status,
+                                      reason="OK" if step.status < 300 else "Busy Here"))
     if busy_ok:
         body.append(_BUSY_END.format(**fields))
     body.append("</scenario>\n")
