@@ -49,3 +49,20 @@ def test_hotline_sip_kamailio_config_writes_the_pool_from_the_settings(
     listing = (tmp_path / "kam" / "dispatcher.list").read_text().splitlines()
     assert listing == [f"1 sip:127.0.0.1:{p}" for p in (5070, 5071, 5072)]
     assert (tmp_path / "kam" / "kamailio.cfg").exists()
+
+
+def test_hotline_serve_workers_runs_that_many_sip_workers_and_refuses_nonsense(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import intake.app
+    import intake.cli
+
+    for name in [n for n in os.environ if n.startswith("HOTLINE_")]:
+        monkeypatch.delenv(name)
+    served: list[SipSettings] = []
+    monkeypatch.setattr(intake.app, "create_app", lambda settings, roles: (
+        served.append(settings.channel("sip", SipSettings)), roles)[1])
+    monkeypatch.setattr(intake.cli.web, "run_app", lambda app, **kwargs: None)
+    assert intake.cli.main(["serve", "--only", "sip", "--workers", "5"]) == 0
+    assert served[0].workers == 5
+    assert intake.cli.main(["serve", "--only", "sip", "--workers", "0"]) == 2
+    assert "--workers 0" in capsys.readouterr().err
