@@ -92,18 +92,7 @@ m=audio [media_port] RTP/AVP 8
 a=rtpmap:8 PCMA/8000
 ]]></send>
   <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>
-</scenario>
-"""
+""" + sipp.AWAIT_BYE.format(timeout=60_000) + "</scenario>\n"
 """SIPp's built-in ``uas`` echoes no Record-Route, so behind Kamailio its caller's BYE has no route."""
 
 

@@ -138,7 +138,7 @@ Content-Length: 0
   <recv response="200" crlf="true"/>
 """
 
-_AWAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
+AWAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
   <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -238,7 +238,7 @@ def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Z
         elif isinstance(step, HangUpAfter):
             body.append(f'  <pause milliseconds="{step.ms}"/>\n' + _BYE.format(**fields))
         elif isinstance(step, AwaitBye):
-            body.append(_AWAIT_BYE.format(timeout=step.timeout_ms))
+            body.append(AWAIT_BYE.format(timeout=step.timeout_ms))
         elif isinstance(step, AnswerRefer):
             refers += 1
             body.append(_REFER.format(**fields, timeout=step.timeout_ms, expect=step.expect, n=refers,
