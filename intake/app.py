@@ -122,7 +122,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      batch_wait_s=settings.intake.batch_wait_ms / 1000,
                                      batch_pipeline=(1 if is_sqlite(settings.database_url)
                                                      else settings.intake.batch_pipeline),
-                                     revisions=app[keys.REGULATION])
+                                     revisions=app[keys.REGULATION],
+                                     sms_channel=settings.worker.sms_channel)
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
     yield
     await engine.dispose()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from channels import ROLES, SETTINGS_SECTIONS
 from channels.sip.settings import SipSettings
@@ -146,8 +147,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         if args.workers is not None:
             sections = dict(settings.channel_sections)
-            sections["sip"] = settings.channel("sip", SipSettings).model_copy(
-                update={"workers": args.workers})
+            # Validated like the file's value (1–64 workers, ports in range), not copied blindly.
+            sip = settings.channel("sip", SipSettings).model_dump()
+            try:
+                sections["sip"] = SipSettings.model_validate({**sip, "workers": args.workers})
+            except ValidationError as exc:
+                raise ConfigError(f"--workers {args.workers}: {exc.errors()[0]['msg']}") from exc
             settings = settings.model_copy(update={"channel_sections": sections})
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         if overrides:

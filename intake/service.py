@@ -51,6 +51,8 @@ class IntakeService:
     bureau: BureauCache = field(default_factory=BureauCache)
     revisions: tuple[Clocks, ...] = field(default_factory=default_revisions)
     """The regulation's clock counts (the settings' ``regulation_file``): R7.2's dispatch day."""
+    sms_channel: str = "sms_modem"
+    """Carries the receipt of a phone item registered after its call (``worker.sms_channel``)."""
     _committer: GroupCommitter | None = None
 
     @property
@@ -70,7 +72,8 @@ class IntakeService:
         bureau = await self.bureau.get(session)
         clocks = clocks_at(self.clock.now(), revisions=self.revisions)
         return await register_many(session, items, clock=self.clock, prefix=self.prefix,
-                                   bureau=bureau, due=self.due, dispatch_days=clocks.dispatch_days)
+                                   bureau=bureau, due=self.due, dispatch_days=clocks.dispatch_days,
+                                   sms_channel=self.sms_channel)
 
     async def _alone(self, item: Item) -> Registered:
         try:

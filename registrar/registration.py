@@ -30,6 +30,8 @@ from sqlalchemy.orm import make_transient_to_detached
 from config.notices import render_notice
 from config.organisation import UnitKind
 from contract.clock import Clock
+from contract.contact_kinds import PHONE as PHONE_KIND
+from contract.contact_kinds import channel_for
 from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
 from registrar.contacts import ContactKey, contact_keys, contact_kind, resolve_contacts
@@ -56,9 +58,16 @@ __all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", 
            "RegistrationError", "bureau_ref", "city_bureau", "contact_kind", "find_case",
            "register", "register_many"]
 
-# Channels where the receipt reaches the citizen at once, in the same exchange:
-# the web receipt page and the agent reading the number back on the phone.
-RECEIPT_SHOWN_IN_SESSION = {Channel.WEB, Channel.PHONE}
+# Channels where the receipt reaches the citizen at once, in the same exchange: the web
+# receipt page. A phone item's receipt was given in the call only when its envelope says so
+# (``receipt_in_reply``: the agent or the voice menu read the number back); a voicemail
+# registered after the call (the store was down, a worker crashed) must reach the caller by
+# SMS, or the citizen never learns the case number.
+RECEIPT_SHOWN_IN_SESSION = {Channel.WEB}
+# Channels where an agent or a page can give R3.8's emergency advice during the exchange.
+ADVICE_GIVEN_IN_SESSION = {Channel.WEB, Channel.PHONE}
+# Voice channels: a receipt not given in the call goes by SMS to the caller's number.
+RECEIPT_BY_SMS = {Channel.PHONE, Channel.TWILIO_VOICE}
 
 
 def _table(model: type[Any]) -> Table:
@@ -180,13 +189,15 @@ async def register(
     due: DuePolicy | None = None,
     emergency: EmergencyAdvice | None = None,
     dispatch_days: int = 1,
+    sms_channel: str = Channel.SMS_MODEM,
 ) -> Registration:
     """Register ``envelope``; the caller owns the transaction and commits it.
 
     ``due`` counts working days for the city bureau's dispatch clock (R7.2,
     ``dispatch_days`` from the regulation in force); ``emergency`` is intake's
     hint that the item may need 110/119/120/122 at once (R3.8): it is stored and,
-    where the channel can take it, advised at once. The returned case is a
+    where the channel can take it, advised at once. ``sms_channel`` carries the
+    receipt of a phone item that was not given in the call. The returned case is a
     persistent object of ``session``, ready for further changes.
     """
     existing = await find_case(session, envelope.channel, envelope.external_id)
@@ -196,7 +207,8 @@ async def register(
     # Files reach the disk (fsynced) before the row that names them can commit.
     digests = tuple([await store.put(attachment.data) for attachment in envelope.attachments])
     (done,) = await register_many(session, [Item(envelope, digests, emergency)], clock=clock,
-                                  prefix=prefix, bureau=bureau, due=due, dispatch_days=dispatch_days)
+                                  prefix=prefix, bureau=bureau, due=due, dispatch_days=dispatch_days,
+                                  sms_channel=sms_channel)
     if done.row is None:
         # Lost a race with a concurrent delivery of the same item: theirs stands.
         case = await find_case(session, envelope.channel, envelope.external_id)
@@ -210,7 +222,8 @@ async def register(
 
 async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: Clock, prefix: str,
                         bureau: BureauRef, due: DuePolicy | None = None,
-                        dispatch_days: int = 1) -> list[Registered]:
+                        dispatch_days: int = 1,
+                        sms_channel: str = Channel.SMS_MODEM) -> list[Registered]:
     """Register ``items`` in the caller's transaction; one ``Registered`` per item, in order.
 
     An item already stored, or repeated earlier in the same batch, resolves to
@@ -234,7 +247,7 @@ async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: 
         await session.execute(update(CASE).where(CASE.c.id == bindparam("case_id"))
                               .values(number=bindparam("case_number")),
                               [{"case_id": row["id"], "case_number": row["number"]} for _, row in new])
-        await _insert_events_and_notices(session, new, queues, bureau, now)
+        await _insert_events_and_notices(session, new, queues, bureau, now, sms_channel)
         for item, row in new:
             outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
                                                        created=True, row=row)
@@ -324,7 +337,7 @@ async def _insert_children(session: AsyncSession, new: Sequence[tuple[Item, dict
 
 async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[Item, dict[str, Any]]],
                                      queues: Mapping[int, int], bureau: BureauRef,
-                                     now: datetime) -> None:
+                                     now: datetime, sms_channel: str) -> None:
     events: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
     for item, row in new:
@@ -337,25 +350,29 @@ async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[
         events.append(common | {"assignment_id": None, "action": "forwarded_to_city_bureau",
                                 "to_state": AssignmentState.QUEUED,
                                 "data": {"unit": bureau.code, "assignment": queues[row["id"]]}})
-        notices.append(_receipt_notice(row["id"], row["number"], row["query_code"], envelope, now))
-        if item.emergency is not None and envelope.channel not in RECEIPT_SHOWN_IN_SESSION:
+        notices.append(_receipt_notice(row["id"], row["number"], row["query_code"], envelope, now,
+                                       sms_channel))
+        if item.emergency is not None and envelope.channel not in ADVICE_GIVEN_IN_SESSION:
             notices.append(_emergency_notice(row["id"], envelope, item.emergency, now))
     await session.execute(insert(EVENT), events)
     await session.execute(insert(NOTICE), notices)
 
 
 def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelope,
-                    now: datetime) -> dict[str, Any]:
+                    now: datetime, sms_channel: str) -> dict[str, Any]:
     values = {"number": number, "query_code": query_code}
-    text = render_notice("receipt", envelope.channel, values, language=envelope.language)
     shown = envelope.receipt_in_reply or envelope.channel in RECEIPT_SHOWN_IN_SESSION
+    # A late voice receipt goes where a phone contact is reached (the one contact-kind table).
+    channel = (channel_for(PHONE_KIND, sms_channel=sms_channel)
+               if envelope.channel in RECEIPT_BY_SMS and not shown else str(envelope.channel))
+    text = render_notice("receipt", channel, values, language=envelope.language)
     status = NoticeStatus.PENDING
     error = None
     if shown:
         status = NoticeStatus.SENT
     elif not envelope.reply_address:
         status, error = NoticeStatus.FAILED, "no reply address: the citizen left none we can use"
-    return {"case_id": case_id, "kind": "receipt", "channel": str(envelope.channel),
+    return {"case_id": case_id, "kind": "receipt", "channel": channel,
             "address": envelope.reply_address, "text": text, "status": status, "essential": True,
             "attempts": 0, "created_at": now, "next_attempt_at": None if shown else now,
             "sent_at": now if shown else None,

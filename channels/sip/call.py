@@ -1,7 +1,7 @@
 """One caller's call in pjsua2: callbacks become menu events, menu actions become media operations.
 
 Thin on purpose: what to do is ``menu.Menu``'s decision; this only plays,
-records, bridges and hangs up. Every method runs in the Endpoint's thread
+records, bridges (or refers) and hangs up. Every method runs in the Endpoint's thread
 (``threadCnt = 0``, ``mainThreadOnly``), so none of it needs a lock. pjsua2
 traps kept in mind here: ``ci = self.getInfo()`` is bound before iterating its
 media (iterating the temporary reads freed memory); players, recorders and
@@ -90,6 +90,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.ended = False
         self.agents: list[str] = []
         self.agent: AgentLeg | None = None
+        self.referring = ""
+        """The agent a REFER is out to (``transfer = "refer"``), until its final NOTIFY."""
         self.spoken: dict[str, str] = {}
         """Status text → its synthesized WAV, for ``say:`` prompts."""
 
@@ -193,7 +195,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 with contextlib.suppress(pj.Error):
                     self.media.stopTransmit(self.recorder)
             self.recorder = None  # the recorder's destructor writes the WAV header and closes
-        self.line.ask(self, {"op": "record_done", "call": self.key})
+        # ``listening``: the caller is still here to hear the number (else it goes by SMS).
+        self.line.ask(self, {"op": "record_done", "call": self.key, "listening": not self.ended})
 
     def poll_silence(self, now: float, *, level: int, after_s: float) -> None:
         """While recording, end the message after ``after_s`` without voice."""
@@ -214,6 +217,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     # Agents ------------------------------------------------------------------------------------
     def _next_agent(self) -> None:
+        if self.line.config.transfer == "refer":
+            self._refer_next()
+            return
         while self.agents:
             uri = self.agents.pop(0)
             leg = AgentLeg(self.line.account, self, uri)
@@ -230,8 +236,48 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def ring_timeout(self, leg_id: int) -> None:
         """An agent let it ring too long: try the next one."""
+        if self.referring and leg_id == id(self):
+            # The caller's side accepted the REFER but never reported the end: it carries the
+            # call now (RFC 3515 leaves the transfer to the transferee); free the slot.
+            log.warning("call %s: no final NOTIFY for the REFER to %s; leaving", self.key, self.referring)
+            self.referring = ""
+            if not self.ended:
+                self.hangup(pj.CallOpParam(True))
+            return
         if self.agent is not None and id(self.agent) == leg_id and self.agent.media is None:
             self._hangup_leg(self.agent)
+
+    # REFER transfer: the caller's side calls the agent, this worker's slot is freed ---------
+    def _refer_next(self) -> None:
+        while self.agents:
+            uri = self.agents.pop(0)
+            try:
+                self.xfer(uri, pj.CallOpParam(True))
+            except pj.Error as exc:
+                log.warning("call %s: REFER to %s: %s", self.key, uri, exc.info())
+                continue
+            self.referring = uri
+            log.info("call %s refers to %s", self.key, uri)
+            self.line.timer(self.line.config.agent_ring_s, self, ("ring", id(self)))
+            return
+        self.feed(TransferDone(connected=False))
+
+    def onCallTransferStatus(self, prm: Any) -> None:
+        """The caller's side reports on the REFER (its response, then NOTIFYs with the agent's)."""
+        if not self.referring or self.ended:
+            return
+        code, final = int(prm.statusCode), bool(prm.finalNotify)
+        log.info("call %s transfer to %s: %d%s", self.key, self.referring, code, " (final)" if final else "")
+        if not final:
+            return
+        uri, self.referring = self.referring, ""
+        if 200 <= code < 300:  # the agent answered the caller: our part is done
+            prm.cont = False
+            self.feed(TransferDone(connected=True))
+            self.hangup(pj.CallOpParam(True))
+        else:  # REFER refused, or the agent busy or not answering: the next agent, then a message
+            log.info("call %s: agent %s not reached by REFER (%d)", self.key, uri, code)
+            self._refer_next()
 
     def agent_answered(self, leg: AgentLeg) -> None:
         if leg is not self.agent or self.media is None or self.ended:

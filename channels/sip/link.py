@@ -8,7 +8,7 @@ gone wrong cannot make the service buffer without end.
 Worker → service:
     ``hello`` {port}                          the worker is up on this SIP port
     ``record_start`` {call, sip_call_id, caller, display_name}
-    ``record_done`` {id, call}                → {result: registered|kept|discarded, case}
+    ``record_done`` {id, call, listening}     → {result: registered|kept|discarded, case}
     ``status`` {id, digits, caller}           → {text, wav}
     ``agents`` {id, caller}                   → {agents: [uri…]} (and the screen pop)
     ``agent_busy`` {agent, busy}
@@ -54,6 +54,8 @@ class WorkerConfig:
     password: str = ""
     realm: str = "*"
     log_level: int = 1
+    transfer: str = "bridge"
+    """``bridge`` or ``refer`` (``SipSettings.transfer``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

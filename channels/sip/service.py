@@ -82,7 +82,8 @@ class LineService:
         if op == "record_done":
             key = str(message.get("call", ""))
             self.active.pop(key, None)
-            outcome, number = await self.register(key)
+            # The number is read back only to a caller still on the line.
+            outcome, number = await self.register(key, told_in_call=message.get("listening") is True)
             answer = {"result": outcome.value, "case": number}
         elif op == "status":
             answer = await self._status(str(message.get("digits", "")), message.get("caller"))
@@ -103,12 +104,16 @@ class LineService:
             caller=str(caller) if caller else None, display_name=str(name) if name else None,
             worker=worker, received_at=self.ports.clock.now().isoformat()))
 
-    async def register(self, key: str) -> tuple[Outcome, str]:
-        """Register one spooled recording; the spool lets go of it only once a case holds it."""
-        async with self._lock:  # the retry sweep and a worker's request never race on one file
-            return await self._register(key)
+    async def register(self, key: str, *, told_in_call: bool = False) -> tuple[Outcome, str]:
+        """Register one spooled recording; the spool lets go of it only once a case holds it.
 
-    async def _register(self, key: str) -> tuple[Outcome, str]:
+        ``told_in_call`` only when the caller waits on the line to hear the number:
+        everything the sweep or a restart registers gets its receipt by SMS.
+        """
+        async with self._lock:  # the retry sweep and a worker's request never race on one file
+            return await self._register(key, told_in_call)
+
+    async def _register(self, key: str, told_in_call: bool) -> tuple[Outcome, str]:
         wav_path = self.spool.wav(key)
         meta = self.spool.read_meta(key)
         if not wav_path.exists():
@@ -124,7 +129,8 @@ class LineService:
                         received_at=self.ports.clock.now().isoformat())
         received_at = datetime.fromisoformat(meta.received_at).astimezone(self.ports.tz)
         try:
-            receipt = await self.ports.sink(voicemail(meta, wav, received_at=received_at))
+            receipt = await self.ports.sink(voicemail(meta, wav, received_at=received_at,
+                                                      told_in_call=told_in_call))
         except TryLater as exc:
             log.warning("sip: recording %s kept in the spool: %s", key, exc)
             return Outcome.KEPT, ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import time
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -58,6 +59,11 @@ class SipSettings(StrictSettings):
     """Opening and closing time (``"08:30"``, ``"17:30"``); outside them callers leave a message."""
     agent_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     """ISO weekdays minus one (0 = Monday) on which agents answer."""
+    transfer: Literal["bridge", "refer"] = "bridge"
+    """``bridge``: the worker calls the agent and bridges both legs (works with any caller,
+    but holds two of the worker's four call slots for the whole conversation). ``refer``:
+    the worker sends the caller's side a REFER to the agent and leaves the call once the
+    agent answers (one slot, only while ringing; the trunk or PBX must accept REFER)."""
 
     # Registration to a PBX or carrier trunk (empty registrar: answer directly).
     registrar: str = ""

@@ -112,8 +112,14 @@ class Spool:
         fsync_dir(self.directory)
 
 
-def voicemail(meta: Meta, wav: bytes, *, received_at: datetime) -> Envelope:
-    """The envelope of a phone message: the caller as sender and reply address, the WAV attached."""
+def voicemail(meta: Meta, wav: bytes, *, received_at: datetime, told_in_call: bool = False) -> Envelope:
+    """The envelope of a phone message: the caller as sender and reply address, the WAV attached.
+
+    ``told_in_call``: the caller is still on the line and hears the case number read
+    back, so the registrar records the receipt as given. A message registered later
+    (kept while the store was down, left by a crashed worker, the caller gone) is
+    not: its receipt goes to the caller's number by SMS.
+    """
     seconds = audio.info(wav).seconds
     who = meta.caller or "未显示号码"
     notes = [VOICEMAIL_NOTE, f"sip.call_id={meta.sip_call_id[:200]}", f"sip.duration_s={seconds:.1f}"]
@@ -125,4 +131,4 @@ def voicemail(meta: Meta, wav: bytes, *, received_at: datetime) -> Envelope:
         channel=Channel.PHONE, external_id=external_id(meta.sip_call_id), received_at=received_at,
         text=text, sender=meta.caller, reply_address=meta.caller, display_name=meta.display_name,
         attachments=(Attachment(f"voicemail-{meta.key[:12]}.wav", "audio/wav", wav),),
-        notes=tuple(notes))
+        notes=tuple(notes), receipt_in_reply=told_in_call)

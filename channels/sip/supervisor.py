@@ -55,7 +55,7 @@ def worker_config(settings: SipSettings, index: int, spool_dir: Path) -> WorkerC
         agent_ring_s=settings.agent_ring_s, readback_times=settings.readback_times,
         registrar=settings.registrar,
         username=settings.username, password=settings.password, realm=settings.realm,
-        log_level=settings.log_level)
+        log_level=settings.log_level, transfer=settings.transfer)
 
 
 class WorkerPool:

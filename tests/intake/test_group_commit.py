@@ -107,10 +107,11 @@ async def test_one_bad_item_fails_only_itself(engine: AsyncEngine, clock: FixedC
 
     real = registration._receipt_notice
 
-    def picky(case_id: int, number: str, code: str, env: Envelope, now: datetime) -> dict[str, Any]:
+    def picky(case_id: int, number: str, code: str, env: Envelope, now: datetime,
+              *args: Any) -> dict[str, Any]:
         if env.text == "BAD":
             raise DBAPIError("INSERT INTO notice", {}, ValueError("refused by the database"))
-        return real(case_id, number, code, env, now)
+        return real(case_id, number, code, env, now, *args)
 
     monkeypatch.setattr(registration, "_receipt_notice", picky)
     intake = service(engine, clock, tmp_path)

@@ -26,6 +26,7 @@ from contract.channel import ChannelPorts, Started
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
+from tests.channels.sip.pool import Kamailio, kamailio_binary, pool_settings, running_kamailio
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=TZ)
@@ -112,6 +113,39 @@ def start_line(service: Service, tmp_path: Path) -> Callable[..., Any]:
         async with SPEC.start(line_settings(**overrides), make_ports(service, tmp_path / "data"),
                               frozenset({"sip"})) as started:
             yield started
+
+    return start
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A running pool behind Kamailio: where to call, the settings it runs with, what started."""
+
+    kamailio: Kamailio
+    settings: SipSettings
+    started: Started
+
+    @property
+    def target(self) -> str:
+        return self.kamailio.target
+
+
+@pytest.fixture
+def start_pool(service: Service, tmp_path: Path) -> Callable[..., Any]:
+    """``async with start_pool(workers=N, **settings) as pool:``: workers and Kamailio in front.
+
+    The workers start through the channel's spec, as the service starts them; the
+    configuration is the one ``hotline sip kamailio-config`` writes for them.
+    """
+
+    @asynccontextmanager
+    async def start(*, workers: int, **overrides: Any) -> AsyncIterator[Pool]:
+        kamailio_binary()
+        settings = pool_settings(line_settings(**overrides), workers=workers)
+        async with SPEC.start(settings, make_ports(service, tmp_path / "data"),
+                              frozenset({"sip"})) as started, \
+                running_kamailio(settings, tmp_path / "kamailio") as proxy:
+            yield Pool(proxy, settings, started)
 
     return start
 

@@ -20,6 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -28,15 +29,19 @@ SPEECH_S = 7.05
 """Length of SIPp's g711a.pcap (speech): what a recording of it must hold."""
 
 
+def missing(reason: str) -> NoReturn:
+    """A real peer is not installed: fail on CI (``CI=true``), skip with ``reason`` elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def sipp_binary() -> str:
     """The sipp binary, or fail (CI) / skip (laptop) saying how to get it."""
     found = shutil.which("sipp")
     if found and (PCAPS / "g711a.pcap").exists():
         return found
-    reason = "SIPp is missing: apt-get install sip-tester"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    missing("SIPp is missing: apt-get install sip-tester")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,17 @@ class AwaitBye:
     timeout_ms: int
 
 
-Step = Key | Speak | Pause | HangUpAfter | AwaitBye
+@dataclass(frozen=True)
+class AnswerRefer:
+    """Take the line's REFER (``Refer-To`` must match ``expect``), accept it with 202 and report
+    the agent's answer ``status`` in a final NOTIFY, as a trunk that performs the transfer does."""
+
+    expect: str
+    status: int = 200
+    timeout_ms: int = 15_000
+
+
+Step = Key | Speak | Pause | HangUpAfter | AwaitBye | AnswerRefer
 
 _PCAP_NAME = {"#": "pound", "*": "star"}
 _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -93,7 +108,7 @@ a=fmtp:101 0-15
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
+{busy_recv}  <recv response="200" rtd="true" rrs="true"/>
   <send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -123,7 +138,7 @@ Content-Length: 0
   <recv response="200" crlf="true"/>
 """
 
-_AWAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
+AWAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
   <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -136,18 +151,85 @@ Content-Length: 0
 """
 
 
+# A busy line (486, from a full worker or from Kamailio once every worker refused): the
+# caller acknowledges it and the call ends as a success; ``Result.busy`` counts them.
+_BUSY_RECV = '  <recv response="486" optional="true" next="busy"/>\n'
+_BUSY_END = """  <nop next="end"/>
+  <label id="busy"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <label id="end"/>
+"""
+
+
+_REFER = """  <recv request="REFER" timeout="{timeout}">
+    <action>
+      <ereg regexp="{expect}" search_in="hdr" header="Refer-To:" check_it="true" assign_to="to{n}"/>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq{n}"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 202 Accepted
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: sip:{user}@[local_ip]:[local_port]
+Content-Length: 0
+]]></send>
+  <send retrans="500"><![CDATA[
+NOTIFY [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} NOTIFY
+Contact: sip:{user}@[local_ip]:[local_port]
+Event: refer;id=[$cseq{n}]
+Subscription-State: terminated;reason=noresource
+X-Refer-To: [$to{n}]
+Max-Forwards: 70
+Content-Type: message/sipfrag;version=2.0
+Content-Length: [len]
+
+SIP/2.0 {status} {reason}
+]]></send>
+  <recv response="200"/>
+"""
+
+
 def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Zhang San"',
-             payloads: str = "8") -> str:
-    """The XML of a caller that dials, then follows ``steps``; it must end with a hang-up step."""
+             payloads: str = "8", busy_ok: bool = False) -> str:
+    """The XML of a caller that dials, then follows ``steps``; it must end with a hang-up step.
+
+    ``user`` may be ``[field0]``: each call's number from ``run(numbers=…)``.
+    ``busy_ok``: a 486 answer is acknowledged and counts as a success (capacity tests).
+    """
     rtpmap = "".join(f"a=rtpmap:{p} {dict(zip('08', ('PCMU', 'PCMA'), strict=True)).get(p, 'X')}/8000\n"
                      for p in payloads.split() if p in "08")
-    fields = {"from_": display, "user": user, "payloads": payloads, "rtpmap": rtpmap}
+    fields = {"from_": display, "user": user, "payloads": payloads, "rtpmap": rtpmap,
+              "busy_recv": _BUSY_RECV if busy_ok else ""}
     body = [_HEAD.format(**fields)]
-    for step in steps:
+    refers = 0
+    for index, step in enumerate(steps):
         if isinstance(step, Key):
             name = _PCAP_NAME.get(step.digit, step.digit)
             body.append(f'  <nop><action><exec play_pcap_audio="{PCAPS}/dtmf_2833_{name}.pcap"/>'
-                        "</action></nop>\n  <pause milliseconds=\"250\"/>\n")
+                        "</action></nop>\n")
+            # SIPp cannot take a request while pausing: a REFER may follow the key at once.
+            following = steps[index + 1] if index + 1 < len(steps) else None
+            if not isinstance(following, AnswerRefer):
+                body.append('  <pause milliseconds="250"/>\n')
         elif isinstance(step, Speak):
             body.append(f'  <nop><action><exec play_pcap_audio="{PCAPS}/g711a.pcap"/></action></nop>\n'
                         f'  <pause milliseconds="{int(SPEECH_S * 1000) + 200}"/>\n')
@@ -156,7 +238,14 @@ def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Z
         elif isinstance(step, HangUpAfter):
             body.append(f'  <pause milliseconds="{step.ms}"/>\n' + _BYE.format(**fields))
         elif isinstance(step, AwaitBye):
-            body.append(_AWAIT_BYE.format(timeout=step.timeout_ms))
+            body.append(AWAIT_BYE.format(timeout=step.timeout_ms))
+        elif isinstance(step, AnswerRefer):
+            refers += 1
+            body.append(_REFER.format(**fields, timeout=step.timeout_ms, expect=step.expect, n=refers,
+                                      cseq=10 + refers, status=step.status,
+                                      reason="OK" if step.status < 300 else "Busy Here"))
+    if busy_ok:
+        body.append(_BUSY_END.format(**fields))
     body.append("</scenario>\n")
     return "".join(body)
 
@@ -167,20 +256,31 @@ class Result:
     successful: int
     failed: int
     output: str
+    busy: int = 0
+    """Calls answered 486 (``scenario(busy_ok=True)``): included in ``successful``."""
 
 
 async def run(target: str, xml: str | None, workdir: Path, *, calls: int = 1, rate: float = 10,
               limit: int | None = None, timeout_s: float = 90, extra: tuple[str, ...] = (),
-              builtin: str | None = None) -> Result:
-    """Run SIPp against ``target`` (``127.0.0.1:PORT``) and wait for it, at most ``timeout_s``."""
+              builtin: str | None = None, local_ip: str = "127.0.0.1",
+              numbers: list[str] | None = None) -> Result:
+    """Run SIPp against ``target`` (``127.0.0.1:PORT``) and wait for it, at most ``timeout_s``.
+
+    ``local_ip``: the caller's address (another loopback address is another source for
+    pike). ``numbers``: one caller number per call, as ``[field0]`` in the scenario.
+    """
     binary = sipp_binary()
-    args = [binary, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", "0",
+    args = [binary, "-i", local_ip, "-mi", local_ip, "-mp", "0",
             "-m", str(calls), "-r", str(rate), "-l", str(limit or calls), "-s", "12345",
             "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin",
             "-trace_err", "-error_file", str(workdir / "errors.log"), "-trace_stat",
-            "-stf", str(workdir / "stats.csv"), *(extra if "-p" in extra else ("-p", "0", *extra))]
+            "-stf", str(workdir / "stats.csv"), "-trace_counts",
+            *(extra if "-p" in extra else ("-p", "0", *extra))]
     scenario_file = _write(workdir, xml)
     args += ["-sn", builtin] if builtin else ["-sf", scenario_file]
+    if numbers:
+        (workdir / "numbers.csv").write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
+        args += ["-inf", str(workdir / "numbers.csv")]
     if target:
         args.append(target)
     process = await asyncio.create_subprocess_exec(
@@ -194,7 +294,7 @@ async def run(target: str, xml: str | None, workdir: Path, *, calls: int = 1, ra
     text = out.decode("utf-8", "replace")
     stats = _read(workdir / "stats.csv")
     return Result(process.returncode or 0, _count(stats, "SuccessfulCall(C)"),
-                  _count(stats, "FailedCall(C)"), text + stats[-2000:])
+                  _count(stats, "FailedCall(C)"), text + stats[-2000:], busy=_busy(workdir))
 
 
 def _write(workdir: Path, xml: str | None) -> str:
@@ -217,3 +317,16 @@ def _count(stats: str, column: str) -> int:
         return 0
     value = rows[-1][rows[0].index(column)]
     return int(value) if re.fullmatch(r"\d+", value) else 0
+
+
+def _busy(workdir: Path) -> int:
+    """486 responses received, from SIPp's ``-trace_counts`` CSV (one column per scenario step)."""
+    total = 0
+    for counts in workdir.glob("*_counts.csv"):
+        rows = [row.split(";") for row in counts.read_text().strip().splitlines()]
+        if len(rows) < 2:
+            continue
+        for index, name in enumerate(rows[0]):
+            if name.endswith("_486_Recv") and index < len(rows[-1]) and rows[-1][index].isdigit():
+                total += int(rows[-1][index])
+    return total

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from channels.sip.kamailio import dispatcher_list, write
 from channels.sip.settings import SipSettings
+from tests.channels.sip.pool import kamailio_binary
 
 POOL = SipSettings(enabled=True, workers=5, port=5070, kamailio_port=5060, trunk_address="10.1.2.3")
 
@@ -30,12 +30,7 @@ def test_the_config_probes_fails_over_record_routes_and_never_rate_limits_the_tr
 
 
 def test_kamailio_accepts_the_config(tmp_path: Path) -> None:
-    kamailio = shutil.which("kamailio", path=os.environ.get("PATH", "") + ":/usr/sbin")
-    if kamailio is None:
-        reason = "Kamailio is missing: apt-get install kamailio"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    kamailio = kamailio_binary()
     cfg, _ = write(POOL, tmp_path)
     checked = subprocess.run([kamailio, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr[-2000:]
@@ -54,3 +49,20 @@ def test_hotline_sip_kamailio_config_writes_the_pool_from_the_settings(
     listing = (tmp_path / "kam" / "dispatcher.list").read_text().splitlines()
     assert listing == [f"1 sip:127.0.0.1:{p}" for p in (5070, 5071, 5072)]
     assert (tmp_path / "kam" / "kamailio.cfg").exists()
+
+
+def test_hotline_serve_workers_runs_that_many_sip_workers_and_refuses_nonsense(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import intake.app
+    import intake.cli
+
+    for name in [n for n in os.environ if n.startswith("HOTLINE_")]:
+        monkeypatch.delenv(name)
+    served: list[SipSettings] = []
+    monkeypatch.setattr(intake.app, "create_app", lambda settings, roles: (
+        served.append(settings.channel("sip", SipSettings)), roles)[1])
+    monkeypatch.setattr(intake.cli.web, "run_app", lambda app, **kwargs: None)
+    assert intake.cli.main(["serve", "--only", "sip", "--workers", "5"]) == 0
+    assert served[0].workers == 5
+    assert intake.cli.main(["serve", "--only", "sip", "--workers", "0"]) == 2
+    assert "--workers 0" in capsys.readouterr().err
