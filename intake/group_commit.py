@@ -92,10 +92,11 @@ class GroupCommitter:
         self._queue.append(_Pending(item, future))
         if len(self._queue) >= self.max_items:
             self._full.set()
+        # A drainer that returned is done at once, but its done-callbacks run later: count only
+        # the live ones, or an item queued in between would wait for a drainer that is gone.
+        self._drainers = {task for task in self._drainers if not task.done()}
         if len(self._drainers) < self.pipeline:
-            drainer = asyncio.create_task(self._drain(), name="intake-group-commit")
-            self._drainers.add(drainer)
-            drainer.add_done_callback(self._drainers.discard)
+            self._drainers.add(asyncio.create_task(self._drain(), name="intake-group-commit"))
         return await future
 
     async def _drain(self) -> None:

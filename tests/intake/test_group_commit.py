@@ -170,3 +170,14 @@ async def test_two_processes_share_the_day_sequence_gap_free(
         await other_engine.dispose()
     assert sorted(r.case_number for r in receipts) == numbers(50)
     assert await count(engine, Case) == 50
+
+
+@pytest.mark.parametrize("pipeline", [1, 2])
+async def test_one_item_after_another_is_each_committed_never_left_waiting(
+        engine: AsyncEngine, clock: FixedClock, tmp_path: Path, pipeline: int) -> None:
+    """A drainer that just finished must not be counted as running: the next item would wait
+    for it for ever (a console agent logging calls one by one)."""
+    intake = service(engine, clock, tmp_path, batch_pipeline=pipeline)
+    for i in range(6):
+        receipt = await asyncio.wait_for(intake(envelope(f"SQ{i}")), timeout=30)
+        assert receipt.case_number == numbers(6)[i]
