@@ -55,8 +55,9 @@ class AgentLeg(pj.Call):  # type: ignore[misc]
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
             self.ended = True
+            self.owner.line.gate.ended()
             self.owner.agent_ended(self)
 
     def onCallMediaState(self, prm: Any) -> None:

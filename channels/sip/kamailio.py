@@ -5,7 +5,11 @@ over the workers round robin, probes each with OPTIONS every 2 s (a dead
 worker is out within about 2 s, back about 3 s after its restart), and on 486,
 5xx or a timeout tries the next worker. ``record_route`` keeps Kamailio in the
 dialog, ``pike`` drops sources that flood (never the trunk's own address), and
-a ``dialog`` profile caps concurrent calls per caller number. Pure text:
+a ``dialog`` profile caps concurrent calls per caller number, and ``pipelimit``
+caps new calls a second for the whole pool (trunk included: it protects the
+workers' pjlib ioqueue from fast churn, see ``gate.py``) with 503 and
+Retry-After. A worker's own 503 (its set-up gate) sends the call to the next
+worker without marking that one down. Pure text:
 ``python -m channels.sip.kamailio OUT_DIR`` writes ``kamailio.cfg`` and
 ``dispatcher.list``; run ``kamailio -f OUT_DIR/kamailio.cfg -Y RUNDIR -DD -E``.
 """
@@ -18,7 +22,7 @@ from pathlib import Path
 from channels.sip.settings import SipSettings
 
 MODULES = ("kex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity",
-           "ctl", "htable", "pike", "dispatcher", "dialog")
+           "ctl", "htable", "pike", "dispatcher", "dialog", "pipelimit")
 
 
 def dispatcher_list(settings: SipSettings, *, ports: list[int] | None = None) -> str:
@@ -32,6 +36,7 @@ def config(settings: SipSettings, list_path: Path, *, listen_port: int | None = 
     port = listen_port or settings.kamailio_port
     loads = "\n".join(f'loadmodule "{name}.so"' for name in MODULES)
     trunk = settings.trunk_address or "0.0.0.0"
+    setups = settings.kamailio_setups_per_worker_s * settings.workers
     return f"""#!KAMAILIO
 # Written by channels/sip/kamailio.py from the [sip] settings: regenerate, do not edit.
 debug=1
@@ -56,6 +61,9 @@ modparam("pike", "reqs_density_per_unit", {settings.kamailio_invites_per_2s})
 modparam("pike", "remove_latency", 4)
 modparam("htable", "htable", "ban=>size=8;autoexpire=60;")
 modparam("dialog", "profiles_with_value", "caller")
+modparam("pipelimit", "timer_interval", 1)
+modparam("pipelimit", "reply_code", 503)
+modparam("pipelimit", "reply_reason", "Too Many Calls")
 modparam("ctl", "binrpc", "unix:/tmp/hotline-kamailio-{port}.ctl")
 
 request_route {{
@@ -81,6 +89,7 @@ request_route {{
         dlg_manage();
         set_dlg_profile("caller", "$fU");
     }}
+    if (!pl_check("setups", "TAILDROP", {setups})) {{ pl_drop("1", "2"); exit; }}
     record_route();
     if (!ds_select_dst("1", "4")) {{ sl_send_reply("503", "No worker"); exit; }}
     t_on_failure("NEXT_WORKER");
@@ -90,7 +99,9 @@ request_route {{
 
 failure_route[NEXT_WORKER] {{
     if (t_is_canceled()) {{ exit; }}
-    if (t_check_status("5[0-9][0-9]") || (t_branch_timeout() && !t_branch_replied())) {{
+    # 503 is a worker's set-up gate (Retry-After): busy for now, not down.
+    if ((t_check_status("5[0-9][0-9]") && !t_check_status("503"))
+            || (t_branch_timeout() && !t_branch_replied())) {{
         ds_mark_dst("ip");
     }}
     if (t_check_status("486|480|5[0-9][0-9]") || t_branch_timeout()) {{

@@ -78,6 +78,10 @@ class SipSettings(StrictSettings):
     kamailio_port: int = Field(5060, ge=1, le=65535)
     kamailio_invites_per_2s: int = Field(30, ge=1, le=10000)
     """pike: more INVITEs or REGISTERs than this per 2 s from one source IP are dropped."""
+    kamailio_setups_per_worker_s: int = Field(15, ge=1, le=1000)
+    """pipelimit: INVITEs a second the whole pool takes, per worker (from the trunk too); above
+    it Kamailio answers 503 with Retry-After. Below each worker's own set-up gate (gate.py),
+    so fast churn is turned away in Kamailio before it costs a worker any sockets."""
     kamailio_calls_per_number: int = Field(2, ge=1, le=100)
     """Concurrent calls one caller number may hold."""
 

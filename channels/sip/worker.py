@@ -28,12 +28,14 @@ import pjsua2 as pj
 
 from channels.sip import audio
 from channels.sip.call import AgentLeg, PhoneCall
+from channels.sip.gate import Refused, SetupGate, release
 from channels.sip.link import Message, WorkerConfig, WorkerLink
 from channels.sip.menu import AgentsOffered, Discarded, Kept, Registered, StatusText, Timeout
 
 log = logging.getLogger("channels.sip.worker")
 MAX_CALLS = 4
 """pjsua's compiled-in limit; a fifth INVITE is answered 486 by pjsua itself."""
+
 
 
 class Account(pj.Account):  # type: ignore[misc]
@@ -56,7 +58,14 @@ class Line:
         self.link = WorkerLink(sock, self.inbox.put)
         self.calls: dict[str, PhoneCall] = {}
         self.legs: list[AgentLeg] = []
+        self.gate = SetupGate()
+        self.parked: list[Refused] = []
+        """Calls above the set-up gate, held unanswered until it lets them be refused (gate.py)."""
         self.dead: list[Any] = []
+        """Ended calls' objects. pjsua2's ``~Call`` hangs up whatever call holds its pjsua slot
+        (its id stays set after the end), so one dropped while the slot is reused by a new call
+        cut that call off (603 Decline, or a BYE right after 200) under fast churn: they are
+        dropped only while their slot is free (``_bury``)."""
         self.timers: list[tuple[float, int, str, tuple[str, int]]] = []
         self.pending: dict[int, tuple[str, str]] = {}
         self.ids = itertools.count(1)
@@ -105,6 +114,7 @@ class Line:
         """Tear down in the order pjsua2 survives: drop calls, collect, hang up, destroy."""
         self.calls.clear()
         self.legs.clear()
+        self.parked.clear()
         self.dead.clear()
         gc.collect()
         self.ep.hangupAllCalls()
@@ -122,14 +132,21 @@ class Line:
             self._drain()
             now = time.monotonic()
             self._fire(now)
+            if self.parked:
+                self.parked = release(self, self.parked)
             if now - last_poll >= 0.1:
                 last_poll = now
                 for call in list(self.calls.values()):
                     call.poll_silence(now, level=self.config.silence_level,
                                       after_s=self.config.silence_s)
-            if self.dead:  # released outside their own callbacks
-                self.dead.clear()
-                self.legs = [leg for leg in self.legs if not leg.ended]
+            if self.dead or any(leg.ended for leg in self.legs):
+                self._bury()
+
+    def _bury(self) -> None:
+        """Drop ended calls' objects, outside their own callbacks, while their slot is free."""
+        self.dead += [leg for leg in self.legs if leg.ended]
+        self.legs = [leg for leg in self.legs if not leg.ended]
+        self.dead = [call for call in self.dead if _slot_taken(call)]
 
     def _drain(self) -> None:
         while True:
@@ -196,7 +213,16 @@ class Line:
                 self.durations[path] = 0.0
         return self.durations[path]
 
+    def alive(self) -> int:
+        """Calls holding media sockets now: callers, parked refusals and agent legs."""
+        return (len(self.calls) + sum(not c.ended for c in self.parked)
+                + sum(not leg.ended for leg in self.legs))
+
     def incoming(self, call_id: int, rdata: Any) -> None:
+        if self.gate.full(self.alive() + 1, time.monotonic()):
+            # Its sockets exist already; holding its slot makes pjsua 486 the next ones for free.
+            self.parked.append(Refused(self, call_id))
+            return
         asserted = ""
         try:
             for header in ("P-Asserted-Identity", "Remote-Party-ID"):
@@ -233,9 +259,18 @@ class Line:
         return ""
 
     def call_ended(self, call: PhoneCall) -> None:
+        self.gate.ended()
         self.calls.pop(call.key, None)
         self.dead.append(call)
         self.send({"op": "call", "calls": len(self.calls)})
+
+
+def _slot_taken(call: Any) -> bool:
+    """Whether the pjsua slot an ended call object still names is in use (by a newer call)."""
+    try:
+        return bool(call.isActive())
+    except pj.Error:
+        return False
 
 
 def main(argv: list[str]) -> int:

@@ -151,9 +151,11 @@ Content-Length: 0
 """
 
 
-# A busy line (486, from a full worker or from Kamailio once every worker refused): the
-# caller acknowledges it and the call ends as a success; ``Result.busy`` counts them.
-_BUSY_RECV = '  <recv response="486" optional="true" next="busy"/>\n'
+# A busy line (486, from a full worker or from Kamailio once every worker refused; 503 with
+# Retry-After from a worker's set-up gate or Kamailio's INVITE rate cap): the caller
+# acknowledges it and the call ends as a success; ``Result.busy`` and ``.refused`` count them.
+_BUSY_RECV = ('  <recv response="486" optional="true" next="busy"/>\n'
+              '  <recv response="503" optional="true" next="busy"/>\n')
 _BUSY_END = """  <nop next="end"/>
   <label id="busy"/>
   <send><![CDATA[
@@ -258,6 +260,8 @@ class Result:
     output: str
     busy: int = 0
     """Calls answered 486 (``scenario(busy_ok=True)``): included in ``successful``."""
+    refused: int = 0
+    """Calls answered 503 (a set-up rate limit; ``busy_ok=True``): included in ``successful``."""
 
 
 async def run(target: str, xml: str | None, workdir: Path, *, calls: int = 1, rate: float = 10,
@@ -294,7 +298,8 @@ async def run(target: str, xml: str | None, workdir: Path, *, calls: int = 1, ra
     text = out.decode("utf-8", "replace")
     stats = _read(workdir / "stats.csv")
     return Result(process.returncode or 0, _count(stats, "SuccessfulCall(C)"),
-                  _count(stats, "FailedCall(C)"), text + stats[-2000:], busy=_busy(workdir))
+                  _count(stats, "FailedCall(C)"), text + stats[-2000:], busy=_busy(workdir),
+                  refused=_busy(workdir, 503))
 
 
 def _write(workdir: Path, xml: str | None) -> str:
@@ -319,14 +324,14 @@ def _count(stats: str, column: str) -> int:
     return int(value) if re.fullmatch(r"\d+", value) else 0
 
 
-def _busy(workdir: Path) -> int:
-    """486 responses received, from SIPp's ``-trace_counts`` CSV (one column per scenario step)."""
+def _busy(workdir: Path, code: int = 486) -> int:
+    """``code`` (486) responses received, from SIPp's ``-trace_counts`` CSV (one column per scenario step)."""
     total = 0
     for counts in workdir.glob("*_counts.csv"):
         rows = [row.split(";") for row in counts.read_text().strip().splitlines()]
         if len(rows) < 2:
             continue
         for index, name in enumerate(rows[0]):
-            if name.endswith("_486_Recv") and index < len(rows[-1]) and rows[-1][index].isdigit():
+            if name.endswith(f"_{code}_Recv") and index < len(rows[-1]) and rows[-1][index].isdigit():
                 total += int(rows[-1][index])
     return total

@@ -66,3 +66,14 @@ def test_hotline_serve_workers_runs_that_many_sip_workers_and_refuses_nonsense(
     assert served[0].workers == 5
     assert intake.cli.main(["serve", "--only", "sip", "--workers", "0"]) == 2
     assert "--workers 0" in capsys.readouterr().err
+
+
+def test_the_config_caps_new_calls_a_second_for_the_pool_and_a_workers_503_is_not_down(
+        tmp_path: Path) -> None:
+    """The pool-wide INVITE cap (fast churn) answers 503 + Retry-After; a worker's 503 is busy."""
+    cfg, _ = write(POOL, tmp_path)
+    text = cfg.read_text()
+    limit = POOL.kamailio_setups_per_worker_s * POOL.workers
+    assert f'if (!pl_check("setups", "TAILDROP", {limit})) {{ pl_drop("1", "2"); exit; }}' in text
+    assert text.index('pl_check("setups"') < text.index("ds_select_dst")
+    assert '(t_check_status("5[0-9][0-9]") && !t_check_status("503"))' in text
