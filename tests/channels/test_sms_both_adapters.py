@@ -23,6 +23,7 @@ from channels.sms_gammu.settings import GammuSettings
 from channels.sms_twilio import add_twilio_routes
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Channel, Envelope, Receipt
+from contract.sms_keywords import RatingTaken
 from tests.channels.sms_twilio.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -82,6 +83,11 @@ class Recorder:
                           in_reply: bool) -> str | None:
         self.commands.append(("unsubscribe", sender_e164))
         return "【12345】已退订"
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """No rating request is ever open here: a bare "1" stays an item."""
+        return RatingTaken(taken=False)
 
 
 Deliver = Callable[[Situation], Awaitable[None]]
