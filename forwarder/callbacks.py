@@ -135,16 +135,17 @@ async def record_callback(session: AsyncSession, request: Notice, choice: int, *
     return rating
 
 
-async def dissatisfied_cases(session: AsyncSession, *, limit: int = 100) -> list[tuple[str, datetime]]:
-    """The city bureau's follow-up list: (case number, when) of dissatisfied call-backs that
-    no one has followed up yet (a ``callback_followed_up`` event closes one), oldest first."""
+async def dissatisfied_cases(session: AsyncSession, *,
+                             limit: int = 100) -> list[tuple[Case, datetime]]:
+    """The city bureau's follow-up list: each case with a dissatisfied call-back that no one
+    has followed up yet (a ``callback_followed_up`` event closes it), and when; oldest first."""
     done = aliased(Event)
     followed = exists().where(done.case_id == Case.id, done.action == "callback_followed_up")
     rows = (await session.execute(
-        select(Case.number, Event.at).join(Event, Event.case_id == Case.id)
+        select(Case, Event.at).join(Event, Event.case_id == Case.id)
         .where(Event.action == "callback_dissatisfied", ~followed)
         .order_by(Event.at, Case.id).limit(limit))).all()
-    return [(number, at) for number, at in rows]
+    return [(case, at) for case, at in rows]
 
 
 def follow_up(session: AsyncSession, case_id: int, *, outcome: str, actor: str, now: datetime,

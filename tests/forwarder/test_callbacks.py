@@ -9,7 +9,10 @@ through ``RegistrarSmsCommands.rate``, as the SMS channels call it.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from config.settings import Settings
@@ -24,6 +27,8 @@ from intake.sms_commands import RegistrarSmsCommands
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Case, Event, Notice
 from registrar.models_cockpit import CallbackRating
+from tests.forwarder.api_kit import make_api
+from tests.forwarder.test_desk_cases import Desk, section
 from tests.forwarder.test_outbox import POLICY, RecordingDeliverer
 from tests.forwarder.test_portal import closed_case
 
@@ -79,7 +84,7 @@ async def test_R12_1_sms_answer_asks_for_a_rating_and_a_3_opens_the_follow_up(
             followup = (await s.execute(select(Notice).where(
                 Notice.case_id == case.id, Notice.kind == "rating_followup"))).scalar_one()
             assert followup.address == PHONE and "复核" in followup.text
-            assert [n for n, _ in await dissatisfied_cases(s)] == [number]
+            assert [c.number for c, _ in await dissatisfied_cases(s)] == [number]
 
             # The ranking's satisfaction counts the call-back beside portal ratings.
             [urban] = [u for u in await unit_stats(s, clock.now() - timedelta(days=1),
@@ -131,6 +136,26 @@ async def test_R12_1_satisfied_reply_in_reply_is_thanked_and_counts_as_satisfied
             assert await dissatisfied_cases(s) == []
     finally:
         await engine.dispose()
+
+
+async def test_R12_1_the_case_page_shows_the_call_back_rating_and_its_follow_up(
+        client: TestClient[Any, Any], settings: Settings, clock: FixedClock,
+        tmp_path: Path) -> None:
+    desk = Desk(await make_api(client, tmp_path))
+    number, _ = await _answered_and_asked(settings, clock, "公园路灯不亮")
+    engine = create_engine(settings.database_url)
+    try:
+        taken = await RegistrarSmsCommands(make_sessionmaker(engine), clock, 7).rate(
+            3, PHONE, channel=Channel.SMS_MODEM, in_reply=False)
+        assert taken.taken
+    finally:
+        await engine.dispose()
+    status, page = await desk.get("city", f"/desk/cases/{number}")
+    history = section(page, "history")
+    assert status == 200 and "发送回访评价短信" in history and "回访评价" in history
+    assert "不满意" in history and "回访不满意，待跟进" in history and "回访评价请求" in history
+    status, queue = await desk.get("city", "/desk/queue")
+    assert status == 200 and number in section(queue, "section-dissatisfied")
 
 
 def test_R12_1_rating_replies_parse_strictly() -> None:
