@@ -29,6 +29,7 @@ from sqlalchemy.orm import aliased
 
 from config.notices import render_notice
 from contract.envelope import Channel
+from forwarder.workflow_base import WorkflowError
 from registrar.models import Case, Event, Notice, NoticeStatus, Rating
 from registrar.models_cockpit import CallbackRating
 
@@ -148,12 +149,26 @@ async def dissatisfied_cases(session: AsyncSession, *,
     return [(case, at) for case, at in rows]
 
 
-def follow_up(session: AsyncSession, case_id: int, *, outcome: str, actor: str, now: datetime,
-              note: str = "") -> None:
-    """Close a dissatisfied call-back: ``review`` (answer upheld), ``redo`` (the unit must
-    answer again) or ``efficiency_office`` (noted for the office's findings)."""
-    if outcome not in ("review", "redo", "efficiency_office"):
-        raise ValueError(f"unknown follow-up {outcome!r}")
+#: How the city bureau closes a dissatisfied call-back (the regulation's path).
+FOLLOW_UPS: dict[str, str] = {"review": "复核后维持答复", "redo": "责成承办单位重新办理",
+                              "efficiency_office": "提交效能办"}
+
+
+async def follow_up(session: AsyncSession, case_id: int, *, outcome: str, actor: str,
+                    now: datetime, note: str = "") -> None:
+    """Close the case's open dissatisfied call-back with ``outcome`` (``FOLLOW_UPS``).
+
+    The event is the record: the queue drops the case, and the efficiency office
+    reads ``efficiency_office`` follow-ups from the case history. Refused (409)
+    when the case has no dissatisfied call-back waiting.
+    """
+    if outcome not in FOLLOW_UPS:
+        raise WorkflowError(f"unknown follow-up {outcome!r}", code="invalid")
+    actions = set((await session.execute(select(Event.action).where(
+        Event.case_id == case_id,
+        Event.action.in_(["callback_dissatisfied", "callback_followed_up"])))).scalars())
+    if actions != {"callback_dissatisfied"}:
+        raise WorkflowError("no dissatisfied call-back waits for a follow-up on this case")
     session.add(Event(case_id=case_id, at=now, actor=actor, action="callback_followed_up",
-                      from_state=None, to_state=None, reason=note or None, deadline=None,
-                      data={"outcome": outcome}))
+                      from_state=None, to_state=None, reason=note or FOLLOW_UPS[outcome],
+                      deadline=None, data={"outcome": outcome}))

@@ -94,7 +94,7 @@ async def test_R12_1_sms_answer_asks_for_a_rating_and_a_3_opens_the_follow_up(
             assert counts(urban)["satisfaction"] == (0.0, 1)
 
         async with sessions.begin() as s:
-            follow_up(s, case.id, outcome="redo", actor="city-bureau", now=clock.now())
+            await follow_up(s, case.id, outcome="redo", actor="city-bureau", now=clock.now())
         async with sessions() as s:
             assert await dissatisfied_cases(s) == []
     finally:
@@ -156,6 +156,17 @@ async def test_R12_1_the_case_page_shows_the_call_back_rating_and_its_follow_up(
     assert "不满意" in history and "回访不满意，待跟进" in history and "回访评价请求" in history
     status, queue = await desk.get("city", "/desk/queue")
     assert status == 200 and number in section(queue, "section-dissatisfied")
+
+    path = f"/cases/{number}/callback-follow-up"
+    assert (await desk.api.post("urban", path, {"outcome": "redo"}))[0] == 403
+    assert (await desk.api.post("city", path, {"outcome": "shrug"}))[0] == 400
+    assert (await desk.api.post("city", path, {"outcome": "efficiency_office",
+                                               "note": "答复未回应诉求"}))[0] == 200
+    assert (await desk.api.post("city", path, {"outcome": "review"}))[0] == 409
+    _, queue = await desk.get("city", "/desk/queue")
+    assert 'id="section-dissatisfied"' not in queue
+    _, page = await desk.get("city", f"/desk/cases/{number}")
+    assert "回访不满意已跟进" in section(page, "history") and "答复未回应诉求" in page
 
 
 def test_R12_1_rating_replies_parse_strictly() -> None:
