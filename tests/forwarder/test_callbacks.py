@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from channels.sms_twilio.handling import Kind, process
+from channels.sms_twilio.inbound import InboundSms
 from config.settings import Settings
 from contract.clock import FixedClock
-from contract.envelope import Channel
+from contract.envelope import Channel, Envelope, Receipt
 from contract.sms_keywords import parse_keyword, parse_rating
 from forwarder.callbacks import REQUEST_KIND, dissatisfied_cases, follow_up
 from forwarder.outbox import OutboxDispatcher
@@ -167,6 +169,36 @@ async def test_R12_1_the_case_page_shows_the_call_back_rating_and_its_follow_up(
     assert 'id="section-dissatisfied"' not in queue
     _, page = await desk.get("city", f"/desk/cases/{number}")
     assert "回访不满意已跟进" in section(page, "history") and "答复未回应诉求" in page
+
+
+async def test_R12_1_twilio_rating_reply_is_answered_in_the_twiml_and_recorded(
+        settings: Settings, clock: FixedClock) -> None:
+    """Through the Twilio SMS handling with the real commands: the thanks goes back in the
+    webhook's answer and is recorded as sent in reply; the same digit replayed is skipped."""
+    number, _ = await _answered_and_asked(settings, clock, "人行道破损")
+    engine = create_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    commands = RegistrarSmsCommands(sessions, clock, 7)
+
+    async def no_sink(envelope: Envelope) -> Receipt:
+        raise AssertionError("a rating reply is no item")
+
+    sms = InboundSms(sid="SM" + "b" * 32, sender_raw=PHONE, to="+8659112345000", body="2",
+                     received_at=clock.now())
+    try:
+        outcome = await process(sms, sink=no_sink, commands=commands, media=cast(Any, None))
+        assert outcome.kind == Kind.COMMAND and outcome.reply is not None
+        assert number in outcome.reply and "基本满意" in outcome.reply
+        replayed = await process(sms, sink=no_sink, commands=commands, media=cast(Any, None),
+                                 replay=True)
+        assert replayed.kind == Kind.SKIPPED
+        async with sessions() as s:
+            assert (await s.execute(select(CallbackRating.score))).scalar_one() == 4
+            thanks = (await s.execute(select(Notice).where(
+                Notice.kind == "rating_thanks"))).scalar_one()
+            assert (thanks.status, thanks.channel) == ("sent", Channel.SMS_TWILIO)
+    finally:
+        await engine.dispose()
 
 
 def test_R12_1_rating_replies_parse_strictly() -> None:
