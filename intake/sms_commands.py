@@ -109,8 +109,10 @@ class RegistrarSmsCommands:
                 case = await session.get(Case, request.case_id)
                 assert case is not None
                 kind = "rating_followup" if choice == DISSATISFIED else "rating_thanks"
-                text = render_notice(kind, channel, {"number": case.number,
-                                                     "label": CHOICES[choice].label},
+                label = CHOICES[choice].label
+                if case.language == "zh-Hant":
+                    label = label.replace("满", "滿")
+                text = render_notice(kind, channel, {"number": case.number, "label": label},
                                      language=case.language)
                 reply = _reply_notice(case.id, channel=channel, address=sender_e164, text=text,
                                       in_reply=in_reply, now=now)
