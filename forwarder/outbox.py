@@ -219,10 +219,12 @@ class OutboxDispatcher:
             notice = (await session.execute(query)).scalar_one()
             ours = notice.status == NoticeStatus.SENDING and notice.attempts == claim.attempt
             if outcome.ref is not None:
-                sent = self._record_sent(session, notice, outcome.ref, ours=ours, report=report)
-                # R12 回访: an answer that reached the citizen by SMS asks for a rating.
-                if sent and await request_rating(session, notice, now=now,
-                                                 window_days=self._callback_window_days):
+                self._record_sent(session, notice, outcome.ref, ours=ours, report=report)
+                # R12 回访: an answer that reached the citizen by SMS asks for a rating (also when
+                # its delivery report overtook us; ``request_rating`` asks once per case).
+                reached = notice.status in (NoticeStatus.SENT, NoticeStatus.DELIVERED)
+                if reached and await request_rating(session, notice, now=now,
+                                                    window_days=self._callback_window_days):
                     self.poke()
                 return
             if not ours:
