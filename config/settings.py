@@ -82,6 +82,9 @@ class SupervisionSettings(_Strict):
 
     # A unit contests a notice or warning within this many working days of it (issue 15.3).
     contest_days: int = Field(5, ge=1, le=30)
+    # 回访 (R12): days a citizen may answer an SMS rating request after it was sent; a bare
+    # "1"/"2"/"3" from that number is a rating only within them (issue 14.4).
+    callback_window_days: int = Field(7, ge=1, le=60)
 
 
 class TranscriptionSettings(_Strict):

@@ -39,6 +39,19 @@ class Unsubscribe:
 
 Keyword = CaseQuery | QueryHelp | Unsubscribe
 
+
+@dataclass(frozen=True, slots=True)
+class RatingTaken:
+    """What ``SmsCommands.rate`` made of a possible rating reply.
+
+    ``taken`` False: the number has no open rating request, so the message is an
+    ordinary item and the channel registers it. Otherwise ``reply`` is as for the
+    other commands (the text to answer in reply, or None when queued).
+    """
+
+    taken: bool
+    reply: str | None = None
+
 QUERY_HELP_TEXT = (
     "【12345】查询办理进度请发送“CX 受理编号”，例如：CX FZ12345-20261124-000017。"
     "退订通知请回复 TD。"
@@ -76,6 +89,21 @@ def parse_keyword(text: str) -> Keyword | None:
     return None
 
 
+#: A reply to a rating request (R12 回访): the choice 1 满意, 2 基本满意, 3 不满意.
+_RATINGS = {"1": 1, "2": 2, "3": 3, "满意": 1, "滿意": 1, "基本满意": 2, "基本滿意": 2,
+            "不满意": 3, "不滿意": 3}
+
+
+def parse_rating(text: str) -> int | None:
+    """The choice (1–3) a message that is *only* a rating reply carries, else None.
+
+    Kept apart from ``parse_keyword`` on purpose: a bare "1" is a rating only when
+    the number was asked for one, which the channel cannot know; it asks
+    ``SmsCommands.rate`` and registers the message as an item when that declines.
+    """
+    return _RATINGS.get(_fold(text).replace(" ", ""))
+
+
 class SmsCommands(Protocol):
     """Answers to keyword messages; implemented by the composition root.
 
@@ -97,4 +125,9 @@ class SmsCommands(Protocol):
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         """Stop non-essential notices to ``sender_e164``; the confirmation, as above."""
+        ...
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """Record ``choice`` on the case ``sender_e164`` was asked to rate, if one is open."""
         ...

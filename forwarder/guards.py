@@ -53,6 +53,8 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "return_decision": BUREAUS,
     "review": BUREAUS,
     "coordinate": HANDLERS,
+    # R12 回访: the city bureau closes a dissatisfied call-back (review, redo, efficiency office).
+    "callback_follow_up": frozenset({R.CITY_BUREAU}),
     # The efficiency office's findings (R11.2b, R11.1; issue 15.3): who may list them (each
     # sees its scope, desks.api.findings), judge them, issue a notice, contest its own.
     "findings": frozenset({R.EFFICIENCY, R.UNIT_HANDLER, R.UNIT_LEADER, R.CITY_BUREAU, R.ADMIN}),

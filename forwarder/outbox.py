@@ -39,6 +39,7 @@ from contract.clock import Clock
 from contract.envelope import Channel, TryLater
 from contract.notice import Deliverer, SendError
 from contract.notice import Notice as WireNotice
+from forwarder.callbacks import request_rating
 from forwarder.outbox_rules import DispatchReport, RetryPolicy, backoff_delay, exhausted
 from forwarder.outbox_states import add_event, cancel, mark_failed, mark_retry, mark_sent, opted_out
 from forwarder.outbox_states import record_status as _record_status
@@ -71,13 +72,15 @@ class OutboxDispatcher:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
                  deliverers: Mapping[str, Deliverer], clock: Clock, *,
                  policy: RetryPolicy | None = None, sms_channel: str = Channel.SMS_MODEM,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 callback_window_days: int = 7) -> None:
         self._sessionmaker = sessionmaker
         self._deliverers = dict(deliverers)
         self._clock = clock
         self.policy = policy or RetryPolicy()
         self._sms_channel = sms_channel
         self._rand = rand
+        self._callback_window_days = callback_window_days
         self._wake = asyncio.Event()
 
     def poke(self) -> None:
@@ -217,6 +220,12 @@ class OutboxDispatcher:
             ours = notice.status == NoticeStatus.SENDING and notice.attempts == claim.attempt
             if outcome.ref is not None:
                 self._record_sent(session, notice, outcome.ref, ours=ours, report=report)
+                # R12 回访: an answer that reached the citizen by SMS asks for a rating (also when
+                # its delivery report overtook us; ``request_rating`` asks once per case).
+                reached = notice.status in (NoticeStatus.SENT, NoticeStatus.DELIVERED)
+                if reached and await request_rating(session, notice, now=now,
+                                                    window_days=self._callback_window_days):
+                    self.poke()
                 return
             if not ours:
                 log.warning("outbox: result for notice %s dropped: another claim holds it (%s)",
@@ -233,17 +242,20 @@ class OutboxDispatcher:
             await self._fail(session, notice, error=error, code=outcome.code, report=report)
 
     def _record_sent(self, session: AsyncSession, notice: Notice, ref: str, *, ours: bool,
-                     report: DispatchReport) -> None:
+                     report: DispatchReport) -> bool:
+        """Record the provider's acceptance; True when this made the notice SENT."""
         now = self._clock.now()
         if notice.status in (NoticeStatus.SENDING, NoticeStatus.PENDING):
             # Late (the lease ran out and another claim has it) still means it went out.
             mark_sent(session, notice, now=now, ref=ref, late=not ours)
             report.sent += 1
             report.sent_ids.append(notice.id)
-        elif notice.provider_ref is None:
+            return True
+        if notice.provider_ref is None:
             # A delivery report overtook us (DELIVERED or FAILED already): keep its word.
             notice.provider_ref = ref[:255]
             notice.sent_at = notice.sent_at or now
+        return False
 
     async def _fail(self, session: AsyncSession, notice: Notice, *, error: str, code: str,
                     report: DispatchReport) -> None:

@@ -37,12 +37,16 @@ NEUTRAL: dict[str, float] = {"read": 0.5, "answered": 0.5, "careful": 0.5, "sati
 
 
 def counts(s: UnitStats) -> dict[str, tuple[float, int]]:
-    """Per component: (successes, trials), counting only decided clocks and reviewed answers."""
-    rated = ((s.rating_avg or 3.0) - 1) / 4 * s.ratings
+    """Per component: (successes, trials), counting only decided clocks and reviewed answers.
+
+    Satisfaction pools the portal's ratings and the call-back (回访) ratings (R12): most
+    citizens never open the portal, so without call-backs few units would have any."""
+    rated = (((s.rating_avg or 3.0) - 1) / 4 * s.ratings
+             + ((s.callback_avg or 3.0) - 1) / 4 * s.callbacks)
     return {"read": (s.read_on_time, s.read_on_time + s.read_late),
             "answered": (s.answered_on_time, s.answered_on_time + s.answered_late),
             "careful": (s.passed_first_time, s.reviewed),
-            "satisfaction": (rated, s.ratings),
+            "satisfaction": (rated, s.ratings + s.callbacks),
             "marks": (s.marks, max(s.answered_on_time + s.answered_late, s.marks))}
 
 

@@ -2,9 +2,9 @@
 
 The efficiency office sees, per unit and city-wide or per district, how items
 were read, answered and reviewed against their clocks; the yearly ranking adds
-the citizens' ratings. Everything is computed from stored deadlines, assignments
-and ratings with a few grouped queries: no page ever scans all cases row by row
-in Python.
+the citizens' ratings (on the portal and by call-back, 回访). Everything is
+computed from stored deadlines, assignments and ratings with a few grouped
+queries: no page ever scans all cases row by row in Python.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registrar.models import Assignment, AssignmentRole, Deadline, DeadlineKind, Rating, Unit
+from registrar.models_cockpit import CallbackRating
 from registrar.models_supervision import Finding, FindingKind, FindingStatus
 
 
@@ -46,6 +47,10 @@ class UnitStats:
 
     reviewed: int = 0
     """Answers reviewed at least once (the denominator of ``passed_first_time``)."""
+    callbacks: int = 0
+    """Call-back (回访) ratings of the unit's led cases, kept apart from the portal's
+    ``ratings`` because the cockpit's summaries count the two in their own columns."""
+    callback_avg: float | None = None
 
     @property
     def marks(self) -> int:
@@ -103,16 +108,24 @@ async def unit_stats(session: AsyncSession, start: datetime, end: datetime, *,
         .join(Rating, Rating.case_id == Assignment.case_id)
         .where(*handling, Assignment.role == AssignmentRole.LEAD)
         .group_by(Unit.code))).all()}
+    callbacks = {row[0]: (row[1], row[2]) for row in (await session.execute(
+        select(Unit.code, func.count(CallbackRating.id), func.avg(CallbackRating.score))
+        .join(Assignment, Assignment.unit_id == Unit.id)
+        .join(CallbackRating, CallbackRating.case_id == Assignment.case_id)
+        .where(*handling, Assignment.role == AssignmentRole.LEAD)
+        .group_by(Unit.code))).all()}
     found = await _findings(session, start, end)
     out = []
     for code, name, unit_district, count, overdue, expired, first, reviewed in base:
         read_ok, read_late, ans_ok, ans_late = clocks.get(code, (0, 0, 0, 0))
         n_ratings, avg = ratings.get(code, (0, None))
+        n_callbacks, callback_avg = callbacks.get(code, (0, None))
         out.append(UnitStats(code, name, unit_district, int(count), int(read_ok or 0),
                              int(read_late or 0), int(ans_ok or 0), int(ans_late or 0),
                              int(overdue or 0), int(expired or 0), int(first or 0), int(n_ratings),
                              round(float(avg), 2) if avg is not None else None,
-                             *found.get(code, (0, 0, 0)), int(reviewed or 0)))
+                             *found.get(code, (0, 0, 0)), int(reviewed or 0), int(n_callbacks),
+                             round(float(callback_avg), 2) if callback_avg is not None else None))
     return sorted(out, key=lambda s: s.unit_code)
 
 

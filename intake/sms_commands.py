@@ -10,6 +10,10 @@ like any notice: queued for the outbox when the channel sends nothing itself
 (the modem), recorded as sent in reply when the channel answers in its response
 (Twilio's TwiML, as the receipt is). An unsubscribe is recorded on the number's
 latest case. Only answers that concern no case go back to the channel to send.
+
+A bare "1"/"2"/"3" is a rating (R12 回访) only when the number has an open
+rating request (``forwarder.callbacks.open_request``); otherwise ``rate``
+declines and the channel registers the message as an ordinary item.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from config.notices import render_notice
 from contract.clock import Clock
 from contract.envelope import TryLater
+from contract.sms_keywords import RatingTaken
+from forwarder.callbacks import CHOICES, DISSATISFIED, open_request, record_callback
 from forwarder.rules import CITIZEN_STATUS
 from registrar.models import Case, Contact, Notice, NoticeStatus
 
@@ -48,6 +55,7 @@ class RegistrarSmsCommands:
 
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock
+    callback_window_days: int = 7
 
     async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
@@ -87,3 +95,29 @@ class RegistrarSmsCommands:
         except (SQLAlchemyError, OSError) as exc:
             raise TryLater("the registry is unavailable") from exc
         return UNSUBSCRIBED if in_reply else None
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        try:
+            async with self.sessionmaker.begin() as session:
+                now = self.clock.now()
+                request = await open_request(session, sender_e164, now=now,
+                                             window_days=self.callback_window_days)
+                if request is None or choice not in CHOICES:
+                    return RatingTaken(taken=False)
+                await record_callback(session, request, choice, via=channel, now=now)
+                case = await session.get(Case, request.case_id)
+                assert case is not None
+                kind = "rating_followup" if choice == DISSATISFIED else "rating_thanks"
+                label = CHOICES[choice].label
+                if case.language == "zh-Hant":
+                    label = label.replace("满", "滿")
+                text = render_notice(kind, channel, {"number": case.number, "label": label},
+                                     language=case.language)
+                reply = _reply_notice(case.id, channel=channel, address=sender_e164, text=text,
+                                      in_reply=in_reply, now=now)
+                reply.kind = kind
+                session.add(reply)
+        except (SQLAlchemyError, OSError) as exc:
+            raise TryLater("the registry is unavailable") from exc
+        return RatingTaken(taken=True, reply=text if in_reply else None)

@@ -26,6 +26,7 @@ from config.settings import Settings
 from contract.channel import WEB, WORKER, ChannelPorts, ChannelSpec
 from contract.envelope import Envelope, Receipt
 from contract.notice import Deliverer
+from contract.sms_keywords import RatingTaken
 from desks.console import announce_call
 from forwarder.bulletin_render import renderer as bulletin_renderer
 from forwarder.bulletins import bulletin_worker
@@ -50,7 +51,8 @@ class _LateCommands:
         self._app = app
 
     def _commands(self) -> RegistrarSmsCommands:
-        return RegistrarSmsCommands(self._app[keys.SESSIONMAKER], self._app[keys.CLOCK])
+        window = self._app[keys.SETTINGS].supervision.callback_window_days
+        return RegistrarSmsCommands(self._app[keys.SESSIONMAKER], self._app[keys.CLOCK], window)
 
     async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
@@ -61,6 +63,11 @@ class _LateCommands:
                           in_reply: bool) -> str | None:
         return await self._commands().unsubscribe(sender_e164, channel=channel,
                                                   in_reply=in_reply)
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        return await self._commands().rate(choice, sender_e164, channel=channel,
+                                           in_reply=in_reply)
 
 
 def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) -> ChannelPorts:
@@ -119,7 +126,9 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
                                  base_delay=timedelta(seconds=worker.outbox_retry_base_s),
                                  lease=timedelta(seconds=worker.outbox_lease_s))
             dispatcher = OutboxDispatcher(app[keys.SESSIONMAKER], deliverers, app[keys.CLOCK],
-                                          policy=policy, sms_channel=worker.sms_channel)
+                                          policy=policy, sms_channel=worker.sms_channel,
+                                          callback_window_days=settings.supervision
+                                          .callback_window_days)
             app[keys.OUTBOX] = dispatcher
             if WORKER in roles and settings.worker.outbox_enabled:
                 await stack.enter_async_context(

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registrar.models import Assignment, Base, BigId
+from registrar.models import Assignment, Base, BigId, Notice
 from registrar.models_supervision import Finding
 
 #: The cockpit's drill-down lists a unit's assignments of a period (not all of its history).
@@ -44,6 +44,10 @@ Index("ix_assignment_unit_id_created_at", Assignment.unit_id, Assignment.created
 Index("ix_assignment_created_at", Assignment.created_at)
 #: Findings of a period (the summaries' recount of a day, the bulletin's list of notices).
 Index("ix_finding_created_at", Finding.created_at)
+
+#: The open 回访 rating request of a phone number (``forwarder.callbacks.open_request``),
+#: asked on every inbound bare "1"/"2"/"3" (migration 0017).
+Index("ix_notice_kind_address", Notice.kind, Notice.address)
 
 #: The counters of ``unit_day``, in the order the cockpit shows them.
 UNIT_DAY_FIGURES: tuple[str, ...] = (

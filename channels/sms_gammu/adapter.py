@@ -46,7 +46,14 @@ from channels.sms_gammu.reassembly import (
 from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Channel, Sink, TryLater
 from contract.notice import SendError
-from contract.sms_keywords import QUERY_HELP_TEXT, CaseQuery, QueryHelp, SmsCommands, Unsubscribe
+from contract.sms_keywords import (
+    QUERY_HELP_TEXT,
+    CaseQuery,
+    QueryHelp,
+    SmsCommands,
+    Unsubscribe,
+    parse_rating,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +160,9 @@ class GammuSmsChannel:
                      message.external_id, message.sender, action.reason)
             report.discarded += 1
             return
+        if isinstance(action, Item) and await self._rated(action):
+            report.answered += 1
+            return
         if isinstance(action, Item):
             try:
                 receipt = await self._sink(action.envelope)
@@ -167,6 +177,17 @@ class GammuSmsChannel:
             return
         await self._answer(action)
         report.answered += 1
+
+    async def _rated(self, item: Item) -> bool:
+        """True when the item is a rating reply the commands took (R12 回访); a bare "1"
+        from a number with no open rating request is registered as an item instead."""
+        envelope = item.envelope
+        choice = parse_rating(envelope.text) if not envelope.attachments else None
+        if choice is None or not envelope.sender:
+            return False
+        taken = await self._commands.rate(choice, envelope.sender, channel=Channel.SMS_MODEM,
+                                          in_reply=False)
+        return taken.taken
 
     async def _answer(self, command: Command) -> None:
         keyword, sender = command.keyword, command.sender_e164

@@ -4,6 +4,8 @@ The decision is the same for both paths, so it lives once, here:
 
 - a keyword (``CX``/``查询``, ``TD``/``退订``) goes to the ``SmsCommands`` the
   lead supplies and is never registered as an item;
+- a bare rating ("1"/"2"/"3", 满意…) is a command only when the commands take
+  it (the number has an open rating request, R12 回访); otherwise an item;
 - an empty message (nothing but whitespace, or nothing left after dropping
   broken characters) and no photo is not registered: the citizen is told why;
 - anything else becomes an envelope for the sink, with its media.
@@ -29,6 +31,7 @@ from contract.sms_keywords import (
     SmsCommands,
     Unsubscribe,
     parse_keyword,
+    parse_rating,
 )
 
 from .inbound import (
@@ -77,6 +80,16 @@ async def process(sms: InboundSms, *, sink: Sink, commands: SmsCommands,
     command = parse_keyword(text) if text else None
     if command is not None:
         return await _command(sms, command, commands, replay=replay)
+    choice = parse_rating(text) if text and not sms.media else None
+    sender = sender_e164(sms) if choice is not None else None
+    if choice is not None and sender is not None:
+        taken = await commands.rate(choice, sender, channel=Channel.SMS_TWILIO,
+                                    in_reply=not replay)
+        if taken.taken:
+            return Outcome(Kind.COMMAND, taken.reply)
+        if replay:
+            # Rated by the webhook already (or registered as an item then): not again.
+            return Outcome(Kind.SKIPPED, None)
     if not text and not sms.media:
         return Outcome(Kind.REFUSED, UNREADABLE_REPLY if broken else EMPTY_REPLY)
     fetched = await media.fetch_all(sms.sid, sms.media)

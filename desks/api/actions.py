@@ -23,6 +23,7 @@ from desks.api.http import Handler, Json, flag, optional_text, parse_body, read_
 from desks.api.serialise import assignment_json, case_full, case_summary
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
+from forwarder.callbacks import follow_up
 from forwarder.workflow_base import Context
 from registrar.models import Assignment, Case, Role, Unit
 
@@ -133,6 +134,15 @@ async def publication(s: AsyncSession, ctx: Context, case: Case, p: Principal, b
     return {"case": case_full(case)}
 
 
+async def callback_follow_up(s: AsyncSession, ctx: Context, case: Case, p: Principal,
+                             body: Json) -> Json:
+    """R12 回访: close a dissatisfied call-back (``forwarder.callbacks.FOLLOW_UPS``)."""
+    await follow_up(s, case.id, outcome=text(body, "outcome"),
+                    actor=f"{p.actor.name}@{p.actor.unit_code}",
+                    now=ctx.clock.now(), note=text(body, "note", required=False))
+    return {"case": case_summary(case)}
+
+
 # --- on assignments --------------------------------------------------------------------
 
 
@@ -192,7 +202,8 @@ def add_action_routes(app: web.Application) -> None:
             ("not-accept", "not_accept", not_accept), ("accept", "accept", accept),
             ("dispatch", "dispatch", dispatch), ("split", "split", split),
             ("escalate", "escalate", escalate), ("stop", "stop", stop),
-            ("publication", "publication", publication)):
+            ("publication", "publication", publication),
+            ("callback-follow-up", "callback_follow_up", callback_follow_up)):
         app.router.add_post(f"/cases/{{number}}/{path}", case_post(action, case_call))
     for path, action, call in (
             ("read", "read", read), ("draft", "draft", draft), ("approve", "approve", approve),

@@ -38,6 +38,7 @@ from desks.staff.pages_cases_view import (
     excerpt,
     is_internal,
 )
+from forwarder.callbacks import dissatisfied_cases
 from forwarder.workflow import CITY_LEVEL
 from registrar.models import (
     Assignment,
@@ -183,6 +184,10 @@ async def queue_sections(session: AsyncSession, bureau: Unit, page: int,
     sections["publication"] = [
         case_row(c, clk, note="诉求人同意公开" if c.public_allowed else "诉求人不同意公开")
         for c in answered[:PAGE_SIZE]]
+    # R12 回访: dissatisfied call-backs wait for the city bureau's review, redo or note.
+    sections["dissatisfied"] = [
+        case_row(c, clk, note=f"回访不满意 {clk.t(at)}") for c, at in
+        await dissatisfied_cases(session)] if bureau.kind == UnitKind.CITY_BUREAU else []
     return sections, more or len(answered) > PAGE_SIZE
 
 

@@ -262,13 +262,15 @@ def ranking_csv(context: dict[str, Any]) -> str:
     out.writerow(["全市率（先验）", *(f"{k}={v:.4f}" for k, v in ranked.prior.items()),
                   f"C={ranked.weight:g}"])
     out.writerow(["名次", "单位代码", "单位", "交办件数", "按时阅办", "逾期阅办", "按时答复", "逾期答复",
-                  "一次审核通过", "已审核", "评价数", "平均评分", "逾期办理", "过期未处理", "免责或撤销",
+                  "一次审核通过", "已审核", "评价数", "平均评分", "回访评价数", "回访平均评分",
+                  "逾期办理", "过期未处理", "免责或撤销",
                   "效能办通报", *(f"{k}率" for k in ranked.prior), "本单位得分", "得分"])
     for r in context["ranked"]:
         s = r.stats
         out.writerow([r.rank, s.unit_code, s.unit_name, s.dispatched, s.read_on_time, s.read_late,
                       s.answered_on_time, s.answered_late, s.passed_first_time, s.reviewed, s.ratings,
-                      "" if s.rating_avg is None else s.rating_avg, s.overdue_handling,
+                      "" if s.rating_avg is None else s.rating_avg, s.callbacks,
+                      "" if s.callback_avg is None else s.callback_avg, s.overdue_handling,
                       s.expired_unhandled, s.waived, s.notices,
                       *(f"{r.rates[k]:.4f}" for k in ranked.prior), r.raw, r.score])
     return buf.getvalue()

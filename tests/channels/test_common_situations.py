@@ -49,6 +49,7 @@ from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.public_cases import Admission
 from contract.signing import CitizenCsrf, Signer
+from contract.sms_keywords import RatingTaken
 from tests.channels.sip import sipp
 from tests.channels.sms_twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC, sign
 from tests.channels.twilio_voice import conftest as voice
@@ -80,6 +81,11 @@ class Recorder:
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         return "已退订"
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """No rating request is ever open here: a bare "1" stays an item."""
+        return RatingTaken(taken=False)
 
 
 Send = Callable[[str], Awaitable[bool]]

@@ -23,6 +23,7 @@ from channels.sms_gammu.settings import GammuSettings
 from channels.sms_twilio import add_twilio_routes
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Channel, Envelope, Receipt
+from contract.sms_keywords import RatingTaken
 from tests.channels.sms_twilio.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -33,6 +34,8 @@ from tests.channels.sms_twilio.conftest import (
     sign,
 )
 
+ASKED = "+8613800138001"
+"""The number the fake commands hold an open rating request for."""
 LONG = "鼓楼区五四路与古田路交叉口的红绿灯坏了三天，早晚高峰车辆拥堵严重，" * 6
 
 
@@ -59,6 +62,15 @@ SITUATIONS = [
               command=("unsubscribe", "+8613800138000")),
     Situation("a keyword inside a sentence is an item", "+8613800138000", "查询一下社保缴费记录", "item",
               "+8613800138000"),
+    # R12 回访: a bare digit is a rating only from a number with an open rating request.
+    Situation("R12.1 a bare 1 from a number never asked is an item", "+8613800138000", "1", "item",
+              "+8613800138000"),
+    Situation("R12.1 a 3 from a number asked to rate is a rating", ASKED, "３", "command",
+              command=("rate", "3", ASKED)),
+    Situation("R12.1 不满意 from a number asked to rate is a rating", ASKED, "不满意。", "command",
+              command=("rate", "3", ASKED)),
+    Situation("R12.1 a rating word inside a sentence is an item", ASKED, "不满意，路灯还是不亮",
+              "item", ASKED),
 ]
 
 
@@ -82,6 +94,14 @@ class Recorder:
                           in_reply: bool) -> str | None:
         self.commands.append(("unsubscribe", sender_e164))
         return "【12345】已退订"
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """Only ``ASKED`` has an open rating request: anyone else's bare "1" stays an item."""
+        if sender_e164 != ASKED:
+            return RatingTaken(taken=False)
+        self.commands.append(("rate", str(choice), sender_e164))
+        return RatingTaken(taken=True, reply="【12345】感谢您的评价" if in_reply else None)
 
 
 Deliver = Callable[[Situation], Awaitable[None]]

@@ -10,7 +10,8 @@ from config.notices import LANGUAGE_FILES, NOTICES_FILE, render_notice
 from config.settings import ConfigError
 
 VALUES = {"number": "FZ12345-20261124-000001", "query_code": "ABCD2345", "reason": "不属于本市管辖范围",
-          "advice": "", "services": "110", "unit": "福州市城市管理委员会", "answer": "已修复。"}
+          "advice": "", "services": "110", "unit": "福州市城市管理委员会", "answer": "已修复。",
+          "days": "7", "label": "满意"}
 
 
 def test_every_simplified_kind_has_a_traditional_twin_with_the_same_placeholders() -> None:

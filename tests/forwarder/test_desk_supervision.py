@@ -174,4 +174,6 @@ async def test_R12_1_the_formula_beside_the_ranking_and_its_inputs_as_csv(situat
     rows = {row[1]: dict(zip(header, row, strict=True)) for row in lines[3:] if row}
     assert list(rows) == ["city-urban", "gulou-urban"]
     assert (rows["gulou-urban"]["按时阅办"], rows["gulou-urban"]["逾期阅办"]) == ("0", "1")
+    # R12 回访: the call-back ratings the satisfaction rate pools are inputs too.
+    assert (rows["city-urban"]["回访评价数"], rows["city-urban"]["回访平均评分"]) == ("0", "")
     assert float(rows["city-urban"]["得分"]) > float(rows["gulou-urban"]["得分"])

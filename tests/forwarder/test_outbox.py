@@ -415,11 +415,14 @@ async def test_failed_voice_notice_falls_back_to_sms_on_the_same_number(
     report = await outbox.run_once()
     assert (report.failed, report.fallbacks) == (1, 1)
     await outbox.run_once()
-    _, answer, copy = await notices_of(engine, case_id)
+    # The answer that reached the citizen by SMS then asks for a rating (R12 回访).
+    _, answer, copy, request = await notices_of(engine, case_id)
     assert answer.last_error == "no deliverer for channel phone (channel not enabled)"
     assert (copy.kind, copy.channel, copy.address, copy.status) == (
         "answer", Channel.SMS_MODEM, PHONE, NoticeStatus.SENT)
     assert [n.text for n in sms.sent][-1] == "您反映的路灯已修复。"
+    assert (request.kind, request.address, request.status) == (
+        "rating_request", PHONE, NoticeStatus.PENDING)
 
 
 async def test_unknown_status_word_changes_nothing(engine: AsyncEngine, clock: FixedClock,

@@ -26,6 +26,7 @@ from contract.channel import ChannelPorts, Started
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
+from contract.sms_keywords import RatingTaken
 from tests.channels.sip.pool import Kamailio, kamailio_binary, pool_settings, running_kamailio
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -61,6 +62,11 @@ class Service:
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str:
         return "已退订"
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """No rating request is ever open here: a bare "1" stays an item."""
+        return RatingTaken(taken=False)
 
     async def announce(self, caller: str) -> int:
         self.pops.append(caller)

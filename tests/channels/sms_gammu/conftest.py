@@ -21,6 +21,7 @@ from channels.sms_gammu.adapter import GammuSmsChannel, gammu_sms_channel
 from channels.sms_gammu.modem import GammuPort, ModemPort
 from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Envelope, Receipt, TryLater
+from contract.sms_keywords import RatingTaken
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -106,6 +107,11 @@ class FakeCommands:
                           in_reply: bool) -> str | None:
         self.unsubscribed.append(sender_e164)
         return self._answer(channel, sender_e164, "【12345】已退订通知短信。", in_reply)
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """No rating request is ever open here: a bare "1" stays an item."""
+        return RatingTaken(taken=False)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 from channels.sms_twilio import add_twilio_routes, twilio_http
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Envelope, Receipt, TryLater
+from contract.sms_keywords import RatingTaken
 
 from .fake_twilio import FakeTwilio
 
@@ -78,6 +79,11 @@ class FakeCommands:
         if self.down:
             raise TryLater("database unavailable")
         return "【12345】已退订"
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """No rating request is ever open here: a bare "1" stays an item."""
+        return RatingTaken(taken=False)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from contract.channel import ChannelPorts
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
+from contract.sms_keywords import RatingTaken
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-voice-token-0123456789"
@@ -104,6 +105,11 @@ class Ports:
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str:
         return ""
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        """No rating request is ever open here: a bare "1" stays an item."""
+        return RatingTaken(taken=False)
 
     async def record_status(self, ref: str, status: str, error: str | None) -> None:
         return None

@@ -1,0 +1,174 @@
+"""Satisfaction call-backs by SMS (回访, R12; issue 14.4).
+
+Once the answer to a case has gone out by SMS, the citizen is asked on the
+same channel to rate it ("回复1满意，2基本满意，3不满意"). The request is
+queued by the outbox itself when it records the answer as sent, so it never
+overtakes an answer that is still being retried, and a citizen whose answer
+never left gets no request. It is non-essential: a number that sent ``TD`` is
+not asked.
+
+A reply is a rating only while a request to that number is open: sent less
+than ``[supervision] callback_window_days`` ago, on a case with no call-back
+rating yet. Otherwise a bare "1" is an ordinary item (the SMS channels decide
+through ``SmsCommands.rate``). The rating is stored in ``callback_rating`` (the
+service centre's call-back satisfaction, beside the portal's ``rating``); the
+cockpit, the bulletins and the yearly ranking read both. "Dissatisfied" opens
+the regulation's path: a ``callback_dissatisfied`` event, which the city
+bureau's follow-up list (``dissatisfied_cases``) shows until someone reviews
+the case, orders it redone, or notes it for the efficiency office.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from config.notices import render_notice
+from contract.envelope import Channel
+from forwarder.workflow_base import WorkflowError
+from registrar.models import Case, Event, Notice, NoticeStatus, Rating
+from registrar.models_cockpit import CallbackRating
+
+#: Kind of the outbox notice that asks for the rating.
+REQUEST_KIND = "rating_request"
+#: Notice kinds after whose sending the citizen is asked.
+ANSWER_KINDS = frozenset({"answer"})
+#: Channels that ask by SMS; phone call-backs with a keypad menu are not built yet.
+SMS_CHANNELS = frozenset({Channel.SMS_MODEM, Channel.SMS_TWILIO})
+ACTOR = "callback"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One answer the citizen can give, and the 1–5 score it counts as.
+
+    满意 and 基本满意 both count as satisfied in the city's satisfaction rate, so
+    基本满意 scores 4 (not the middle, 3); 不满意 scores the bottom of the scale.
+    """
+
+    label: str
+    score: int
+
+
+CHOICES: dict[int, Choice] = {1: Choice("满意", 5), 2: Choice("基本满意", 4),
+                              3: Choice("不满意", 1)}
+DISSATISFIED = 3
+
+
+async def already_rated(session: AsyncSession, case_id: int) -> bool:
+    """True when the case has a call-back rating, or its citizen rated it on the portal."""
+    rated = await session.execute(select(
+        exists().where(CallbackRating.case_id == case_id)
+        | exists().where(Rating.case_id == case_id)))
+    return bool(rated.scalar())
+
+
+async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime,
+                         window_days: int) -> Notice | None:
+    """Queue the rating request after ``answer`` was sent by SMS, once per case.
+
+    Called in the transaction that records the answer as sent; returns the new
+    notice, or None when this answer asks for nothing (not an answer, not SMS,
+    already asked or rated).
+    """
+    if answer.kind not in ANSWER_KINDS or answer.channel not in SMS_CHANNELS or not answer.address:
+        return None
+    asked = await session.execute(select(exists().where(
+        Notice.case_id == answer.case_id, Notice.kind == REQUEST_KIND)))
+    if asked.scalar() or await already_rated(session, answer.case_id):
+        return None
+    case = await session.get(Case, answer.case_id)
+    if case is None:
+        return None
+    values = {"number": case.number, "days": str(window_days)}
+    request = Notice(case_id=case.id, kind=REQUEST_KIND, channel=answer.channel,
+                     address=answer.address, text=render_notice(
+                         REQUEST_KIND, answer.channel, values, language=case.language),
+                     template_values=values, status=NoticeStatus.PENDING, essential=False,
+                     attempts=0, created_at=now, next_attempt_at=now, sent_at=None,
+                     provider_ref=None, last_error=None)
+    session.add(request)
+    await session.flush()
+    session.add(Event(case_id=case.id, at=now, actor=ACTOR, action="rating_requested",
+                      from_state=None, to_state=None, reason=None, deadline=None,
+                      data={"notice": request.id, "channel": answer.channel,
+                            "answer_notice": answer.id, "window_days": window_days}))
+    return request
+
+
+async def open_request(session: AsyncSession, sender: str, *, now: datetime,
+                       window_days: int) -> Notice | None:
+    """The newest rating request sent to ``sender`` within the window whose case is unrated."""
+    sent = (NoticeStatus.SENT, NoticeStatus.DELIVERED)
+    query = (select(Notice).where(
+        Notice.kind == REQUEST_KIND, Notice.address == sender, Notice.status.in_(sent),
+        Notice.sent_at >= now - timedelta(days=window_days),
+        ~exists().where(CallbackRating.case_id == Notice.case_id))
+        .order_by(Notice.sent_at.desc(), Notice.id.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def record_callback(session: AsyncSession, request: Notice, choice: int, *, via: str,
+                          now: datetime) -> CallbackRating:
+    """Store the citizen's ``choice`` on the request's case, with its events.
+
+    ``via`` says where it came from (``sms_modem``, ``sms_twilio``), kept in
+    ``recorded_by`` so the cockpit can tell an SMS reply from an agent's call.
+    """
+    picked = CHOICES[choice]
+    rating = CallbackRating(case_id=request.case_id, score=picked.score, comment=picked.label,
+                            recorded_by=f"citizen:{via}", created_at=now)
+    session.add(rating)
+    session.add(Event(case_id=request.case_id, at=now, actor=ACTOR, action="callback_rated",
+                      from_state=None, to_state=None, reason=picked.label, deadline=None,
+                      data={"choice": choice, "score": picked.score, "via": via,
+                            "request_notice": request.id}))
+    if choice == DISSATISFIED:
+        session.add(Event(case_id=request.case_id, at=now, actor=ACTOR,
+                          action="callback_dissatisfied", from_state=None, to_state=None,
+                          reason="回访不满意：待市级平台复核，必要时责成重办或提交效能办",
+                          deadline=None, data={"follow_up": "review", "via": via}))
+    await session.flush()
+    return rating
+
+
+async def dissatisfied_cases(session: AsyncSession, *,
+                             limit: int = 100) -> list[tuple[Case, datetime]]:
+    """The city bureau's follow-up list: each case with a dissatisfied call-back that no one
+    has followed up yet (a ``callback_followed_up`` event closes it), and when; oldest first."""
+    done = aliased(Event)
+    followed = exists().where(done.case_id == Case.id, done.action == "callback_followed_up")
+    rows = (await session.execute(
+        select(Case, Event.at).join(Event, Event.case_id == Case.id)
+        .where(Event.action == "callback_dissatisfied", ~followed)
+        .order_by(Event.at, Case.id).limit(limit))).all()
+    return [(case, at) for case, at in rows]
+
+
+#: How the city bureau closes a dissatisfied call-back (the regulation's path).
+FOLLOW_UPS: dict[str, str] = {"review": "复核后维持答复", "redo": "责成承办单位重新办理",
+                              "efficiency_office": "提交效能办"}
+
+
+async def follow_up(session: AsyncSession, case_id: int, *, outcome: str, actor: str,
+                    now: datetime, note: str = "") -> None:
+    """Close the case's open dissatisfied call-back with ``outcome`` (``FOLLOW_UPS``).
+
+    The event is the record: the queue drops the case, and the efficiency office
+    reads ``efficiency_office`` follow-ups from the case history. Refused (409)
+    when the case has no dissatisfied call-back waiting.
+    """
+    if outcome not in FOLLOW_UPS:
+        raise WorkflowError(f"unknown follow-up {outcome!r}", code="invalid")
+    actions = set((await session.execute(select(Event.action).where(
+        Event.case_id == case_id,
+        Event.action.in_(["callback_dissatisfied", "callback_followed_up"])))).scalars())
+    if actions != {"callback_dissatisfied"}:
+        raise WorkflowError("no dissatisfied call-back waits for a follow-up on this case")
+    session.add(Event(case_id=case_id, at=now, actor=actor, action="callback_followed_up",
+                      from_state=None, to_state=None, reason=note or FOLLOW_UPS[outcome],
+                      deadline=None, data={"outcome": outcome}))
