@@ -6,7 +6,7 @@ Every inbound bare digit asks that question, so ``ix_notice_kind_address``
 (kind, address) finds the number's requests directly instead of scanning the
 outbox, which holds every notice ever sent.
 
-Revision ID: 0017
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-02 08:00:00
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 
-revision: str = '0017'
+revision: str = '0016'
 down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
