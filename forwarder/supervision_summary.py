@@ -46,6 +46,8 @@ COUNTERS: tuple[str, ...] = (
 FINDING_COUNTERS = ("charges", "waived", "notices")
 #: The marks whose rows change ``unit_day`` (``case`` only feeds ``intake_hour``).
 MARKS = ("event", "rating", "callback", "finding", "decision")
+#: Assignment ids per ``IN (…)`` when looking up the units of unmarked clocks.
+CHUNK = 1000
 
 
 def whole_days(start: datetime, end: datetime, zone: tzinfo) -> tuple[date, date] | None:
@@ -131,22 +133,32 @@ async def _live(session: AsyncSession, start: datetime, end: datetime,
 
 async def _unmarked_late(session: AsyncSession, start: datetime, end: datetime, now: datetime,
                          district: str | None) -> dict[str, Counter[str]]:
-    """Per unit code, open read and answer clocks past due at ``now`` that no sweep marked missed."""
-    query = (select(Unit.code, Deadline.kind, func.count(Deadline.id))
-             .join(Assignment, Assignment.unit_id == Unit.id)
-             .join(Deadline, Deadline.assignment_id == Assignment.id)
-             .where(Deadline.met_at.is_(None), Deadline.missed.is_(False),
-                    Deadline.cancelled.is_(False), Deadline.due_at <= now,
-                    Deadline.kind.in_([DeadlineKind.READ, DeadlineKind.ANSWER]),
-                    Assignment.role.in_([AssignmentRole.LEAD, AssignmentRole.CO]),
-                    Assignment.created_at >= start, Assignment.created_at < end)
-             .group_by(Unit.code, Deadline.kind))
-    if district is not None:
-        query = query.where(Unit.district == district)
+    """Per unit code, open read and answer clocks past due at ``now`` that no sweep marked missed.
+
+    The open clocks past due are taken first, through ``ix_deadline_open_due`` (a
+    sweep a minute leaves few), and only then their assignments: joined the other
+    way round, PostgreSQL walks the period's assignments (a year: 200 ms at 1 M)."""
+    clocks = (await session.execute(
+        select(Deadline.assignment_id, Deadline.kind)
+        .where(Deadline.met_at.is_(None), Deadline.missed.is_(False), Deadline.due_at <= now,
+               Deadline.cancelled.is_(False),
+               Deadline.kind.in_([DeadlineKind.READ, DeadlineKind.ANSWER])))).all()
+    kinds: dict[int, list[Any]] = {}
+    for assignment_id, kind in clocks:
+        kinds.setdefault(assignment_id, []).append(kind)
     out: dict[str, Counter[str]] = {}
-    for code, kind, n in await session.execute(query):
-        column = "read_late" if kind == DeadlineKind.READ else "answered_late"
-        out.setdefault(code, Counter())[column] += int(n)
+    ids = sorted(kinds)
+    for at in range(0, len(ids), CHUNK):
+        query = (select(Unit.code, Assignment.id).join(Assignment, Assignment.unit_id == Unit.id)
+                 .where(Assignment.id.in_(ids[at:at + CHUNK]),
+                        Assignment.role.in_([AssignmentRole.LEAD, AssignmentRole.CO]),
+                        Assignment.created_at >= start, Assignment.created_at < end))
+        if district is not None:
+            query = query.where(Unit.district == district)
+        for code, assignment_id in await session.execute(query):
+            for kind in kinds[assignment_id]:
+                column = "read_late" if kind == DeadlineKind.READ else "answered_late"
+                out.setdefault(code, Counter())[column] += 1
     return out
 
 
