@@ -16,13 +16,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forwarder.cockpit_drill import window
+from forwarder.cockpit_summary import rebuild
 from forwarder.demo_history import HistoryReport
 from forwarder.ranking import ranking
 from forwarder.supervision import unit_stats
 from forwarder.supervision_summary import period_stats, runs
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Assignment, Event, Unit
-from registrar.models_cockpit import SummaryMark, UnitDay
+from registrar.models_cockpit import UNIT_DAY_FIGURES, SummaryMark, UnitDay
 from tests.conftest import TZ
 from tests.forwarder.history_kit import END, START, history_fixture  # noqa: F401  (the fixture)
 
@@ -99,6 +100,21 @@ async def test_without_summaries_the_figures_are_counted_directly(db: AsyncSessi
     await db.execute(SummaryMark.__table__.delete())
     await db.execute(UnitDay.__table__.delete())
     try:
+        await assert_same(db, FIRST, LAST, now=END)
+    finally:
+        await db.rollback()
+
+
+async def test_a_rebuild_gives_the_same_summaries(db: AsyncSession) -> None:
+    """``rebuild`` (for a database filled without the sweeper) recounts every day at once."""
+    kept = sorted((await db.execute(select(UnitDay))).scalars(), key=lambda r: (r.day, r.unit_id))
+    before = [(r.day, r.unit_id, *(getattr(r, k) for k in UNIT_DAY_FIGURES)) for r in kept]
+    await db.execute(SummaryMark.__table__.delete())
+    await db.execute(UnitDay.__table__.delete())
+    try:
+        assert await rebuild(db, zone=TZ) >= (LAST - FIRST).days
+        rows = sorted((await db.execute(select(UnitDay))).scalars(), key=lambda r: (r.day, r.unit_id))
+        assert [(r.day, r.unit_id, *(getattr(r, k) for k in UNIT_DAY_FIGURES)) for r in rows] == before
         await assert_same(db, FIRST, LAST, now=END)
     finally:
         await db.rollback()
