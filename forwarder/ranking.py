@@ -18,11 +18,12 @@ shows exactly what was computed and the CSV gives every input to recompute it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forwarder.supervision import UnitStats, unit_stats
+from forwarder.supervision_summary import period_stats
 
 #: Each component's weight in the score; ``marks`` (R11.2 charges) counts against it.
 WEIGHTS: dict[str, float] = {"read": 0.25, "answered": 0.35, "careful": 0.2, "satisfaction": 0.2,
@@ -124,7 +125,13 @@ def rank(stats: list[UnitStats], *, weight: float = PRIOR_ITEMS, min_items: int 
 
 async def ranking(session: AsyncSession, year_start: datetime, year_end: datetime, *,
                   now: datetime | None = None, min_items: int = 1,
-                  weight: float = PRIOR_ITEMS) -> Ranking:
-    """R12.1: all units ranked for the yearly commendation, best first."""
-    stats = await unit_stats(session, year_start, year_end, now=now)
+                  weight: float = PRIOR_ITEMS, zone: tzinfo | None = None) -> Ranking:
+    """R12.1: all units ranked for the yearly commendation, best first.
+
+    With the city's ``zone`` the year is read from the sweeper's summaries
+    (``period_stats``: the same figures, without counting a year of rows)."""
+    if zone is not None:
+        stats = await period_stats(session, year_start, year_end, zone=zone, now=now)
+    else:
+        stats = await unit_stats(session, year_start, year_end, now=now)
     return rank(stats, weight=weight, min_items=min_items)

@@ -25,7 +25,8 @@ from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
 from desks.staff.pages_cases_view import CASE_STATUS
 from forwarder.ranking import Ranking, formula_text, ranking
-from forwarder.supervision import UnitStats, late, on_time, unit_stats
+from forwarder.supervision import UnitStats, late, on_time
+from forwarder.supervision_summary import period_stats
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -206,9 +207,12 @@ async def _gather(request: web.Request) -> dict[str, Any]:
     async with deps.sessionmaker() as session:
         known = await districts(session)
         district = allowed_district(request, query.get("district", ""), known)
-        stats = await unit_stats(session, period.start, period.end, district=district, now=now)
+        # The sweeper's unit_day rows plus what changed since its last run (issue 12).
+        stats = await period_stats(session, period.start, period.end, zone=zone, district=district,
+                                   now=now)
         ranked = await ranking(session, datetime.combine(date(year, 1, 1), time(0), tzinfo=zone),
-                               datetime.combine(date(year + 1, 1, 1), time(0), tzinfo=zone), now=now)
+                               datetime.combine(date(year + 1, 1, 1), time(0), tzinfo=zone), now=now,
+                               zone=zone)
         bureaus = await bureau_dispatch(session, period, district)
         intake = await intake_counts(session, period) if district is None else {}
         counts, events = await efficiency_events(session, period, district)
