@@ -41,7 +41,7 @@ from registrar.models_supervision import Finding, FindingDecision
 COUNTERS: tuple[str, ...] = (
     "dispatched", "read_on_time", "read_late", "answered_on_time", "answered_late",
     "overdue_handling", "expired_unhandled", "passed_first_time", "reviewed", "ratings",
-    "rating_sum", "charges", "waived", "notices",
+    "rating_sum", "callbacks", "callback_sum", "charges", "waived", "notices",
 )
 FINDING_COUNTERS = ("charges", "waived", "notices")
 #: The marks whose rows change ``unit_day`` (``case`` only feeds ``intake_hour``).
@@ -118,7 +118,7 @@ async def _live(session: AsyncSession, start: datetime, end: datetime,
     out: dict[str, Counter[str]] = {}
     for s in await unit_stats(session, start, end, district=district):
         out[s.unit_code] = Counter({k: getattr(s, k) for k in COUNTERS
-                                    if k not in FINDING_COUNTERS and k != "rating_sum"})
+                                    if k not in FINDING_COUNTERS and not k.endswith("_sum")})
     for code, total in await session.execute(
             select(Unit.code, func.sum(Rating.score)).join(Assignment, Assignment.unit_id == Unit.id)
             .join(Rating, Rating.case_id == Assignment.case_id)
@@ -126,6 +126,14 @@ async def _live(session: AsyncSession, start: datetime, end: datetime,
                    Assignment.created_at < end).group_by(Unit.code)):
         if code in out:
             out[code]["rating_sum"] = int(total or 0)
+    for code, total in await session.execute(
+            select(Unit.code, func.sum(CallbackRating.score))
+            .join(Assignment, Assignment.unit_id == Unit.id)
+            .join(CallbackRating, CallbackRating.case_id == Assignment.case_id)
+            .where(Assignment.role == AssignmentRole.LEAD, Assignment.created_at >= start,
+                   Assignment.created_at < end).group_by(Unit.code)):
+        if code in out:
+            out[code]["callback_sum"] = int(total or 0)
     for code, found in (await _findings(session, start, end)).items():
         out.setdefault(code, Counter()).update(dict(zip(FINDING_COUNTERS, found, strict=True)))
     return out
@@ -199,5 +207,6 @@ async def period_stats(session: AsyncSession, start: datetime, end: datetime, *,
             f["answered_on_time"], f["answered_late"], f["overdue_handling"],
             f["expired_unhandled"], f["passed_first_time"], f["ratings"],
             round(f["rating_sum"] / f["ratings"], 2) if f["ratings"] else None,
-            f["charges"], f["waived"], f["notices"], f["reviewed"]))
+            f["charges"], f["waived"], f["notices"], f["reviewed"], f["callbacks"],
+            round(f["callback_sum"] / f["callbacks"], 2) if f["callbacks"] else None))
     return out
