@@ -32,6 +32,7 @@ from desks.console import TEMPLATES as CONSOLE_TEMPLATES
 from desks.console import ConsoleDeps, setup_console
 from desks.console.hub import HUB, POP_RELAY
 from desks.console.shared_pop import ResilientPop
+from desks.error_pages import error_pages
 from desks.portal import PORTAL, PortalDeps, add_portal_routes
 from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
@@ -68,7 +69,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        response = web.Response(status=500, text="服务器内部错误 (internal server error)")
+        response = web.Response(status=500, text="服务器内部错误")
     _harden(response)
     return response
 
@@ -140,7 +141,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     """
     web_settings = settings.web
     form = settings.channel(WEB_FORM.name, WebFormSettings)
-    app = web.Application(middlewares=[security_headers], client_max_size=form.max_body_bytes)
+    app = web.Application(middlewares=[security_headers, error_pages], client_max_size=form.max_body_bytes)
     app[keys.SETTINGS] = settings
     the_clock: Clock = clock or SystemClock(settings.tz)
     app[keys.CLOCK] = the_clock

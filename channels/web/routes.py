@@ -194,7 +194,7 @@ class CitizenWeb:
         signature = request.query.get("s", "")
         advice = request.query.get("e", "")
         if not self.signer.verify(RECEIPT_PURPOSE, f"{number}|{code}|{advice}", signature):
-            raise web.HTTPNotFound(text="回执不存在 (no such receipt)")
+            raise web.HTTPNotFound(text="回执不存在")
         return aiohttp_jinja2.render_template("citizen_receipt.html", request,
                                               {"number": number, "code": code, "advice": advice})
 

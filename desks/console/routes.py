@@ -133,7 +133,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     """GET /desk/console/ws: an agent's console listens here for calls popped to it."""
     require_agent(request)
     if not _same_origin(request):
-        raise web.HTTPForbidden(text="cross-origin websocket refused")
+        raise web.HTTPForbidden(text="拒绝来自其他网站的连接")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
     await ws.prepare(request)
     hub, agent = request.app[HUB], current(request).principal.username

@@ -52,7 +52,7 @@ DONE: dict[str, str] = {
 def require_admin(request: web.Request) -> None:
     """Administration is for the admin role only (R10.2 changes the record of responsibility)."""
     if current(request).principal.role != Role.ADMIN:
-        raise web.HTTPForbidden(text="仅系统管理员可用 (administrators only)")
+        raise web.HTTPForbidden(text="仅系统管理员可用")
 
 
 def local_day(request: web.Request, text: str) -> datetime:
@@ -107,7 +107,7 @@ async def units_page(request: web.Request) -> web.Response:
 async def _unit_context(session: AsyncSession, request: web.Request, code: str) -> dict[str, Any]:
     unit = (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
     if unit is None:
-        raise web.HTTPNotFound(text="没有这个单位 (no such unit)")
+        raise web.HTTPNotFound(text="没有这个单位")
     history = await admin.roster_history(session, unit)
     moment = now(request)
     ids = {i for e in history for i in (*admin.ReportLine.unpack(e.reported_by).to,

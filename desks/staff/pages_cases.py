@@ -92,7 +92,7 @@ def case_row(c: Case, clk: Clocks, **extra: Any) -> Row:
 async def my_unit(session: AsyncSession, me: Principal) -> Unit:
     unit = (await session.execute(select(Unit).where(Unit.code == me.unit_code))).scalar_one_or_none()
     if unit is None:
-        raise web.HTTPForbidden(text="账号未关联单位 (no unit)")
+        raise web.HTTPForbidden(text="账号未关联单位")
     return unit
 
 
@@ -188,7 +188,7 @@ async def queue_page(request: web.Request) -> web.Response:
     """GET /desk/queue: a bureau's open work, each row with the clock that matters for it."""
     me = current(request).principal
     if me.role not in (Role.CITY_BUREAU, Role.DISTRICT_BUREAU):
-        raise web.HTTPForbidden(text="待办队列仅供信访局使用 (bureaus only)")
+        raise web.HTTPForbidden(text="待办队列仅供信访局使用")
     page, clk = page_of(request), clocks(request)
     async with request.app[DESK].sessionmaker() as session:
         bureau = await my_unit(session, me)
@@ -230,7 +230,7 @@ async def inbox_page(request: web.Request) -> web.Response:
     """GET /desk/inbox: what the unit must read, answer or approve, with due dates (R8.1, R8.2)."""
     me = current(request).principal
     if me.role not in (Role.UNIT_HANDLER, Role.UNIT_LEADER, Role.DISCIPLINE):
-        raise web.HTTPForbidden(text="收件箱仅供承办单位使用 (handling units only)")
+        raise web.HTTPForbidden(text="收件箱仅供承办单位使用")
     page, clk = page_of(request), clocks(request)
     async with request.app[DESK].sessionmaker() as session:
         unit = await my_unit(session, me)

@@ -173,7 +173,7 @@ async def case_page(request: web.Request) -> web.Response:
         seen = (await session.execute(select(Case.id).where(Case.number == number, visible(me)))).first()
         detail = await case_detail(session, number) if seen else None
         if detail is None:
-            raise web.HTTPNotFound(text="没有这个案件，或您无权查看 (no such case)")
+            raise web.HTTPNotFound(text="没有这个案件，或您无权查看")
         case = detail.case
         units = list((await session.execute(select(Unit).where(Unit.active.is_(True))
                                             .order_by(Unit.id))).scalars())

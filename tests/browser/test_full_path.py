@@ -15,21 +15,13 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from desks.access.accounts import demo_password, seed_demo_accounts
+from desks.access.accounts import seed_demo_accounts
 from desks.console import announce_call
 from intake import keys
 from registrar.models import Rating
 from tests.browser.conftest import Shots
+from tests.browser.kit import sign_in
 from tests.forwarder.api_kit import FAST_HASHER
-
-
-async def sign_in(server: TestServer, page: Any, user: str) -> None:
-    await page.context.clear_cookies()
-    await page.goto(str(server.make_url("/desk/login")))
-    await page.fill("#username", user)
-    await page.fill("#password", demo_password(user))
-    await page.press("#password", "Enter")
-    await page.wait_for_load_state()
 
 
 async def api(page: Any, path: str, body: dict[str, Any] | None = None) -> Any:
