@@ -57,12 +57,14 @@ class CitizenWeb:
         app.router.add_get("/receipt", self.receipt, name="citizen_receipt")
 
     def _context(self, *, csrf: str, submission: str, errors: dict[str, str] | None,
-                 values: dict[str, str] | None) -> dict[str, Any]:
+                 values: dict[str, str] | None, reattach: tuple[str, ...] = ()) -> dict[str, Any]:
+        # No default for "public": consent to publish is the citizen's explicit choice.
         return {
             "csrf": csrf,
             "submission": submission,
             "errors": errors or {},
-            "values": values or {"public": "yes"},
+            "values": values or {},
+            "reattach": reattach,
             "districts": self.limits.districts,
             "max_attachments": self.limits.max_attachments,
             "max_mb": self.limits.max_attachment_bytes // 1_048_576,
@@ -70,10 +72,12 @@ class CitizenWeb:
 
     def _render_form(self, request: web.Request, *, status: int = 200,
                      errors: dict[str, str] | None = None,
-                     values: dict[str, str] | None = None) -> web.Response:
+                     values: dict[str, str] | None = None,
+                     reattach: tuple[str, ...] = ()) -> web.Response:
         token = self.csrf.token(_ascii(request.cookies.get(CitizenCsrf.COOKIE)))
         response = aiohttp_jinja2.render_template("citizen_form.html", request, self._context(
-            csrf=token, submission=str(uuid.uuid4()), errors=errors, values=values), status=status)
+            csrf=token, submission=str(uuid.uuid4()), errors=errors, values=values,
+            reattach=reattach), status=status)
         self.csrf.set_cookie(response, token)
         return response
 
@@ -173,7 +177,8 @@ class CitizenWeb:
             envelope = parse_form(raw, submission_id=submission, received_at=self.now(),
                                   limits=self.limits)
         except FormErrors as exc:
-            return self._render_form(request, status=400, errors=exc.errors, values=exc.values)
+            return self._render_form(request, status=400, errors=exc.errors, values=exc.values,
+                                     reattach=exc.reattach)
         try:
             receipt = await self.sink(envelope)
         except TryLater:

@@ -55,6 +55,7 @@ async def test_R2_1_R9_3_R12_1_one_item_across_every_role(
     await page.fill("#text", "鼓楼区五四路路灯不亮已经一周，晚上很黑")
     await page.fill("#phone", "13805912345")
     await page.select_option("#district", "鼓楼区")
+    await page.check("input[name=public][value=yes]")
     await page.click("button[type=submit]")
     await page.wait_for_selector("#case-number")
     number = await page.inner_text("#case-number")
