@@ -52,9 +52,13 @@ def _districts(request: web.Request) -> tuple[str, ...]:
 
 def _page(request: web.Request, *, values: dict[str, str], errors: dict[str, str] | None = None,
           receipt: Receipt | None = None, status: int = 200) -> web.Response:
+    # The live R3.8 banner is rendered with the page, not left to the script: a form sent
+    # back for a missing field still says 煤气泄漏, and the banner must be there at once.
+    advice = emergency_hint(values.get("text", ""), request.app[CONSOLE].emergency_rules)
     return render(request, "console.html", {
         "values": values, "errors": errors or {}, "receipt": receipt,
         "categories": CATEGORIES, "districts": _districts(request),
+        "live_advice": advice.text if advice and receipt is None else "",
     }, status=status)
 
 
