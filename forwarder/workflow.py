@@ -357,7 +357,7 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     if assignment.review_failures >= 2 and not assignment.overdue_handling:
         assignment.overdue_handling = True  # R8.4c: failed again
         add_event(session, case, actor, "overdue_handling", now=now, assignment=assignment,
-                  reason="R8.4c: the redone answer failed review again",
+                  reason="R8.4c: 重办答复再次审核不通过",
                   data={"rule": "R8.4c", "unit": unit.code})
         # R11.2b follows 逾期办理 whichever route made it; who is on duty now is charged.
         await charge_r11_2b(session, Occasion(case=case, assignment=assignment, unit=unit,
@@ -403,7 +403,7 @@ async def _close_open_co_handling(session: AsyncSession, case: Case, actor: Acto
         Assignment.state.in_(list(ASSIGNMENT_MOVES["withdraw"]))))).scalars().all()
     for co in still_open:
         move_assignment(session, case, co, "withdraw", actor, now=now,
-                        reason="R8.6: the lead unit's answer passed review without this part")
+                        reason="R8.6: 主办单位答复已审核通过，本协办部分未报送")
         await cancel_deadlines(session, co.id, now)
 
 

@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -34,8 +35,10 @@ from desks.console.hub import HUB, POP_RELAY
 from desks.console.shared_pop import ResilientPop
 from desks.error_pages import error_pages
 from desks.portal import PORTAL, PortalDeps, add_portal_routes
+from desks.rule_tips import RuleTips, rule_tips
 from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
+from desks.words import chinese_only, file_kind, note_view, send_error
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.rules import load_revisions
@@ -54,6 +57,10 @@ PORTAL_DIR = Path(__file__).resolve().parent.parent / "desks" / "portal"
 UI_TEMPLATE_DIRS = [PORTAL_DIR / "templates", DESK_TEMPLATES, CONSOLE_TEMPLATES]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The pages' filters that turn stored internals into words (desks/words.py, desks/rule_tips.py).
+UI_FILTERS: dict[str, Callable[..., Any]] = {
+    "rule_tips": rule_tips, "file_kind": file_kind, "send_error": send_error,
+    "note_view": note_view, "chinese_only": chinese_only}
 
 
 @web.middleware
@@ -153,7 +160,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     template_dirs = [spec.templates for spec in CHANNELS if spec.templates] + UI_TEMPLATE_DIRS
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
-                         autoescape=jinja2.select_autoescape(default=True))
+                         autoescape=jinja2.select_autoescape(default=True),
+                         extensions=[RuleTips], filters=UI_FILTERS)
     organisation = load_organisation(settings.organisation_path)
     secret = web_settings.secret_key.encode() or secrets.token_bytes(32)
     signer = Signer(secret)

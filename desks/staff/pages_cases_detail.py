@@ -21,6 +21,7 @@ from desks.access.permissions import visible
 from desks.access.principal import Principal
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
+from desks.staff.history_view import history_lines
 from desks.staff.pages_cases_view import (
     ASSIGNMENT_ROLE,
     ASSIGNMENT_STATE,
@@ -194,6 +195,7 @@ async def case_page(request: web.Request) -> web.Response:
     return render(request, "desk_case.html", {
         "public_summary": public_summary, "public_answer": public_answer,
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
+        "history": history_lines(detail.events, names, channel=case.channel),
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
         "answered_before": sum(1 for r in repeats if r.answered),
         "stop_threshold": clocks.repeat_answers_before_stop,

@@ -47,7 +47,12 @@ EVENT_ACTION: dict[str, str] = {
     "reopen": "重新交办", "split": "拆分", "split_part": "拆分所得事项", "stop": "停止交办",
     "escalated": "提请政府协调", "overdue_handling": "逾期办理", "deadline_warning": "期限预警",
     "forwarded_late": "迟转", "deadline_recounted": "期限重算", "withdraw": "撤回",
-    "coordinated": "协调完成",
+    "coordinated": "协调完成", "late_dispatch": "交办逾期", "late_read": "阅件逾期",
+    "late_review": "审核逾期", "late_redo": "重办逾期", "late_unit": "单位逾期",
+    "efficiency_warning": "效能告诫", "escalated_to_efficiency_office": "报市效能办",
+    "escalated_to_leader": "报单位分管领导", "finding_decided": "效能认定", "unit_notified": "已通知单位",
+    "internal": "内部办理", "not_accepted": "不予受理", "stopped": "停止交办", "answer": "答复",
+    "return_refused": "不同意退回", "forwarded": "转市信访局",
 }
 # Case-level moves are logged as "case_<action>" (workflow_base.move_case).
 EVENT_ACTION.update({
