@@ -47,8 +47,14 @@ def _rewrite(text: str, mark: bool = True) -> str:
     out.append(text[position:])
     joined = "".join(out)
     joined = _LEADING.sub("（", _TRAILING.sub("）", joined))
-    joined = _EMPTY_PARENS.sub("", joined)
-    return joined.rstrip() + (_mark(rules) if mark else "")
+    joined = _EMPTY_PARENS.sub("", joined).rstrip()
+    if not mark:
+        return joined
+    # The mark closes the first sentence that cited a rule, or the text if none ends.
+    cut = max(0, len(out[0]) - 2)  # out[0]: the text before the first rule, and its "（"
+    ends = [i for i in (joined.find(c, cut) for c in "。；") if i >= 0]
+    at = min(ends) if ends else len(joined)
+    return joined[:at] + _mark(rules) + joined[at:]
 
 
 class RuleTips(Extension):

@@ -81,7 +81,7 @@ def page_of(request: web.Request) -> int:
 
 def clocks(request: web.Request) -> Clocks:
     deps = request.app[DESK]
-    return Clocks(deps.calendar.zone, deps.ctx.clock.now())
+    return Clocks(deps.calendar.zone, deps.ctx.clock.now(), deps.calendar)
 
 
 def case_row(c: Case, clk: Clocks, **extra: Any) -> Row:

@@ -169,7 +169,7 @@ async def case_page(request: web.Request) -> web.Response:
     me = current(request).principal
     deps = request.app[DESK]
     number = request.match_info["number"]
-    clk = Clocks(deps.calendar.zone, deps.ctx.clock.now())
+    clk = Clocks(deps.calendar.zone, deps.ctx.clock.now(), deps.calendar)
     async with deps.sessionmaker() as session:
         seen = (await session.execute(select(Case.id).where(Case.number == number, visible(me)))).first()
         detail = await case_detail(session, number) if seen else None

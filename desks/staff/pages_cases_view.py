@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from forwarder import words
+from forwarder.calendar import WorkingCalendar
 from forwarder.publication import mask_personal_data
 from registrar.models import Case, Classification, Deadline, Role
 
@@ -17,17 +19,9 @@ CHANNELS: dict[str, str] = {
     "web": "网站", "phone": "电话", "fax": "传真", "sms_modem": "短信", "sms_twilio": "短信",
     "twilio_voice": "电话留言", "email": "电子邮件",
 }
-CASE_STATUS: dict[str, str] = {
-    "registered": "已登记待甄别", "not_accepted": "不予受理", "accepted": "已受理待交办",
-    "dispatched": "办理中", "split": "已拆分办理", "answered": "已答复待发布", "closed": "已办结",
-    "stopped": "已停止交办",
-}
-ASSIGNMENT_STATE: dict[str, str] = {
-    "queued": "待处理", "dispatched": "已交办未阅", "read": "已阅办理中", "drafted": "已起草待审批",
-    "approved": "领导已审批", "submitted": "已提交待审核", "passed": "审核通过", "redo": "退回重办",
-    "contributed": "已提交协办意见", "return_requested": "申请退回", "done": "已完成",
-    "withdrawn": "已撤回",
-}
+# One name per state: the refusals name states with these same words (forwarder.words).
+CASE_STATUS: dict[str, str] = words.CASE_STATE
+ASSIGNMENT_STATE: dict[str, str] = words.ASSIGNMENT_STATE
 ASSIGNMENT_ROLE: dict[str, str] = {
     "bureau": "信访局", "lead": "主办", "co": "协办", "coordination": "协调",
 }
@@ -73,22 +67,45 @@ FULL_CONTACT_ROLES = frozenset({Role.AGENT, Role.CITY_BUREAU, Role.DISTRICT_BURE
                                 Role.UNIT_LEADER, Role.DISCIPLINE})
 
 
+#: A deadline's state in a word and a sign, so that colour is never the only cue.
+DUE_SIGNS: dict[str, str] = {"due-ok": "", "due-soon": "⚠", "due-late": "✖", "due-met": "✓",
+                             "due-met late-met": "✓", "due-cancelled": ""}
+
+
 @dataclass(frozen=True, slots=True)
 class DueView:
-    """A clock as a page shows it: what, when, and its colour class."""
+    """A clock as a page shows it: what, when, how long is left, and its colour class."""
 
     label: str
     at: str
     css: str
     provisional: bool = False
     rule: str = ""
+    left: str = ""
+    """"剩 2 个工作日", "今天到期", "已逾期 1 个工作日": the state in words beside the date."""
+
+    @property
+    def sign(self) -> str:
+        return DUE_SIGNS.get(self.css, "")
 
 
 class Clocks:
     """Formats times in the city's zone and colours deadlines against one "now"."""
 
-    def __init__(self, zone: ZoneInfo, now: datetime) -> None:
-        self.zone, self.now = zone, now
+    def __init__(self, zone: ZoneInfo, now: datetime, calendar: WorkingCalendar | None = None) -> None:
+        self.zone, self.now, self.calendar = zone, now, calendar
+
+    def left(self, due_at: datetime) -> str:
+        """Working days left before an open deadline (its end is exclusive), in words."""
+        if self.calendar is None:
+            return ""
+        today = self.now.astimezone(self.zone).date()
+        last_day = (due_at - timedelta(microseconds=1)).astimezone(self.zone).date()
+        if self.now >= due_at:
+            late = self.calendar.working_days_between(last_day, today)
+            return f"已逾期 {late} 个工作日" if late > 0 else "已逾期"
+        days = self.calendar.working_days_between(today, last_day)
+        return f"剩 {days} 个工作日" if days > 0 else "今天到期"
 
     def t(self, value: datetime | None) -> str:
         return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M") if value else "—"
@@ -113,7 +130,7 @@ class Clocks:
         if due_at is None or warn_at is None:
             return None
         return DueView(DEADLINE_KIND.get(kind, kind), self.until(due_at), self.colour(due_at, warn_at),
-                       provisional, rule)
+                       provisional, rule, self.left(due_at))
 
     def deadline(self, row: Deadline) -> DueView:
         """A stored clock; a met one is shown without colour, a missed one stays red."""
@@ -124,8 +141,9 @@ class Clocks:
         else:
             css = self.colour(row.due_at, row.warn_at)
         label = DEADLINE_KIND.get(row.kind, row.kind) + ("（已取消）" if row.cancelled else "")
-        return DueView(label, self.until(row.due_at), css,
-                       row.provisional, row.rule)
+        open_ = not row.cancelled and row.met_at is None
+        left = self.left(row.due_at) if open_ else ("逾期完成" if "late-met" in css else "")
+        return DueView(label, self.until(row.due_at), css, row.provisional, row.rule, left)
 
 
 def is_internal(case: Case) -> bool:
