@@ -107,7 +107,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      batch_max_items=settings.intake.batch_max_items,
                                      batch_wait_s=settings.intake.batch_wait_ms / 1000,
                                      revisions=app[keys.REGULATION])
-    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
+    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF], due=app[keys.DUE],
+                             revisions=app[keys.REGULATION])
     yield
     await engine.dispose()
 

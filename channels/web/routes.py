@@ -34,6 +34,11 @@ class FormTooLarge(Exception):
     """A text field beyond any sane size: refuse without reading further."""
 
 
+def _signed(number: str, code: str, advice: str, due: str, files: list[str]) -> str:
+    """What the receipt's signature covers: all it shows, so none of it can be forged."""
+    return "|".join((number, code, advice, due, "\n".join(files)))
+
+
 def _ascii(value: str | None) -> str | None:
     """A cookie as we could have set it (ASCII), else None: never an error on odd input."""
     return value if value is not None and value.isascii() else None
@@ -185,11 +190,18 @@ class CitizenWeb:
             return aiohttp_jinja2.render_template("citizen_try_later.html", request, {},
                                                   status=503)
         advice = receipt.emergency_advice
-        signature = self.signer.sign(RECEIPT_PURPOSE,
-                                     f"{receipt.case_number}|{receipt.query_code}|{advice}")
-        query = {"n": receipt.case_number, "c": receipt.query_code, "s": signature}
+        due = receipt.answer_due.isoformat() if receipt.answer_due else ""
+        files = [a.filename for a in envelope.attachments]
+        query: dict[str, str | list[str]] = {
+            "n": receipt.case_number, "c": receipt.query_code,
+            "s": self.signer.sign(RECEIPT_PURPOSE, _signed(receipt.case_number, receipt.query_code,
+                                                           advice, due, files))}
         if advice:
             query["e"] = advice
+        if due:
+            query["d"] = due
+        if files:
+            query["a"] = files
         location = request.app.router["citizen_receipt"].url_for().with_query(query)
         raise web.HTTPSeeOther(location)
 
@@ -198,10 +210,13 @@ class CitizenWeb:
         code = request.query.get("c", "")
         signature = request.query.get("s", "")
         advice = request.query.get("e", "")
-        if not self.signer.verify(RECEIPT_PURPOSE, f"{number}|{code}|{advice}", signature):
+        due = request.query.get("d", "")
+        files = request.query.getall("a", [])
+        if not self.signer.verify(RECEIPT_PURPOSE, _signed(number, code, advice, due, files),
+                                  signature):
             raise web.HTTPNotFound(text="回执不存在")
-        return aiohttp_jinja2.render_template("citizen_receipt.html", request,
-                                              {"number": number, "code": code, "advice": advice})
+        return aiohttp_jinja2.render_template("citizen_receipt.html", request, {
+            "number": number, "code": code, "advice": advice, "due": due, "files": files})
 
     def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
         return aiohttp_jinja2.render_template("citizen_refused.html", request,
