@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -25,6 +25,8 @@ class ConsoleDeps:
     tz: ZoneInfo
     districts: tuple[str, ...]
     emergency_rules: tuple[EmergencyRule, ...] = ()
+    district_keys: dict[str, str] = field(default_factory=dict)
+    """District → the word an agent may type for it (yongtai for 永泰县)."""
 
 
 CONSOLE = web.AppKey("console", ConsoleDeps)

@@ -58,6 +58,7 @@ def _page(request: web.Request, *, values: dict[str, str], errors: dict[str, str
     return render(request, "console.html", {
         "values": values, "errors": errors or {}, "receipt": receipt,
         "categories": CATEGORIES, "districts": _districts(request),
+        "district_keys": request.app[CONSOLE].district_keys,
         "live_advice": advice.text if advice and receipt is None else "",
     }, status=status)
 
@@ -76,7 +77,7 @@ async def log_call(request: web.Request) -> web.Response:
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         envelope = parse_console_form(raw, agent=me.username, received_at=request.app[CONSOLE].clock.now(),
-                                      districts=_districts(request))
+                                      districts=_districts(request), keys=request.app[CONSOLE].district_keys)
     except ConsoleFormErrors as exc:
         return _page(request, values=exc.values, errors=exc.errors, status=400)
     try:

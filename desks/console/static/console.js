@@ -13,8 +13,42 @@
     }
   });
 
+  // The district is typed, not scrolled to (永泰县 was 12 presses of ↓): its name, the start
+  // of it (永泰) or its word (yongtai) settles on one district when the field is left; the
+  // server resolves the same way (desks/console/form.py resolve_district). While the agent
+  // has not chosen one, a district named in the text (仓山区…) fills it in, marked as such.
+  const district = $("district");
+  if (district) {
+    const options = [...document.querySelectorAll("#district-list option")]
+      .map((o) => ({name: o.value, key: o.dataset.key || ""}));
+    const resolve = (raw) => {
+      const value = raw.trim(), lowered = value.toLowerCase();
+      if (!value || options.some((o) => o.name === value)) return value;
+      const fits = options.filter((o) => o.name.startsWith(value) || o.key === lowered);
+      return fits.length === 1 ? fits[0].name : value;
+    };
+    const auto = $("district-auto");
+    let chosenByHand = Boolean(district.value);
+    district.addEventListener("input", () => { chosenByHand = Boolean(district.value); auto.hidden = true; });
+    district.addEventListener("change", () => { district.value = resolve(district.value); });
+    district.addEventListener("blur", () => { district.value = resolve(district.value); });
+    const textBox = $("text");
+    const named = () => {
+      if (chosenByHand) return;
+      const words = textBox.value;
+      const found = options.find((o) => words.includes(o.name))
+        || options.find((o) => o.name.length > 2 && words.includes(o.name.slice(0, -1)));
+      district.value = found ? found.name : "";
+      auto.hidden = !found;
+    };
+    if (textBox) { textBox.addEventListener("input", named); named(); }
+  }
+  // A form sent back with errors: the cursor goes to the first field marked wrong.
+  const wrong = document.querySelector("form [aria-invalid=true]");
+  if (wrong) wrong.focus();
+
   const form = $("call-form");
-  if (!form) return;  // the fax pages only need the shortcut above
+  if (!form) return;  // the fax pages only need the shortcuts above
   const caller = $("caller"), text = $("text"), historyList = $("history");
   const historyStatus = $("history-status"), live = $("live-emergency");
   let submitted = false;
@@ -127,6 +161,7 @@
     for (const old of document.querySelectorAll(".field-error, #form-errors, #form-error, #receipt")) old.remove();
     for (const marked of form.querySelectorAll("[aria-invalid]")) marked.removeAttribute("aria-invalid");
     form.elements.form_id.value = uuid4();  // a new call is a new case, never the parked one's
+    form.elements.district.dispatchEvent(new Event("input"));  // free for the text to fill again
     live.hidden = true;
     shownFor = "";
     historyList.replaceChildren();
