@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from forwarder.guards import decider_code, late_return_decision, return_window_refusal
-from forwarder.similarity import similarity
+from forwarder.similarity import repeat_score
 from forwarder.words import said
 from forwarder.workflow import (
     CITY_LEVEL,
@@ -230,20 +230,23 @@ async def _redispatch_in_district(session: AsyncSession, ctx: Context, case: Cas
 
 @dataclass(frozen=True, slots=True)
 class Repeat:
-    """An earlier item of the same citizen about (probably) the same issue."""
+    """An earlier item of the same citizen, how alike it is, and whether it counts as a repeat."""
 
     number: str
     status: str
     similarity: float
     answered: bool
+    repeat: bool = True
+    """At or above the cut-off: the same issue again (R8.5); below: another issue of theirs."""
 
 
 REPEAT_THRESHOLD = 0.45
 
 
-async def find_repeats(session: AsyncSession, number: str, *,
-                       threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
-    """R8.5: earlier items from the same contact whose text is similar (character bigrams)."""
+async def earlier_cases(session: AsyncSession, number: str, *,
+                        threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
+    """Every earlier item of the same citizen, the likeliest repeat first (R8.5): same
+    contact or sender, scored by ``similarity.repeat_score`` (issue, place, "reported before")."""
     case = await load_case(session, number, lock=False)
     if case.contact_id is None and not case.sender:
         return []
@@ -257,11 +260,17 @@ async def find_repeats(session: AsyncSession, number: str, *,
         Case.parent_case_id.is_(None)).order_by(Case.registered_at.desc()).limit(200))).scalars()
     found = []
     for other in earlier:
-        score = similarity(case.text, other.text)
-        if score >= threshold:
-            found.append(Repeat(other.number, other.status, round(score, 3),
-                                other.status == CaseStatus.CLOSED))
-    return found
+        score = repeat_score(case.text, other.text, new_location=case.location_hint,
+                             old_location=other.location_hint)
+        found.append(Repeat(other.number, other.status, round(score, 3),
+                            other.status == CaseStatus.CLOSED, score >= threshold))
+    return sorted(found, key=lambda r: -r.similarity)
+
+
+async def find_repeats(session: AsyncSession, number: str, *,
+                       threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
+    """R8.5: the earlier items of the same citizen that report the same issue again."""
+    return [r for r in await earlier_cases(session, number, threshold=threshold) if r.repeat]
 
 
 async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor: Actor) -> Case:
@@ -398,5 +407,5 @@ async def coordinate(session: AsyncSession, ctx: Context, assignment_id: int, *,
     return assignment
 
 
-__all__ = ["Repeat", "coordinate", "decide_return", "escalate", "find_repeats", "notify_citizen",
-           "request_return", "split", "stop_dispatch"]
+__all__ = ["Repeat", "coordinate", "decide_return", "earlier_cases", "escalate", "find_repeats",
+           "notify_citizen", "request_return", "split", "stop_dispatch"]

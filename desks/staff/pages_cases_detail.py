@@ -157,8 +157,8 @@ async def dispatch_context(session: AsyncSession, me: Principal, case: Case, uni
 
 
 async def repeats_of(session: AsyncSession, me: Principal, case: Case) -> list[special.Repeat]:
-    """Earlier similar items of the same citizen that the viewer may see (R8.5)."""
-    found = await special.find_repeats(session, case.number)
+    """Every earlier item of the same citizen the viewer may see, likeliest repeat first (R8.5)."""
+    found = await special.earlier_cases(session, case.number)
     shown = set((await session.execute(select(Case.number).where(
         Case.number.in_([r.number for r in found]), visible(me)))).scalars())
     return [r for r in found if r.number in shown]
@@ -197,7 +197,7 @@ async def case_page(request: web.Request) -> web.Response:
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
         "history": history_lines(detail.events, names, channel=case.channel),
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
-        "answered_before": sum(1 for r in repeats if r.answered),
+        "answered_before": sum(1 for r in repeats if r.answered and r.repeat),
         "stop_threshold": clocks.repeat_answers_before_stop,
         "contact": contact_for(me.role, case.reply_address or case.sender),
         "sender": contact_for(me.role, case.sender),

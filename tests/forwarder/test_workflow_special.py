@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contract.clock import FixedClock
 from forwarder import workflow as wf
 from forwarder import workflow_special as sp
-from forwarder.similarity import similarity
+from forwarder.similarity import repeat_score
 from forwarder.workflow_base import SYSTEM, Actor, Context, NotFound, WorkflowError
 from registrar.deadlines import open_deadlines
 from registrar.models import (
@@ -272,7 +272,7 @@ async def test_R8_5a_repeat_is_found_and_still_answered_patiently(
     stranger = await make.case(LAMP, sender="+8613800000002")
     [found] = await sp.find_repeats(session, repeat.number)
     assert (found.number, found.answered) == (first.number, True)
-    assert found.similarity == round(similarity(LAMP_AGAIN, LAMP), 3) >= sp.REPEAT_THRESHOLD
+    assert found.similarity == round(repeat_score(LAMP_AGAIN, LAMP), 3) >= sp.REPEAT_THRESHOLD
     assert await sp.find_repeats(session, unrelated.number) == []
     assert await sp.find_repeats(session, stranger.number) == []
     await closed_case(session, ctx, repeat)
