@@ -40,7 +40,8 @@ from registrar.models import (
 from registrar.queries import CaseDetail
 
 S = AssignmentState
-CASE_ACTIONS = ("accept", "not_accept", "dispatch", "split", "stop", "escalate", "publication")
+CASE_ACTIONS = ("accept", "accept_dispatch", "not_accept", "dispatch", "split", "stop", "escalate",
+                "publication")
 ASSIGNMENT_ACTIONS = ("read", "draft", "approve", "submit", "return", "return_decision", "review",
                       "coordinate")
 FORBIDDEN, ILLEGAL = "forbidden", "illegal"
@@ -130,6 +131,14 @@ def _city(caller: Caller, facts: CaseFacts, what: str) -> None:
 def _accept(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     _city(c, f, "screening")
     _case_move(f.case, "accept")
+    return ()
+
+
+def _accept_dispatch(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
+    """``workflow.accept_and_dispatch``: accept's checks, then the city queue moves on."""
+    _accept(c, f, clocks)
+    _city(c, f, "dispatch")
+    _move(f, _queue(f, f.city_code), "dispatch_on")
     return ()
 
 
@@ -267,7 +276,8 @@ def _coordinate(c: Caller, f: CaseFacts, a: Assignment, u: Unit,
     return ()
 
 
-CASE_RULES = {"accept": _accept, "not_accept": _not_accept, "dispatch": _dispatch,
+CASE_RULES = {"accept": _accept, "accept_dispatch": _accept_dispatch, "not_accept": _not_accept,
+              "dispatch": _dispatch,
               "split": _split, "stop": _stop, "escalate": _escalate, "publication": _publication}
 ASSIGNMENT_RULES: dict[str, AssignmentRule] = {
     "read": _unit_step("reading", "read"), "draft": _unit_step("drafting", "draft"),

@@ -40,6 +40,7 @@ BUREAUS = frozenset({R.CITY_BUREAU, R.DISTRICT_BUREAU})
 ACTION_ROLES: dict[str, frozenset[Role]] = {
     "not_accept": frozenset({R.CITY_BUREAU}),
     "accept": frozenset({R.CITY_BUREAU}),
+    "accept_dispatch": frozenset({R.CITY_BUREAU}),
     "dispatch": BUREAUS,
     "split": frozenset({R.CITY_BUREAU}),
     "escalate": BUREAUS,

@@ -20,7 +20,8 @@ ASSIGNMENT_STATE: dict[str, str] = {
     "withdrawn": "已撤回",
 }
 ACTION: dict[str, str] = {
-    "accept": "受理", "not_accept": "不予受理", "dispatch": "交办", "dispatch_on": "交办",
+    "accept": "受理", "accept_dispatch": "受理并交办", "not_accept": "不予受理", "dispatch": "交办",
+    "dispatch_on": "交办",
     "split": "拆分", "splitting": "拆分", "stop": "停止交办", "stopping a repeat": "停止交办重复诉求",
     "escalate": "提请协调", "publication": "决定是否公开", "repeats": "查看重复诉求",
     "read": "阅件", "reading": "阅件", "draft": "起草答复", "drafting": "起草答复",

@@ -231,6 +231,18 @@ async def _to_district_bureau(session: AsyncSession, ctx: Context, case: Case, b
     return copy
 
 
+async def accept_and_dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: str,
+                              actor: Actor, *, internal_reason: str | None = None,
+                              reserved: bool = False, co_units: tuple[str, ...] = ()) -> list[Assignment]:
+    """R4.3 then R4.1/R7.2: screening and dispatch in one step, the city bureau's usual case.
+
+    The two moves are the ones ``accept`` and ``dispatch`` make, in one transaction that
+    the caller owns: a refused dispatch (a unit that cannot take the item) leaves the item
+    unaccepted, as if nothing had been pressed."""
+    await accept(session, ctx, number, actor, internal_reason=internal_reason, reserved=reserved)
+    return await dispatch(session, ctx, number, unit_code, actor, co_units=co_units)
+
+
 async def district_dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: str,
                             actor: Actor, *, co_units: tuple[str, ...] = ()) -> list[Assignment]:
     """A district bureau sends the item on to one of its district units (R7.3)."""

@@ -71,6 +71,8 @@ class Actions:
     """What the page offers the viewer: the ``ok`` entries of ``forwarder.allowed``."""
 
     screen: bool = False
+    screen_and_dispatch: bool = False
+    """R4.3 + R7.2 in one form: accept and name the handling unit with one press."""
     not_accept: bool = False
     dispatch: bool = False
     split: bool = False
@@ -109,6 +111,7 @@ def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
         return entry is not None and entry.ok
 
     out.screen, out.not_accept = ok("accept", number), ok("not_accept", number)
+    out.screen_and_dispatch = ok("accept_dispatch", number)
     out.dispatch, out.split = ok("dispatch", number), ok("split", number)
     out.escalate, out.stop = ok("escalate", number), ok("stop", number)
     out.stop_panel = out.stop or judged[("stop", number)].reason.startswith("R8.5b")
@@ -187,7 +190,7 @@ async def case_page(request: web.Request) -> web.Response:
             Case.parent_case_id == case.id).order_by(Case.number))).scalars())
         parent = (await session.get(Case, case.parent_case_id)) if case.parent_case_id else None
         extra: dict[str, Any] = {"targets": [], "co_targets": [], "suggestions": []}
-        if actions.dispatch or actions.returns:
+        if actions.dispatch or actions.returns or actions.screen_and_dispatch:
             extra = await dispatch_context(session, me, case, units)
         repeats = await repeats_of(session, me, case) if actions.stop_panel else []
     names = {u.code: u.name for u in units}

@@ -237,7 +237,7 @@ def test_case_actions_lists_what_the_workflow_allows_and_act_refuses_with_its_re
     number = db.register()
     code, out, _ = run(capsys, "case", "actions", number, "--as", "city")
     allowed = {line.split()[1] for line in out.splitlines() if line.startswith("yes")}
-    assert code == 0 and allowed == {"accept", "not-accept"}
+    assert code == 0 and allowed == {"accept", "accept-dispatch", "not-accept"}
     stop = next(line for line in out.splitlines() if line.split()[1] == "stop")
     assert stop.startswith("no") and "illegal: R8.5b: 同一诉求已答复 0 次" in stop
     code, _, err = run(capsys, "case", "act", "split", number, "parts[]=甲", "--as", "city")

@@ -16,6 +16,15 @@ function showFlash(message, kind, rules) {
 document.addEventListener("DOMContentLoaded", () => {
   const done = sessionStorage.getItem(DONE_KEY);
   if (done) { sessionStorage.removeItem(DONE_KEY); showFlash(done, "ok", []); }
+  // A queue refreshes itself, but never under someone typing or choosing a filter.
+  const stamp = document.querySelector("[data-refresh]");
+  if (stamp) {
+    const every = Math.max(5, Number(stamp.dataset.refresh) || 60) * 1000;
+    setInterval(() => {
+      const busy = document.activeElement && document.activeElement.matches("input, select, textarea");
+      if (document.visibilityState === "visible" && !busy) window.location.reload();
+    }, every);
+  }
 });
 document.addEventListener("submit", async (event) => {
   const form = event.target;
@@ -32,7 +41,9 @@ document.addEventListener("submit", async (event) => {
   }
   for (const box of form.querySelectorAll("input[type=checkbox]")) body[box.name] = box.checked;
   const token = document.querySelector('meta[name="csrf-token"]').content;
-  const response = await fetch(form.dataset.api, {
+  // A second button may post the same fields elsewhere (受理 / 受理并交办).
+  const api = (event.submitter && event.submitter.dataset.api) || form.dataset.api;
+  const response = await fetch(api, {
     method: "POST", credentials: "same-origin",
     headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
     body: JSON.stringify(body),
@@ -40,7 +51,8 @@ document.addEventListener("submit", async (event) => {
   if (response.ok) {
     const button = event.submitter || form.querySelector("button[type=submit]");
     const what = (button ? button.textContent : "").replace(/\s*\(.*\)\s*$/, "").trim();
-    sessionStorage.setItem(DONE_KEY, form.dataset.done || (what ? `已完成：${what}` : "已完成"));
+    const done = (button && button.dataset.done) || form.dataset.done;
+    sessionStorage.setItem(DONE_KEY, done || (what ? `已完成：${what}` : "已完成"));
     if (form.dataset.next) window.location.assign(form.dataset.next);
     else window.location.reload();
     return;
