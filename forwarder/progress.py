@@ -24,6 +24,7 @@ PUBLIC_STEPS: dict[str, str] = {
     "case_dispatch": "已转交承办单位办理", "case_split": "已分项转交承办单位办理",
     "case_reopen": "重新转交办理", "case_answered": "承办单位已答复，正在审核",
     "case_close": "已办结，答复已发出", "case_stop": "此前已多次答复，不再转办",
+    "case_answer_on_call": "已当场解答并办结",
 }
 
 

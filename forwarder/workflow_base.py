@@ -49,6 +49,7 @@ CASE_MOVES: dict[str, dict[str, str]] = {
     "reopen": {C.DISPATCHED: C.ACCEPTED},
     "close": {C.ANSWERED: C.CLOSED},
     "stop": {C.REGISTERED: C.STOPPED, C.ACCEPTED: C.STOPPED},
+    "answer_on_call": {C.REGISTERED: C.CLOSED},
 }
 
 #: action → {from state: to state} for one unit's assignment.

@@ -135,6 +135,9 @@ class Classification(StrEnum):
 
     INTERNAL = "internal"
     PUBLIC = "public"
+    CONSULTATION = "consultation"
+    """A consultation the agent answered on the call from the knowledge base (咨询直办):
+    registered like any item (R5), closed at once, never dispatched."""
 
 
 class AssignmentRole(StrEnum):
@@ -503,4 +506,4 @@ class ThrottleRecord(Base):
 # The efficiency office's findings live in their own module; importing it here puts
 # their tables on ``Base.metadata`` for every user of the models (and for Alembic).
 # The Open311 channel's API clients likewise.
-from registrar import models_open311, models_supervision  # noqa: E402, F401
+from registrar import models_knowledge, models_open311, models_supervision  # noqa: E402, F401

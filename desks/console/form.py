@@ -21,7 +21,8 @@ from registrar.transcription import CallFields
 CATEGORIES = ("城管", "住建", "交通", "环保", "市场监管", "人社", "卫健", "教育", "公安", "水务", "其他")
 """What the call is about, as the service centre files it (a note on the case, a help for dispatch)."""
 FIELDS = ("form_id", "caller", "name", "text", "category", "district", "location", "public",
-          "reply", "reply_to")
+          "reply", "reply_to", "answer", "kb_source")
+"""``answer`` and ``kb_source``: a consultation answered on the call (咨询直办) and what it rests on."""
 DEFAULTS: dict[str, str] = {"public": "yes", "reply": "caller"}
 EXTERNAL_ID_PREFIX = "console-"
 
@@ -118,6 +119,11 @@ def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datet
             errors["caller"] = "请填写来电号码（短信答复发到此号码），或选择其他答复方式"
     else:
         errors["reply"] = "请选择答复方式"
+    if raw.get("consult") == "1":
+        if not values["answer"].strip():
+            errors["answer"] = "请填写向来电人解答的内容（可从知识库选用）"
+        if not values["kb_source"].strip():
+            errors["kb_source"] = "请从知识库选用一条，或注明解答的依据"
     if errors:
         raise ConsoleFormErrors(errors, values)
     alternatives = (caller,) if caller and reply != caller else ()

@@ -22,6 +22,7 @@ from sqlalchemy import exists, func, or_, select
 from contract.envelope import Receipt, TryLater
 from contract.normalise import InvalidInput, normalise_phone
 from desks.access.permissions import visible
+from desks.console.consult import close_on_call
 from desks.console.deps import CONSOLE
 from desks.console.form import CATEGORIES, ConsoleFormErrors, blank_values, parse_console_form
 from desks.console.hub import HEARTBEAT_S, HUB
@@ -29,7 +30,7 @@ from desks.staff.auth_pages import render
 from desks.staff.deps import current
 from forwarder.rules import CITIZEN_STATUS
 from forwarder.screening import emergency_hint
-from registrar.models import Case, CaseContact, Contact, Role
+from registrar.models import Case, CaseContact, CaseStatus, Contact, Role
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _districts(request: web.Request) -> tuple[str, ...]:
 
 
 def _page(request: web.Request, *, values: dict[str, str], errors: dict[str, str] | None = None,
-          receipt: Receipt | None = None, status: int = 200) -> web.Response:
+          receipt: Receipt | None = None, status: int = 200, consulted: str = "") -> web.Response:
     # The live R3.8 banner is rendered with the page, not left to the script: a form sent
     # back for a missing field still says 煤气泄漏, and the banner must be there at once.
     advice = emergency_hint(values.get("text", ""), request.app[CONSOLE].emergency_rules)
@@ -59,7 +60,7 @@ def _page(request: web.Request, *, values: dict[str, str], errors: dict[str, str
         "values": values, "errors": errors or {}, "receipt": receipt,
         "categories": CATEGORIES, "districts": _districts(request),
         "district_keys": request.app[CONSOLE].district_keys,
-        "live_advice": advice.text if advice and receipt is None else "",
+        "live_advice": advice.text if advice and receipt is None else "", "consulted": consulted,
     }, status=status)
 
 
@@ -86,7 +87,12 @@ async def log_call(request: web.Request) -> web.Response:
         values = {k: raw.get(k, "") for k in blank_values()}
         return _page(request, values=values, status=503, errors={
             "form": "系统暂时无法保存，请稍后再按一次“登记”（已填内容保留，不会重复登记）"})
-    return _page(request, values=blank_values(), receipt=receipt)
+    consulted = ""
+    if raw.get("consult") == "1" and receipt.created:  # 咨询直办: registered, then closed
+        problem = await close_on_call(request, receipt, answer=raw.get("answer", ""),
+                                      source=raw.get("kb_source", ""))
+        consulted = problem or f"已当场解答并办结（依据：{raw.get('kb_source', '').strip()}）"
+    return _page(request, values=blank_values(), receipt=receipt, consulted=consulted)
 
 
 async def screen(request: web.Request) -> web.Response:
@@ -123,6 +129,7 @@ async def history(request: web.Request) -> web.Response:
         "number": c.number,
         "date": _local(c.registered_at, request),
         "status": CITIZEN_STATUS.get(c.status, c.status),
+        "open": c.status not in (CaseStatus.CLOSED, CaseStatus.NOT_ACCEPTED, CaseStatus.STOPPED),
         "channel": c.channel,
         "text": c.text if len(c.text) <= SHORT_TEXT else c.text[:SHORT_TEXT] + "…",
     } for c in cases]})

@@ -17,6 +17,7 @@ from desks.staff.deps import DESK, DeskDeps
 from desks.staff.pages_admin import add_admin_pages
 from desks.staff.pages_cases import add_case_pages
 from desks.staff.pages_findings import add_findings_pages
+from desks.staff.pages_knowledge import add_knowledge_pages
 from desks.staff.pages_supervision import add_supervision_pages
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -37,6 +38,7 @@ def setup_desk(app: web.Application, deps_factory: Callable[[], DeskDeps]) -> No
     add_case_pages(app)
     add_supervision_pages(app)
     add_findings_pages(app)
+    add_knowledge_pages(app)
     app.router.add_static("/desk/static", STATIC)
 
 

@@ -9,7 +9,7 @@
   document.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       const form = event.target instanceof Element ? event.target.closest("form") : null;
-      if (form) { event.preventDefault(); form.requestSubmit(); }
+      if (form && form.id !== "kb-form") { event.preventDefault(); form.requestSubmit(); }
     }
   });
 
@@ -92,7 +92,13 @@
       number.rel = "noopener";
       number.className = "case-link";
       number.textContent = item.number;
-      head.append(number, ` ${item.date} · ${item.status}`);
+      head.append(number, ` ${item.date} · ${item.status} `);
+      if (item.open) {  // a repeat caller chasing it: recorded on it, no new item (knowledge.js)
+        const chase = document.createElement("button");
+        chase.type = "button"; chase.className = "small secondary"; chase.dataset.urge = item.number;
+        chase.textContent = "催办此件";
+        head.append(chase);
+      }
       const body_ = document.createElement("div");
       body_.textContent = item.text;  // textContent: a citizen's words never become markup
       li.append(head, body_);
