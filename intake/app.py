@@ -186,7 +186,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                      sessions=desk_sessions, calendar=calendar,
                                      throttle=LoginThrottle(the_clock.now),
-                                     calendar_file=settings.calendar_path))
+                                     calendar_file=settings.calendar_path,
+                                     attachments=app[keys.INTAKE].store))
     setup_console(app, lambda: ConsoleDeps(
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from desks.staff.answer_photos import add_answer_photo_routes
 from desks.staff.auth_pages import add_auth_routes, signed_in
 from desks.staff.deps import DESK, DeskDeps
 from desks.staff.pages_admin import add_admin_pages
@@ -39,6 +40,7 @@ def setup_desk(app: web.Application, deps_factory: Callable[[], DeskDeps]) -> No
     add_supervision_pages(app)
     add_findings_pages(app)
     add_knowledge_pages(app)
+    add_answer_photo_routes(app)
     app.router.add_static("/desk/static", STATIC)
 
 

@@ -23,11 +23,13 @@ from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
 from desks.staff.history_view import history_lines
 from desks.staff.pages_cases_view import (
+    ANSWER_TEMPLATES,
     ASSIGNMENT_ROLE,
     ASSIGNMENT_STATE,
     CASE_STATUS,
     CHANNELS,
     EVENT_ACTION,
+    IMAGE_TYPES,
     NOTICE_KIND,
     NOTICE_STATUS,
     Clocks,
@@ -43,6 +45,8 @@ from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, 
 from registrar.queries import CaseDetail, case_detail
 
 S = AssignmentState
+PHOTO_NOTES = {"added": ("ok", "现场照片已附在答复中。"),
+               "refused": ("error", "未能添加照片：请选择 10 MB 以内的 JPEG、PNG、WEBP 或 GIF 照片。")}
 KIND_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("市直单位", frozenset({UnitKind.CITY_UNIT})),
     ("区信访局", frozenset({UnitKind.DISTRICT_BUREAU})),
@@ -199,6 +203,10 @@ async def case_page(request: web.Request) -> web.Response:
         "public_summary": public_summary, "public_answer": public_answer,
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
         "history": history_lines(detail.events, names, channel=case.channel),
+        "answer_photos": {str((e.data or {}).get("sha256")) for e in detail.events
+                          if e.action == "answer_photo"},
+        "image_types": IMAGE_TYPES, "answer_templates": ANSWER_TEMPLATES,
+        "photo_note": PHOTO_NOTES.get(request.query.get("photo", ""), ("", "")),
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
         "answered_before": sum(1 for r in repeats if r.answered and r.repeat),
         "stop_threshold": clocks.repeat_answers_before_stop,

@@ -63,6 +63,18 @@ NOTICE_STATUS: dict[str, str] = {
     "pending": "待发送", "sending": "发送中", "sent": "已发送", "delivered": "已送达", "failed": "发送失败",
     "cancelled": "已取消",
 }
+#: Openings of an answer a handler picks and completes (the draft form's template list).
+ANSWER_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("已现场处理", "您反映的问题，我单位已于　月　日派员到现场核查处理，现已处理完毕。"
+                  "具体情况：　。感谢您对城市管理工作的支持。"),
+    ("已列入计划", "您反映的问题经现场核查属实。因　，暂无法立即解决，我单位已列入　年度计划，"
+                  "预计于　月底前完成。"),
+    ("不属本单位职责", "您反映的问题经核实不属于我单位职责范围，建议您向　反映，联系电话　。"),
+    ("政策解释", "经查，根据　（文件名称及文号）第　条规定：　。您反映的情况　。如有疑问，可致电　咨询。"),
+)
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+"""Files shown as thumbnails on the case page (TIFF fax originals show as their PNG pages)."""
+
 #: Roles that work with the citizen and so see the whole contact (the agent calls back too).
 FULL_CONTACT_ROLES = frozenset({Role.AGENT, Role.CITY_BUREAU, Role.DISTRICT_BUREAU, Role.UNIT_HANDLER,
                                 Role.UNIT_LEADER, Role.DISCIPLINE})
