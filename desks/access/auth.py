@@ -60,7 +60,7 @@ class AuthError(Exception):
 
 def hash_password(password: str, *, hasher: PasswordHasher = DEFAULT_HASHER) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise ValueError(f"a password has at least {MIN_PASSWORD_CHARS} characters")
+        raise ValueError(f"密码至少 {MIN_PASSWORD_CHARS} 个字符")
     return hasher.hash(password)
 
 

@@ -198,7 +198,7 @@ async def test_an_account_whose_role_does_not_fit_its_unit_is_refused_keeping_th
     refused = await post(desk, "/desk/admin/users", username="wrong", display_name="某人",
                          role="city_bureau", unit="city-housing")
     page = await refused.text()
-    assert refused.status == 400 and "does not fit" in page and 'value="wrong"' in page
+    assert refused.status == 400 and "与所属单位不符" in page and 'value="wrong"' in page
     async with desk.app[DESK].sessionmaker() as session:
         assert (await session.execute(select(Account).where(Account.username == "wrong"))).first() is None
 

@@ -113,7 +113,7 @@ def test_user_add_refuses_role_outside_its_unit_kind_and_short_password(
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     code, _, err = run(capsys, "user", "add", "x", "--role", "unit_leader", "--unit", "city-bureau",
                        "--name", "某人", "--password-stdin")
-    assert code == 1 and "does not fit" in err
+    assert code == 1 and "与所属单位不符" in err
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     code, _, err = run(capsys, "user", "add", "y", "--role", "admin", "--name", "某人",
                        "--password-stdin")
