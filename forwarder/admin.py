@@ -220,6 +220,13 @@ async def set_keywords(session: AsyncSession, unit_code: str, text: str) -> list
     return unit.keywords
 
 
+async def set_leader_submits(session: AsyncSession, unit_code: str, on: bool) -> Unit:
+    """The unit's setting: its leader approves and sends the answer on in one step."""
+    unit = await unit_by_code(session, unit_code)
+    unit.leader_submits = on
+    return unit
+
+
 async def set_unit_active(session: AsyncSession, unit_code: str, active: bool) -> Unit:
     """Take a unit out of the dispatch pickers (or back in); its cases and history stay."""
     unit = await unit_by_code(session, unit_code)

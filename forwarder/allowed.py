@@ -42,8 +42,8 @@ from registrar.queries import CaseDetail
 S = AssignmentState
 CASE_ACTIONS = ("accept", "accept_dispatch", "not_accept", "dispatch", "split", "stop", "escalate",
                 "publication")
-ASSIGNMENT_ACTIONS = ("read", "draft", "approve", "submit", "return", "return_decision", "review",
-                      "coordinate")
+ASSIGNMENT_ACTIONS = ("read", "draft", "approve", "approve_submit", "submit", "return",
+                      "return_decision", "review", "coordinate")
 FORBIDDEN, ILLEGAL = "forbidden", "illegal"
 
 
@@ -230,6 +230,15 @@ def _unit_step(what: str, move: str) -> AssignmentRule:
     return rule
 
 
+def _approve_submit(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> tuple[str, ...]:
+    """``workflow.approve_and_submit``: approval as usual, where the unit's setting allows."""
+    _own(c, u, "approval")
+    if not u.leader_submits:
+        raise _No(f"{u.name}未设置“领导审批后直接报送”：请审批后由经办人报送", FORBIDDEN)
+    _move(f, a, "approve")
+    return ()
+
+
 def _submit(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> tuple[str, ...]:
     _own(c, u, "answering")
     if a.state != S.APPROVED:
@@ -281,7 +290,8 @@ CASE_RULES = {"accept": _accept, "accept_dispatch": _accept_dispatch, "not_accep
               "split": _split, "stop": _stop, "escalate": _escalate, "publication": _publication}
 ASSIGNMENT_RULES: dict[str, AssignmentRule] = {
     "read": _unit_step("reading", "read"), "draft": _unit_step("drafting", "draft"),
-    "approve": _unit_step("approval", "approve"), "submit": _submit, "return": _return,
+    "approve": _unit_step("approval", "approve"), "approve_submit": _approve_submit,
+    "submit": _submit, "return": _return,
     "return_decision": _return_decision, "review": _review, "coordinate": _coordinate}
 
 

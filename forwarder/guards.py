@@ -50,6 +50,7 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "read": HANDLERS,
     "draft": HANDLERS,
     "approve": frozenset({R.UNIT_LEADER}),
+    "approve_submit": frozenset({R.UNIT_LEADER}),
     "submit": HANDLERS,
     "return": HANDLERS | {R.DISTRICT_BUREAU},
     "return_decision": BUREAUS,

@@ -316,6 +316,18 @@ async def approve(session: AsyncSession, ctx: Context, assignment_id: int, actor
     return assignment
 
 
+async def approve_and_submit(session: AsyncSession, ctx: Context, assignment_id: int,
+                             actor: Actor) -> Assignment:
+    """R8.2c in one step, where the unit's settings say so: the leader approves and the
+    answer goes on at once (the same moves and events as ``approve`` then ``submit``)."""
+    _, _, unit = await load_assignment(session, assignment_id)
+    if not unit.leader_submits:
+        raise WorkflowError(f"{unit.name}未设置“领导审批后直接报送”：请审批后由经办人报送",
+                            code="forbidden")
+    await approve(session, ctx, assignment_id, actor)
+    return await submit(session, ctx, assignment_id, actor)
+
+
 async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor: Actor) -> Assignment:
     """The unit sends its approved answer: to the bureau for review (R8.4a), or, as a
     co-handling unit, to the lead unit (R8.6)."""

@@ -164,6 +164,8 @@ class Unit(Base):
     parent_code: Mapped[str | None] = mapped_column(String(64))
     keywords: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    leader_submits: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The unit's setting: its leader's approval also sends the answer on (one step, R8.2c)."""
 
 
 class Duty(StrEnum):

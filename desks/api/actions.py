@@ -164,6 +164,12 @@ async def approve(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, bo
     return await _one(s, await wf.approve(s, ctx, a.id, p.actor))
 
 
+async def approve_submit(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, body: Json) -> Json:
+    """R8.2c in one step, where the unit's setting allows: approve and send on."""
+    await wf.approve_and_submit(s, ctx, a.id, p.actor)
+    return await _one(s, a)
+
+
 async def submit(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, body: Json) -> Json:
     return await _one(s, await wf.submit(s, ctx, a.id, p.actor))
 
@@ -204,6 +210,7 @@ def add_action_routes(app: web.Application) -> None:
         app.router.add_post(f"/cases/{{number}}/{path}", case_post(action, case_call))
     for path, action, call in (
             ("read", "read", read), ("draft", "draft", draft), ("approve", "approve", approve),
+            ("approve-submit", "approve_submit", approve_submit),
             ("submit", "submit", submit), ("return", "return", request_return),
             ("return-decision", "return_decision", return_decision), ("review", "review", review),
             ("coordinate", "coordinate", coordinate)):

@@ -45,6 +45,7 @@ DUTY_NAMES = {"principal": "主要领导", "leader": "分管领导", "handler": 
 DONE: dict[str, str] = {
     "appointed": "已任命，记录已保存。", "relieved": "已卸任，记录保留在历史中。",
     "keywords": "关键词已保存。", "unit_active": "单位状态已更新。",
+    "leader_submits": "答复报送方式已更新。",
     "account_active": "账号状态已更新。", "tokens": "该账号的 API 令牌已全部吊销。",
 }
 
@@ -176,6 +177,9 @@ async def unit_action(request: web.Request) -> web.StreamResponse:
             elif action == "active":
                 await admin.set_unit_active(session, code, data.get("active") == "1")
                 done = "unit_active"
+            elif action == "leader-submits":
+                await admin.set_leader_submits(session, code, data.get("on") == "1")
+                done = "leader_submits"
             else:
                 raise web.HTTPNotFound()
     except admin.AdminError as exc:

@@ -64,6 +64,7 @@ class UnitWork:
     read: bool = False
     draft: bool = False
     approve: bool = False
+    approve_submit: bool = False
     submit: bool = False
     ret: bool = False
     coordinate: bool = False
@@ -102,7 +103,7 @@ class Actions:
 #: Why a unit may no longer return an item, as the desk says it (R8.3a, R8.3b).
 RETURN_CLOSED = {"R8.3b": "信访局已不同意退回，本单位须继续办理（R8.3b）。",
                  "R8.3a": "退回期限（交办后 2 个工作日，R8.3a）已过。"}
-UNIT_STEPS = ("read", "draft", "approve", "submit", "return", "coordinate")
+UNIT_STEPS = ("read", "draft", "approve", "approve_submit", "submit", "return", "coordinate")
 
 
 def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
@@ -135,6 +136,7 @@ def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
         steps = {step: ok(step, a.id) for step in UNIT_STEPS}
         if any(steps.values()):
             work = UnitWork(a, read=steps["read"], draft=steps["draft"], approve=steps["approve"],
+                            approve_submit=steps["approve_submit"],
                             submit=steps["submit"], ret=steps["return"],
                             coordinate=steps["coordinate"])
             if not work.ret and a.state in (S.DISPATCHED, S.READ):

@@ -60,3 +60,15 @@ async def test_R7_2_queue_has_category_and_district_columns_filters_and_refreshe
     late = await sms_case(server, "台江区万达广场停车收费太贵", external_id="late")
     await page.wait_for_selector(f"#section-queue >> text={late.case_number}", timeout=12_000)
     await shots.take(page, "queue-refreshed")
+
+
+async def test_R8_2c_admin_sets_a_unit_so_its_leaders_approval_sends_the_answer_on(
+        server: TestServer, page: Any, shots: Shots) -> None:
+    await seed_accounts(server)
+    await sign_in(server, page, "admin")
+    await page.goto(str(server.make_url("/desk/admin/units/city-urban")))
+    assert "经办人报送" in await page.inner_text("#leader-submits")
+    await page.click("#btn-leader-submits")
+    await page.wait_for_selector("text=答复报送方式已更新")
+    assert "直接报送" in await page.inner_text("#leader-submits")
+    await shots.take(page, "unit-setting")

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from desks.access.accounts import seed_demo_accounts
 from desks.console import announce_call
+from forwarder import admin
 from intake import keys
 from registrar.models import Rating
 from tests.browser.conftest import Shots
@@ -88,7 +89,10 @@ async def test_R2_1_R9_3_R12_1_one_item_across_every_role(
 
     # The middle, through the desk forms, every press counted and each answered by a message.
     # Through these forms the same path took 14 presses before issue 13 (queue → accept →
-    # choose unit → dispatch: 4 for the city bureau alone); accept and dispatch are one form now.
+    # choose unit → dispatch: 4 for the city bureau alone); accept and dispatch are one form
+    # now, and where a unit's setting says so its leader's approval sends the answer on.
+    async with server.app[keys.SESSIONMAKER].begin() as session:
+        await admin.set_leader_submits(session, "city-urban", True)
     desk = Clicks(page)
     await sign_in(server, page, "city")
     await desk.click(f"#section-queue >> text={number}")
@@ -99,18 +103,15 @@ async def test_R2_1_R9_3_R12_1_one_item_across_every_role(
     await desk.act("[id^=btn-read-]", "已完成：已阅，报分管领导")
     await page.fill("[id^=answer-]", "已派人维修，五四路路灯已恢复照明。")
     await desk.act("[id^=btn-draft-]", "已完成：保存答复，报分管领导审批")
-    await sign_in(server, page, "urban-leader")
+    await sign_in(server, page, "urban-leader")  # 市城管委's setting: approval sends it on
     await desk.click(f"#section-approvals >> text={number}")
-    await desk.act("[id^=btn-approve-]", "已完成：审批同意")
-    await sign_in(server, page, "urban")
-    await desk.click(f"#section-inbox >> text={number}")
-    await desk.act("[id^=btn-submit-]", "已完成：报送答复")
+    await desk.act("[id^=btn-approve-submit-]", "已审批并报送")
     await sign_in(server, page, "city")
     await desk.click(f"#section-review >> text={number}")
     await desk.act("[id^=btn-pass-]", "已完成：审核通过")
     await desk.act("#btn-publish", "已完成：公开并告知")
     assert await page.inner_text("#case-status") == "已办结"
-    assert desk.count == 13 < 14, desk.count
+    assert desk.count == 11 < 14, desk.count
     await shots.take(page, "city-case-closed")
 
     # Citizen: finds the answer with the query code, rates it, and sees it published.
