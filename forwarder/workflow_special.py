@@ -260,6 +260,8 @@ async def earlier_cases(session: AsyncSession, number: str, *,
         Case.parent_case_id.is_(None)).order_by(Case.registered_at.desc()).limit(200))).scalars()
     found = []
     for other in earlier:
+        if other.registered_at == case.registered_at and other.id > case.id:
+            continue  # registered in the same instant but after this one: not earlier
         score = repeat_score(case.text, other.text, new_location=case.location_hint,
                              old_location=other.location_hint)
         found.append(Repeat(other.number, other.status, round(score, 3),

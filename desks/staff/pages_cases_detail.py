@@ -165,6 +165,25 @@ async def dispatch_context(session: AsyncSession, me: Principal, case: Case, uni
     return {"targets": targets, "co_targets": co, "suggestions": suggestions}
 
 
+#: The assignment states that still owe the viewer's unit something, by role.
+OWED = {Role.CITY_BUREAU: (S.QUEUED,), Role.DISTRICT_BUREAU: (S.QUEUED,),
+        Role.UNIT_HANDLER: (S.DISPATCHED, S.READ, S.APPROVED, S.REDO),
+        Role.UNIT_LEADER: (S.DRAFTED,)}
+
+
+async def next_item(session: AsyncSession, me: Principal, case: Case) -> str | None:
+    """The next case waiting on the viewer's unit, oldest first: where to go after an action."""
+    states = OWED.get(Role(me.role)) if me.role in OWED else None
+    if not states or me.unit_code is None:
+        return None
+    number: str | None = (await session.execute(
+        select(Case.number).join(Assignment, Assignment.case_id == Case.id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .where(Unit.code == me.unit_code, Assignment.state.in_(states), Case.id != case.id)
+        .order_by(Case.registered_at, Case.id).limit(1))).scalar_one_or_none()
+    return number
+
+
 async def repeats_of(session: AsyncSession, me: Principal, case: Case) -> list[special.Repeat]:
     """Every earlier item of the same citizen the viewer may see, likeliest repeat first (R8.5)."""
     found = await special.earlier_cases(session, case.number)
@@ -199,12 +218,14 @@ async def case_page(request: web.Request) -> web.Response:
         if actions.dispatch or actions.returns or actions.screen_and_dispatch:
             extra = await dispatch_context(session, me, case, units)
         repeats = await repeats_of(session, me, case) if actions.stop_panel else []
+        following = await next_item(session, me, case)
     names = {u.code: u.name for u in units}
     public_summary, public_answer = public_texts(case) if actions.publication else ("", "")
     return render(request, "desk_case.html", {
         "public_summary": public_summary, "public_answer": public_answer,
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
         "history": history_lines(detail.events, names, channel=case.channel),
+        "next_item": following,
         "answer_photos": {str((e.data or {}).get("sha256")) for e in detail.events
                           if e.action == "answer_photo"},
         "image_types": IMAGE_TYPES, "answer_templates": ANSWER_TEMPLATES,

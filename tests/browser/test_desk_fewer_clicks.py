@@ -27,6 +27,7 @@ async def test_R4_3_R7_2_accept_and_dispatch_with_one_press_and_a_success_messag
         server: TestServer, page: Any, shots: Shots) -> None:
     await seed_accounts(server)
     receipt = await sms_case(server, "五四路路灯不亮，晚上很黑")
+    waiting = await sms_case(server, "金山大道井盖缺失", external_id="next")
     await sign_in(server, page, "city")
     await page.goto(str(server.make_url(f"/desk/cases/{receipt.case_number}")))
     await page.select_option("#accept-unit", "city-urban")
@@ -37,6 +38,8 @@ async def test_R4_3_R7_2_accept_and_dispatch_with_one_press_and_a_success_messag
     assert "已交办未阅" in await page.inner_text("#assignments")
     assert await page.inner_text("#case-status") == "办理中"
     await shots.take(page, "dispatched-in-one-step")
+    await page.click("#next-item")  # and on to the next item waiting in the queue
+    assert await page.inner_text("#case-number") == waiting.case_number
 
 
 async def test_R7_2_queue_has_category_and_district_columns_filters_and_refreshes_itself(
