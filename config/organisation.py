@@ -84,6 +84,12 @@ class Organisation:
                 seen[unit.district] = None
         return tuple(seen)
 
+    @property
+    def district_keys(self) -> dict[str, str]:
+        """District → its bureau's code word (永泰县 → yongtai): what an agent types to find it."""
+        return {u.district: u.code.split("-", 1)[0] for u in self.units
+                if u.kind is UnitKind.DISTRICT_BUREAU and u.district}
+
 
 _REQUIRED = ("code", "name", "kind", "principal", "leader", "handlers")
 _KNOWN = {*_REQUIRED, "district", "parent", "keywords"}

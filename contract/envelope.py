@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 MACHINE_TEXT_MARK = "【机器识别，待人工核对】"
@@ -97,6 +97,9 @@ class Receipt:
     query_code: str = ""
     emergency_advice: str = ""
     """R3.8: advice to call 110/119/120/122 now, to show the sender at once."""
+    answer_due: date | None = None
+    """The last day the answer is due as the regulation counts it from registration (an
+    estimate until the item is dispatched), for the citizen's receipt."""
 
 
 class TryLater(Exception):

@@ -35,9 +35,9 @@ def clean_text(raw: str, *, field: str = "text", max_chars: int = MAX_TEXT_CHARS
     text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text).strip()
     if required and not text:
-        raise InvalidInput(field, "内容不能为空 (must not be empty)")
+        raise InvalidInput(field, "内容不能为空，请填写")
     if len(text) > max_chars:
-        raise InvalidInput(field, f"内容过长：最多 {max_chars} 字，收到 {len(text)} 字")
+        raise InvalidInput(field, f"内容过长：最多 {max_chars} 字，现有 {len(text)} 字，请删减")
     return text
 
 
@@ -46,7 +46,7 @@ def decode_utf8(raw: bytes, *, field: str = "text") -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(field, f"文字编码无效，请使用 UTF-8 (invalid UTF-8 at byte {exc.start})") \
+        raise InvalidInput(field, f"文字编码无效（第 {exc.start} 字节），请重新输入后再提交") \
             from exc
 
 

@@ -107,7 +107,7 @@ async def reporting_line(session: AsyncSession, unit: Unit) -> tuple[list[Unit],
 async def unit_by_code(session: AsyncSession, code: str) -> Unit:
     unit = (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
     if unit is None:
-        raise AdminError(f"没有单位 {code!r} (no such unit)")
+        raise AdminError(f"没有单位 {code}")
     return unit
 
 
@@ -116,17 +116,17 @@ async def appoint(session: AsyncSession, unit_code: str, person: str, duty: str,
     """Open a roster entry: ``person`` holds ``duty`` in the unit from ``effective`` (R10.2)."""
     person = " ".join(person.split())
     if not person or len(person) > 100:
-        raise AdminError("请填写姓名（1–100 个字符）(give the person's name)")
+        raise AdminError("请填写姓名（1–100 个字符）")
     if duty not in DUTIES:
-        raise AdminError(f"职责只能是 principal、leader 或 handler (duty {duty!r} unknown)")
+        raise AdminError("职责只能是主要领导、分管领导或经办人")
     if not reported_by.strip():
-        raise AdminError("请填写报告人 (who reported the change, R10.2)")
+        raise AdminError("请填写报告人")
     unit = await unit_by_code(session, unit_code)
     overlapping = (await session.execute(select(RosterEntry.id).where(
         RosterEntry.unit_id == unit.id, RosterEntry.person_name == person, RosterEntry.duty == duty,
         (RosterEntry.valid_to.is_(None)) | (RosterEntry.valid_to > effective)).limit(1))).first()
     if overlapping:
-        raise AdminError(f"{person} 在该日期已担任此职责 (already on duty then)")
+        raise AdminError(f"{person} 在该日期已担任此职责")
     to, cc = await reporting_line(session, unit)
     line = ReportLine(reporter=reported_by, to=tuple(u.id for u in to), cc=tuple(u.id for u in cc))
     entry = RosterEntry(unit_id=unit.id, person_name=person, duty=duty, valid_from=effective,
@@ -147,13 +147,13 @@ async def relieve(session: AsyncSession, entry_id: int, *, effective: datetime,
     entry = (await session.execute(select(RosterEntry).where(RosterEntry.id == entry_id)
                                    .with_for_update())).scalar_one_or_none()
     if entry is None:
-        raise AdminError(f"没有名册记录 {entry_id} (no such roster entry)")
+        raise AdminError(f"没有名册记录 {entry_id}")
     if entry.valid_to is not None:
-        raise AdminError("该任职已结束 (already relieved)")
+        raise AdminError("该任职已结束")
     if effective <= entry.valid_from:
-        raise AdminError("卸任日期须晚于任职开始日期 (must end after it began)")
+        raise AdminError("卸任日期须晚于任职开始日期")
     if not reported_by.strip():
-        raise AdminError("请填写报告人 (who reported the change, R10.2)")
+        raise AdminError("请填写报告人")
     line = ReportLine.unpack(entry.reported_by)
     if not line.to and not line.cc:
         # An entry from the organisation file: its reporting line is computed now.
@@ -209,7 +209,7 @@ def parse_keywords(text: str) -> list[str]:
                 raise AdminError(f"关键词“{word[:MAX_KEYWORD_CHARS]}…”过长（最多 {MAX_KEYWORD_CHARS} 字）")
             words.append(word)
     if len(words) > MAX_KEYWORDS:
-        raise AdminError(f"关键词最多 {MAX_KEYWORDS} 个 (too many keywords)")
+        raise AdminError(f"关键词最多 {MAX_KEYWORDS} 个")
     return words
 
 
@@ -220,10 +220,17 @@ async def set_keywords(session: AsyncSession, unit_code: str, text: str) -> list
     return unit.keywords
 
 
+async def set_leader_submits(session: AsyncSession, unit_code: str, on: bool) -> Unit:
+    """The unit's setting: its leader approves and sends the answer on in one step."""
+    unit = await unit_by_code(session, unit_code)
+    unit.leader_submits = on
+    return unit
+
+
 async def set_unit_active(session: AsyncSession, unit_code: str, active: bool) -> Unit:
     """Take a unit out of the dispatch pickers (or back in); its cases and history stay."""
     unit = await unit_by_code(session, unit_code)
     if not active and unit.kind == UnitKind.CITY_BUREAU:
-        raise AdminError("市信访局不能停用 (the city bureau cannot be deactivated)")
+        raise AdminError("市信访局不能停用")
     unit.active = active
     return unit

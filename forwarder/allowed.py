@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.organisation import UnitKind
 from forwarder import guards
 from forwarder.rules import Clocks
+from forwarder.words import did, held, said
 from forwarder.workflow_base import ASSIGNMENT_MOVES, CASE_MOVES, unit_by_kind
 from forwarder.workflow_special import find_repeats
 from registrar.models import (
@@ -39,9 +40,10 @@ from registrar.models import (
 from registrar.queries import CaseDetail
 
 S = AssignmentState
-CASE_ACTIONS = ("accept", "not_accept", "dispatch", "split", "stop", "escalate", "publication")
-ASSIGNMENT_ACTIONS = ("read", "draft", "approve", "submit", "return", "return_decision", "review",
-                      "coordinate")
+CASE_ACTIONS = ("accept", "accept_dispatch", "not_accept", "dispatch", "split", "stop", "escalate",
+                "publication")
+ASSIGNMENT_ACTIONS = ("read", "draft", "approve", "approve_submit", "submit", "return",
+                      "return_decision", "review", "coordinate")
 FORBIDDEN, ILLEGAL = "forbidden", "illegal"
 
 
@@ -97,17 +99,17 @@ def _role(caller: Caller, action: str) -> None:
 def _unit(caller: Caller, code: str, name: str, what: str) -> None:
     """``workflow_base.require_unit``: only people of the unit may act."""
     if caller.unit_code != code:
-        raise _No(f"{what}: only {name} may do this", FORBIDDEN)
+        raise _No(f"只有{said(name)}可以{did(what)}", FORBIDDEN)
 
 
 def _case_move(case: Case, action: str) -> None:
     if case.status not in CASE_MOVES[action]:
-        raise _No(f"case {case.number} is {case.status}: cannot {action}")
+        raise _No(f"案件 {case.number} 当前为“{said(case.status)}”，不能{did(action)}")
 
 
 def _move(facts: CaseFacts, a: Assignment, action: str) -> None:
     if a.state not in ASSIGNMENT_MOVES[action]:
-        raise _No(f"assignment {a.id} of {facts.case.number} is {a.state}: cannot {action}")
+        raise _No(f"案件 {facts.case.number} 的这项交办当前为“{held(a.state)}”，不能{did(action)}")
 
 
 def _queue(facts: CaseFacts, code: str) -> Assignment:
@@ -116,7 +118,7 @@ def _queue(facts: CaseFacts, code: str) -> Assignment:
         if u.code == code and a.role == AssignmentRole.BUREAU and a.state in (
                 S.QUEUED, S.RETURN_REQUESTED):
             return a
-    raise _No(f"case {facts.case.number} is not in the queue of {code}")
+    raise _No(f"案件 {facts.case.number} 不在本单位的待办队列中")
 
 
 def _city(caller: Caller, facts: CaseFacts, what: str) -> None:
@@ -132,6 +134,14 @@ def _accept(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     return ()
 
 
+def _accept_dispatch(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
+    """``workflow.accept_and_dispatch``: accept's checks, then the city queue moves on."""
+    _accept(c, f, clocks)
+    _city(c, f, "dispatch")
+    _move(f, _queue(f, f.city_code), "dispatch_on")
+    return ()
+
+
 def _not_accept(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     _city(c, f, "screening")
     queue = _queue(f, f.city_code)
@@ -143,14 +153,14 @@ def _not_accept(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
 def _dispatch(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     if c.role == Role.DISTRICT_BUREAU:  # workflow.district_dispatch
         if c.unit_kind != UnitKind.DISTRICT_BUREAU or c.unit_code is None:
-            raise _No("only a district bureau dispatches to district units", FORBIDDEN)
+            raise _No("只有区信访局可以交办给区直单位", FORBIDDEN)
         copy = _queue(f, c.unit_code)
         if copy.state != S.QUEUED:
-            raise _No(f"case {f.case.number} is waiting for the city bureau's decision on its return")
+            raise _No(f"案件 {f.case.number} 正等待市信访局决定是否同意退回")
         _move(f, copy, "dispatch_on")
         return ()
     if f.case.classification is None:
-        raise _No(f"case {f.case.number} must be accepted and classified first")
+        raise _No(f"案件 {f.case.number} 须先受理并确定办理方式，才能交办")
     _city(c, f, "dispatch")
     _move(f, _queue(f, f.city_code), "dispatch_on")
     _case_move(f.case, "dispatch")
@@ -160,7 +170,7 @@ def _dispatch(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
 def _split(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     _city(c, f, "splitting")
     if f.case.parent_case_id is not None:
-        raise _No("a part cannot be split again")
+        raise _No("拆分所得的事项不能再次拆分")
     queue = _queue(f, f.city_code)
     _case_move(f.case, "split")
     _move(f, queue, "dispatch_on")
@@ -172,9 +182,8 @@ def _stop(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     _case_move(f.case, "stop")  # a closed or dispatched item is past stopping, whatever the count
     threshold = clocks.repeat_answers_before_stop
     if f.answered_before <= threshold:
-        raise _No(f"R8.5b: the same issue was answered {f.answered_before} time(s); only after "
-                  f"more than {threshold} may dispatch stop (R8.5a: a repeat still gets a "
-                  "patient answer)")
+        raise _No(f"R8.5b: 同一诉求已答复 {f.answered_before} 次，超过 {threshold} 次方可停止交办"
+                  "（重复诉求仍应耐心答复）")
     queue = _queue(f, f.city_code)
     _move(f, queue, "screened")
     return ()
@@ -185,20 +194,20 @@ ESCALATABLE = (CaseStatus.DISPATCHED, CaseStatus.ACCEPTED, CaseStatus.SPLIT)
 
 def _escalate(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     if f.case.status not in ESCALATABLE:
-        raise _No(f"case {f.case.number} is {f.case.status}: nothing to coordinate")
+        raise _No(f"案件 {f.case.number} 当前为“{said(f.case.status)}”，无需提请协调")
     if c.role == Role.DISTRICT_BUREAU and not any(u.code == c.unit_code for _, u in f.assignments):
-        raise _No("a district bureau escalates only items of its own district", FORBIDDEN)
+        raise _No("区信访局只能提请协调本区经手的事项", FORBIDDEN)
     return ()
 
 
 def _publication(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     if f.case.parent_case_id is not None:
-        raise _No("a part of a split item is answered with its whole item (R8.7)")
+        raise _No("R8.7: 拆分所得的事项随原事项一并答复")
     if f.case.status != CaseStatus.ANSWERED:
-        raise _No(f"R9.1: case {f.case.number} has no answer that passed review yet")
+        raise _No(f"R9.1: 案件 {f.case.number} 还没有审核通过的答复")
     bureaus = {f.city_code} | {u.code for a, u in f.assignments if a.role == AssignmentRole.BUREAU}
     if c.unit_code not in bureaus:
-        raise _No("only the bureau that handled the item decides its publication", FORBIDDEN)
+        raise _No("只有经手此事项的信访局可以决定是否公开", FORBIDDEN)
     return guards.publication_choices(f.case)
 
 
@@ -221,10 +230,19 @@ def _unit_step(what: str, move: str) -> AssignmentRule:
     return rule
 
 
+def _approve_submit(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> tuple[str, ...]:
+    """``workflow.approve_and_submit``: approval as usual, where the unit's setting allows."""
+    _own(c, u, "approval")
+    if not u.leader_submits:
+        raise _No(f"{u.name}未设置“领导审批后直接报送”：请审批后由经办人报送", FORBIDDEN)
+    _move(f, a, "approve")
+    return ()
+
+
 def _submit(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> tuple[str, ...]:
     _own(c, u, "answering")
     if a.state != S.APPROVED:
-        raise _No("R8.2c: the answer must be approved by the unit leader first")
+        raise _No("R8.2c: 答复须先经单位分管领导审批")
     return ()
 
 
@@ -234,9 +252,9 @@ def _return(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> t
     if refusal:
         raise _No(refusal)
     if a.role == AssignmentRole.BUREAU and u.kind != UnitKind.DISTRICT_BUREAU:
-        raise _No("the city bureau does not return items")
+        raise _No("市信访局不退回事项")
     if a.role == AssignmentRole.COORDINATION:
-        raise _No("R8.8: the government office coordinates the item; it does not return it")
+        raise _No("R8.8: 政府办公厅负责协调此事项，不能退回")
     _move(f, a, "request_return")
     return ()
 
@@ -244,7 +262,7 @@ def _return(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> t
 def _return_decision(c: Caller, f: CaseFacts, a: Assignment, u: Unit,
                      now: datetime) -> tuple[str, ...]:
     if a.state != S.RETURN_REQUESTED:
-        raise _No(f"assignment {a.id} has asked for no return")
+        raise _No("这项交办没有申请退回")
     _unit(c, guards.decider_code(a, u) or f.city_code, "the bureau that dispatched it",
           "deciding a return")
     late = guards.late_return_decision(tuple(f.deadlines), a, now)
@@ -254,7 +272,7 @@ def _return_decision(c: Caller, f: CaseFacts, a: Assignment, u: Unit,
 def _review(c: Caller, f: CaseFacts, a: Assignment, u: Unit, now: datetime) -> tuple[str, ...]:
     _unit(c, guards.reviewer_code(f.case, u) or f.city_code, "the reviewing bureau", "review")
     if a.state != S.SUBMITTED:
-        raise _No(f"assignment {a.id} has no answer waiting for review")
+        raise _No("这项交办没有待审核的答复")
     return ()
 
 
@@ -262,16 +280,18 @@ def _coordinate(c: Caller, f: CaseFacts, a: Assignment, u: Unit,
                 now: datetime) -> tuple[str, ...]:
     _own(c, u, "coordination")
     if a.role != AssignmentRole.COORDINATION:
-        raise _No(f"assignment {a.id} is not a coordination request")
+        raise _No("这项交办不是协调请求")
     _move(f, a, "coordinated")
     return ()
 
 
-CASE_RULES = {"accept": _accept, "not_accept": _not_accept, "dispatch": _dispatch,
+CASE_RULES = {"accept": _accept, "accept_dispatch": _accept_dispatch, "not_accept": _not_accept,
+              "dispatch": _dispatch,
               "split": _split, "stop": _stop, "escalate": _escalate, "publication": _publication}
 ASSIGNMENT_RULES: dict[str, AssignmentRule] = {
     "read": _unit_step("reading", "read"), "draft": _unit_step("drafting", "draft"),
-    "approve": _unit_step("approval", "approve"), "submit": _submit, "return": _return,
+    "approve": _unit_step("approval", "approve"), "approve_submit": _approve_submit,
+    "submit": _submit, "return": _return,
     "return_decision": _return_decision, "review": _review, "coordinate": _coordinate}
 
 

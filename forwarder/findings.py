@@ -66,10 +66,10 @@ def record_charge(session: AsyncSession, *, case: Case, assignment_id: int, char
 async def _office(session: AsyncSession, actor: Actor, unit: Unit) -> Unit:
     """The actor's efficiency office, if it supervises ``unit`` (city: all; district: its own)."""
     if actor.role != "efficiency" or not actor.unit_code:
-        raise WorkflowError("only an efficiency office decides on charges (R11.2b)", code="forbidden")
+        raise WorkflowError("R11.2b: 只有效能办可以作出认定", code="forbidden")
     office = await unit_by_code(session, actor.unit_code)
     if office.kind != UnitKind.EFFICIENCY or (office.district and office.district != unit.district):
-        raise WorkflowError(f"{office.name} does not supervise {unit.name}", code="forbidden")
+        raise WorkflowError(f"{office.name}不监督{unit.name}", code="forbidden")
     return office
 
 
@@ -89,19 +89,19 @@ async def decide(session: AsyncSession, finding_id: int, decision: Decision, *, 
     A later decision may overturn an earlier one; both stay in the history.
     """
     if not reason.strip():
-        raise WorkflowError("give the reason for the decision (R11.2b: 因人为原因)", code="invalid")
+        raise WorkflowError("R11.2b: 请写明认定理由（是否因人为原因）", code="invalid")
     finding, charged = await _locked(session, finding_id)
     if decision not in JUDGEMENTS or finding.kind != FindingKind.R11_2B:
-        raise WorkflowError(f"{decision} is not a decision on this finding", code="invalid")
+        raise WorkflowError("这不是对此项认定可作的决定", code="invalid")
     office = await _office(session, actor, charged)
     if finding.status == FindingStatus.CONTESTED:
-        raise WorkflowError("the unit contested this finding: uphold or withdraw it first")
+        raise WorkflowError("单位已对此项认定提出申诉：请先维持或撤销")
     if finding.status == FindingStatus.WITHDRAWN:
-        raise WorkflowError("this finding was withdrawn on the unit's contest")
+        raise WorkflowError("此项认定已因单位申诉而撤销")
     data: dict[str, Any] = {"status_before": finding.status, "unit_before": charged.code}
     if decision in (Decision.LEAD_JUSTIFIED, Decision.LEAD_UNJUSTIFIED):
         if finding.late_unit_id is None:
-            raise WorkflowError("this charge is not a joint item's lead unit", code="invalid")
+            raise WorkflowError("被认定的单位不是联办事项的主办单位", code="invalid")
         if decision == Decision.LEAD_JUSTIFIED:
             # The refusal had good reason: the unit whose clock ran out answers for it.
             finding.unit_id, finding.late_unit_id = finding.late_unit_id, None
@@ -128,7 +128,7 @@ async def _locked(session: AsyncSession, finding_id: int) -> tuple[Finding, Unit
     finding = (await session.execute(select(Finding).where(Finding.id == finding_id)
                                      .with_for_update())).scalar_one_or_none()
     if finding is None:
-        raise WorkflowError(f"no finding {finding_id}", code="not_found")
+        raise WorkflowError("没有这项认定", code="not_found")
     unit = await session.get(Unit, finding.unit_id)
     assert unit is not None
     return finding, unit
@@ -149,20 +149,20 @@ async def contest(session: AsyncSession, finding_id: int, *, reason: str, actor:
                   at: datetime, due: DuePolicy, days: int) -> Finding:
     """The charged unit contests a notice or warning, once, within ``days`` working days."""
     if not reason.strip():
-        raise WorkflowError("give the reason for contesting (申诉理由)", code="invalid")
+        raise WorkflowError("请写明申诉理由", code="invalid")
     finding, unit = await _locked(session, finding_id)
     if actor.role not in UNIT_ROLES or actor.unit_code != unit.code:
-        raise WorkflowError(f"only {unit.name} itself contests its findings", code="forbidden")
+        raise WorkflowError(f"只有{unit.name}本单位可以申诉", code="forbidden")
     if finding.status not in CONTESTABLE:
-        raise WorkflowError(f"a {finding.status} finding cannot be contested")
+        raise WorkflowError("此项认定当前不能申诉")
     earlier = (await session.execute(select(FindingDecision.id).where(
         FindingDecision.finding_id == finding.id, FindingDecision.decision == Decision.CONTEST)
         .limit(1))).first()
     if earlier is not None:
-        raise WorkflowError("this finding was contested once already")
+        raise WorkflowError("此项认定已申诉过一次，不能再次申诉")
     until = contest_until(finding, due, days)
     if at >= until:
-        raise WorkflowError(f"the {days} working days to contest ended at {until.isoformat()}")
+        raise WorkflowError(f"申诉期限（{days} 个工作日）已于 {until:%Y-%m-%d %H:%M} 届满")
     data: dict[str, Any] = {"status_before": finding.status, "unit": unit.code,
                             "contest_until": until.isoformat()}
     finding.status = FindingStatus.CONTESTED
@@ -180,13 +180,13 @@ async def answer_contest(session: AsyncSession, finding_id: int, decision: Decis
                          actor: Actor, at: datetime) -> Finding:
     """The office upholds (the finding stands, confirmed) or withdraws a contested finding."""
     if not reason.strip():
-        raise WorkflowError("give the reason for the decision on the contest", code="invalid")
+        raise WorkflowError("请写明对申诉的处理理由", code="invalid")
     if decision not in ANSWERS:
-        raise WorkflowError(f"{decision} is not an answer to a contest", code="invalid")
+        raise WorkflowError("这不是对申诉可作的处理", code="invalid")
     finding, unit = await _locked(session, finding_id)
     office = await _office(session, actor, unit)
     if finding.status != FindingStatus.CONTESTED:
-        raise WorkflowError("no contest of this finding is waiting for a decision")
+        raise WorkflowError("此项认定没有待处理的申诉")
     outcome = _OUTCOME[decision]
     assert outcome is not None
     data: dict[str, Any] = {"status_before": finding.status, "unit": unit.code}
@@ -205,7 +205,7 @@ async def issue_notice(session: AsyncSession, unit_code: str, *, reason: str, ac
                        at: datetime, case_number: str | None = None) -> Finding:
     """A notice (通报) the efficiency office issues by hand, on a case or on the unit's work."""
     if not reason.strip():
-        raise WorkflowError("say what the notice is for", code="invalid")
+        raise WorkflowError("请写明通报事由", code="invalid")
     unit = await unit_by_code(session, unit_code)
     office = await _office(session, actor, unit)
     case = None
@@ -213,7 +213,7 @@ async def issue_notice(session: AsyncSession, unit_code: str, *, reason: str, ac
         case = (await session.execute(select(Case).where(Case.number == case_number))
                 ).scalar_one_or_none()
         if case is None:
-            raise WorkflowError(f"no case {case_number}", code="not_found")
+            raise WorkflowError(f"没有案件 {case_number}", code="not_found")
     finding = Finding(kind=FindingKind.NOTICE, case_id=case.id if case else None, unit_id=unit.id,
                       status=FindingStatus.CONFIRMED, persons=[], reason=reason.strip(),
                       created_at=at, decided_at=at)

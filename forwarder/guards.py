@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from config.organisation import UnitKind
+from forwarder.words import did, said
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -39,6 +40,7 @@ BUREAUS = frozenset({R.CITY_BUREAU, R.DISTRICT_BUREAU})
 ACTION_ROLES: dict[str, frozenset[Role]] = {
     "not_accept": frozenset({R.CITY_BUREAU}),
     "accept": frozenset({R.CITY_BUREAU}),
+    "accept_dispatch": frozenset({R.CITY_BUREAU}),
     "dispatch": BUREAUS,
     "split": frozenset({R.CITY_BUREAU}),
     "escalate": BUREAUS,
@@ -48,6 +50,7 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "read": HANDLERS,
     "draft": HANDLERS,
     "approve": frozenset({R.UNIT_LEADER}),
+    "approve_submit": frozenset({R.UNIT_LEADER}),
     "submit": HANDLERS,
     "return": HANDLERS | {R.DISTRICT_BUREAU},
     "return_decision": BUREAUS,
@@ -68,7 +71,7 @@ def role_refusal(role: str, action: str) -> str | None:
     """Why a ``role`` account may not ask for ``action`` at all; None when it may."""
     if role in ACTION_ROLES[action]:
         return None
-    return f"a {role} account may not {action.replace('_', ' ')}"
+    return f"{said(role)}账号不能{did(action)}"
 
 
 def reviewer_code(case: Case, unit: Unit) -> str | None:
@@ -90,10 +93,10 @@ def decider_code(assignment: Assignment, unit: Unit) -> str | None:
 def return_window_refusal(assignment: Assignment, now: datetime) -> str | None:
     """R8.3a/R8.3b/R8.3c: why the unit may no longer ask to return the item; None while it may."""
     if assignment.return_refused:
-        return "R8.3b: the bureau refused this unit's return; it keeps the item"
+        return "R8.3b: 信访局已不同意退回，本单位须继续办理"
     if assignment.return_until is not None and now >= assignment.return_until:
         rule = "R8.3c" if assignment.role == AssignmentRole.BUREAU else "R8.3a"
-        return f"{rule}: the time to return this item ended {assignment.return_until.isoformat()}"
+        return f"{rule}: 申请退回的期限已于 {assignment.return_until:%Y-%m-%d %H:%M} 届满"
     return None
 
 
@@ -104,8 +107,8 @@ def late_return_decision(deadlines: Sequence[Deadline],
     for d in deadlines:
         if (d.assignment_id == assignment.id and d.kind == DeadlineKind.RETURN_DECISION
                 and d.met_at is None and d.due_at <= now):
-            return (f"R8.3d: the time to accept this return ended {d.due_at.isoformat()}; "
-                    "silence was refusal and the district keeps the item")
+            return (f"R8.3d: 同意退回的期限已于 {d.due_at:%Y-%m-%d %H:%M} 届满，"
+                    "未答复即视为不同意，由区里继续办理")
     return None
 
 
@@ -124,5 +127,5 @@ def publication_refusal(case: Case, publish: bool) -> str | None:
     if ("publish" if publish else "original_only") in publication_choices(case):
         return None
     if publish:
-        return "R9.2a: an internal item is never published"
-    return "R9.3: a public item is published unless its unit proposed otherwise"
+        return "R9.2a: 内部办理的事项不在网上公开"
+    return "R9.3: 网上公开办理的事项应予公开，除非承办单位建议不公开"

@@ -164,7 +164,7 @@ class OutboxDispatcher:
                              "(lease expired)", code="lease_expired", report=report)
             return None
         if not notice.essential and await opted_out(session, notice):
-            cancel(session, notice, now=now, reason="citizen opted out of non-essential notices")
+            cancel(session, notice, now=now, reason="诉求人已退订非必要通知")
             report.cancelled += 1
             return None
         notice.status = NoticeStatus.SENDING

@@ -202,7 +202,7 @@ class Sweeper:
         due_at = row.due_at.astimezone(self.zone)
         day = (due_at - timedelta(microseconds=1)).date()
         add_event(session, case, SYSTEM, "deadline_warning", now=now, assignment=assignment,
-                  deadline=row.due_at, reason=f"{row.rule}: due by the end of {day.isoformat()}",
+                  deadline=row.due_at, reason=f"{row.rule}: 须在 {day.isoformat()} 当天内完成",
                   data={"kind": row.kind, "rule": row.rule, "due_at": due_at.isoformat(),
                         "provisional": row.provisional, "unit": unit, "deadline_id": row.id})
 

@@ -89,7 +89,7 @@ async def apply_missed(session: AsyncSession, ctx: Context, m: Missed, tally: Co
         return
     m.deadline.missed = True
     if kind == DeadlineKind.DISPATCH:
-        _event(session, ctx, m, "late_dispatch", reason=f"{m.deadline.rule}: not dispatched in time")
+        _event(session, ctx, m, "late_dispatch", reason=f"{m.deadline.rule}: 未按时交办")
         tally["late_dispatch"] += 1
     elif kind == DeadlineKind.READ:
         await _late_read(session, ctx, m, tally)
@@ -97,7 +97,7 @@ async def apply_missed(session: AsyncSession, ctx: Context, m: Missed, tally: Co
         await _late_answer(session, ctx, m, tally)
     elif kind == DeadlineKind.REVIEW:
         reviewer = await reviewer_of(session, m.case, m.unit)
-        _event(session, ctx, m, "late_review", reason="R8.4a: the answer was not reviewed in time",
+        _event(session, ctx, m, "late_review", reason="R8.4a: 答复未按时审核",
                reviewer=reviewer.code)
         tally["late_review"] += 1
     elif kind == DeadlineKind.REDO:
@@ -158,8 +158,8 @@ async def _return_silence(session: AsyncSession, ctx: Context, m: Missed,
         return
     m.deadline.missed = True
     await refuse_return(session, ctx, m.assignment, m.case, SYSTEM,
-                        reason="R8.3d: the city bureau did not accept the return within 1 working "
-                               "day; silence is refusal and the district keeps the item")
+                        reason="R8.3d: 市信访局 1 个工作日内未同意退回，视为不同意，"
+                               "由区里继续办理")
     tally["return_refused"] += 1
 
 
@@ -173,7 +173,7 @@ def month_of(deadline: Deadline, zone: tzinfo) -> date:
 
 async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
     m.assignment.late_read = True
-    _event(session, ctx, m, "late_read", reason="R8.1: not read within 2 working days")
+    _event(session, ctx, m, "late_read", reason="R8.1: 交办后 2 个工作日内未阅件")
     tally["late_read"] += 1
     o = occasion(m)
     notify_unit(session, o, m.unit, "R11.2a", ctx.clock.now())
@@ -209,12 +209,12 @@ async def _late_answer(session: AsyncSession, ctx: Context, m: Missed, tally: Co
     if await _was_read(session, m):
         m.assignment.overdue_handling = True
         _event(session, ctx, m, "overdue_handling",
-               reason="R8.2a: not answered within 10 working days (逾期办理)")
+               reason="R8.2a: 10 个工作日内未答复（逾期办理）")
         tally["overdue_handling"] += 1
     else:
         m.assignment.expired_unhandled = True
         _event(session, ctx, m, "expired_unhandled",
-               reason="R8.2a: never read, not answered within 10 working days (过期未处理)")
+               reason="R8.2a: 始终未阅，10 个工作日内未答复（过期未处理）")
         tally["expired_unhandled"] += 1
     await _charge_r11_2b(session, ctx, m, tally)
 
@@ -224,13 +224,13 @@ async def _late_redo(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
     if m.assignment.overdue_handling:
         # Already 逾期办理 (failed review twice): the missed clock is recorded; the charge of
         # R11.2b is made once (at the failed review), here only if it was never made.
-        _event(session, ctx, m, "late_redo", reason="R8.4b: not redone within 3 working days")
+        _event(session, ctx, m, "late_redo", reason="R8.4b: 3 个工作日内未重办")
         tally["late_redo"] += 1
         await _charge_r11_2b(session, ctx, m, tally)
         return
     m.assignment.overdue_handling = True
     _event(session, ctx, m, "overdue_handling",
-           reason="R8.4c: not redone within 3 working days (逾期办理)")
+           reason="R8.4c: 3 个工作日内未重办（逾期办理）")
     tally["overdue_handling"] += 1
     await _charge_r11_2b(session, ctx, m, tally)
 

@@ -67,7 +67,7 @@ async def forward_late(session: AsyncSession, ctx: Context, tally: Counter[str],
                                     working_days=ctx.clocks_at(now).dispatch_days)
         add_event(session, case, SYSTEM, "forwarded_late", now=ctx.clock.now(), assignment=queue,
                   to_state=AssignmentState.QUEUED, deadline=clock.due_at,
-                  reason="R5.2: not forwarded to the city bureau on the day it arrived",
+                  reason="R5.2: 未在收到当日转市信访局",
                   data={"rule": "R5.2", "unit": city.code,
                         "registered_at": case.registered_at.astimezone(zone).isoformat()})
         tally["forwarded_late"] += 1
@@ -98,7 +98,7 @@ async def provisional_recount(session: AsyncSession, ctx: Context) -> int:
         assignment = await session.get(Assignment, row.assignment_id)
         assert case is not None and assignment is not None
         add_event(session, case, SYSTEM, "deadline_recounted", now=now, assignment=assignment,
-                  deadline=due.at, reason=f"{row.rule}: recounted on the confirmed calendar",
+                  deadline=due.at, reason=f"{row.rule}: 按已确认的放假安排重新计算",
                   data={"kind": row.kind, "rule": row.rule, "deadline_id": row.id,
                         "old_due_at": old.astimezone(due.at.tzinfo).isoformat(),
                         "due_at": due.at.isoformat(),

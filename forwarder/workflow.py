@@ -25,6 +25,7 @@ from forwarder.guards import CITY_LEVEL as CITY_LEVEL
 from forwarder.guards import HANDLING_KINDS as HANDLING_KINDS
 from forwarder.guards import publication_refusal, reviewer_code
 from forwarder.publication import mask_for_publication
+from forwarder.words import said
 from forwarder.workflow_base import (
     ASSIGNMENT_MOVES,
     SCREENED_OUT,
@@ -76,7 +77,7 @@ async def queue_of(session: AsyncSession, case: Case, unit: Unit) -> Assignment:
         Assignment.state.in_([AssignmentState.QUEUED, AssignmentState.RETURN_REQUESTED]))
         .with_for_update())).scalars().first()
     if row is None:
-        raise WorkflowError(f"case {case.number} is not in the queue of {unit.name}")
+        raise WorkflowError(f"案件 {case.number} 不在{unit.name}的待办队列中")
     return row
 
 
@@ -91,7 +92,7 @@ async def not_accept(session: AsyncSession, ctx: Context, number: str, reason: s
                      actor: Actor, *, note: str = "") -> Case:
     """R3.1–R3.9: the item is not accepted; the record stays, the citizen is told why."""
     if reason not in rules.NOT_ACCEPTED_REASONS:
-        raise WorkflowError(f"unknown reason {reason!r}; one of {', '.join(rules.NOT_ACCEPTED_REASONS)}",
+        raise WorkflowError("请从列表中选择不予受理的理由",
                             code="invalid")
     now = ctx.clock.now()
     case = await load_case(session, number)
@@ -128,7 +129,7 @@ async def accept(session: AsyncSession, ctx: Context, number: str, actor: Actor,
     city = await unit_by_kind_city(session)
     _city_bureau_actor(actor, city, "screening")
     if internal_reason is not None and internal_reason not in rules.INTERNAL_REASONS:
-        raise WorkflowError(f"unknown internal reason {internal_reason!r}", code="invalid")
+        raise WorkflowError("请从列表中选择内部办理的理由", code="invalid")
     if not case.public_allowed and internal_reason is None:
         internal_reason = "R6.4"
     move_case(session, case, "accept", actor, now=now, reason=internal_reason,
@@ -175,7 +176,7 @@ async def dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: 
     now = ctx.clock.now()
     case = await load_case(session, number)
     if case.classification is None:
-        raise WorkflowError(f"case {number} must be accepted and classified first")
+        raise WorkflowError(f"案件 {number} 须先受理并确定办理方式，才能交办")
     city = await unit_by_kind_city(session)
     require_unit(actor, city, "dispatch")
     queue = await queue_of(session, case, city)
@@ -184,7 +185,7 @@ async def dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: 
     made: list[Assignment] = []
     if target.kind == UnitKind.DISTRICT_BUREAU:
         if co_units:
-            raise WorkflowError("co-handling units are named with a handling unit, not a bureau")
+            raise WorkflowError("协办单位只能与承办单位一起指定，不能与信访局一起指定")
         made.append(await _to_district_bureau(session, ctx, case, target, actor, now=now))
     elif target.kind in CITY_LEVEL:
         made.append(await _start_handling(session, ctx, case, target, AssignmentRole.LEAD, actor,
@@ -192,11 +193,11 @@ async def dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: 
         for code in co_units:
             co = await unit_by_code(session, code)
             if co.kind not in HANDLING_KINDS or co.id == target.id:
-                raise WorkflowError(f"{co.name} cannot co-handle this item")
+                raise WorkflowError(f"{co.name}不能协办此事项")
             made.append(await _start_handling(session, ctx, case, co, AssignmentRole.CO, actor,
                                               parent=None, dispatcher=city))
     else:
-        raise WorkflowError(f"{target.name} is not a unit the city bureau dispatches to")
+        raise WorkflowError(f"{target.name}不是市信访局直接交办的单位")
     move_assignment(session, case, queue, "dispatch_on", actor, now=now, data={"to": unit_code})
     await meet_deadlines(session, queue.id, [DeadlineKind.DISPATCH], now)
     move_case(session, case, "dispatch", actor, now=now, data={"to": unit_code})
@@ -208,7 +209,7 @@ async def dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: 
 def _check_internal_target(case: Case, target: Unit) -> None:
     wanted = rules.INTERNAL_UNIT_KIND.get(case.internal_reason or "")
     if wanted and target.kind != wanted:
-        raise WorkflowError(f"{case.internal_reason} items go to the {wanted} unit, not {target.name}")
+        raise WorkflowError(f"此类内部事项应交{said(wanted)}办理，不能交{target.name}")
 
 
 async def _internal_notice(session: AsyncSession, ctx: Context, case: Case, unit: Unit, *,
@@ -234,6 +235,18 @@ async def _to_district_bureau(session: AsyncSession, ctx: Context, case: Case, b
     return copy
 
 
+async def accept_and_dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: str,
+                              actor: Actor, *, internal_reason: str | None = None,
+                              reserved: bool = False, co_units: tuple[str, ...] = ()) -> list[Assignment]:
+    """R4.3 then R4.1/R7.2: screening and dispatch in one step, the city bureau's usual case.
+
+    The two moves are the ones ``accept`` and ``dispatch`` make, in one transaction that
+    the caller owns: a refused dispatch (a unit that cannot take the item) leaves the item
+    unaccepted, as if nothing had been pressed."""
+    await accept(session, ctx, number, actor, internal_reason=internal_reason, reserved=reserved)
+    return await dispatch(session, ctx, number, unit_code, actor, co_units=co_units)
+
+
 async def district_dispatch(session: AsyncSession, ctx: Context, number: str, unit_code: str,
                             actor: Actor, *, co_units: tuple[str, ...] = ()) -> list[Assignment]:
     """A district bureau sends the item on to one of its district units (R7.3)."""
@@ -241,15 +254,15 @@ async def district_dispatch(session: AsyncSession, ctx: Context, number: str, un
     case = await load_case(session, number)
     bureau = await unit_by_code(session, actor.unit_code or "")
     if bureau.kind != UnitKind.DISTRICT_BUREAU:
-        raise WorkflowError("only a district bureau dispatches to district units", code="forbidden")
+        raise WorkflowError("只有区信访局可以交办给区直单位", code="forbidden")
     copy = await queue_of(session, case, bureau)
     if copy.state != AssignmentState.QUEUED:
-        raise WorkflowError(f"case {number} is waiting for the city bureau's decision on its return")
+        raise WorkflowError(f"案件 {number} 正等待市信访局决定是否同意退回")
     made = []
     for index, code in enumerate((unit_code, *co_units)):
         unit = await unit_by_code(session, code)
         if unit.parent_code != bureau.code or unit.kind not in HANDLING_KINDS:
-            raise WorkflowError(f"{unit.name} is not a unit of {bureau.name}")
+            raise WorkflowError(f"{unit.name}不属于{bureau.name}")
         made.append(await _start_handling(
             session, ctx, case, unit, AssignmentRole.LEAD if index == 0 else AssignmentRole.CO,
             actor, parent=copy, dispatcher=bureau))
@@ -280,11 +293,11 @@ async def draft(session: AsyncSession, ctx: Context, assignment_id: int, answer:
     assignment, case, unit = await load_assignment(session, assignment_id)
     require_unit(actor, unit, "drafting")
     if not answer.text.strip():
-        raise WorkflowError("the answer must not be empty", code="invalid")
+        raise WorkflowError("请填写答复内容", code="invalid")
     if answer.complex and not (answer.done.strip() and answer.problems.strip()
                                and answer.measures.strip()):
-        raise WorkflowError("R8.2b: a complex item's answer states what was done, the open "
-                            "problems and the measures from here on", code="invalid")
+        raise WorkflowError("R8.2b: 复杂事项的答复须写明已办理情况、存在问题和下一步措施",
+                            code="invalid")
     move_assignment(session, case, assignment, "draft", actor, now=now)
     assignment.answer_text = answer.text.strip()
     assignment.answer_done = answer.done.strip() or None
@@ -301,10 +314,22 @@ async def approve(session: AsyncSession, ctx: Context, assignment_id: int, actor
     assignment, case, unit = await load_assignment(session, assignment_id)
     require_unit(actor, unit, "approval")
     if actor.role != "unit_leader":
-        raise WorkflowError("R8.2c: only the unit leader approves an answer", code="forbidden")
+        raise WorkflowError("R8.2c: 只有单位分管领导可以审批答复", code="forbidden")
     move_assignment(session, case, assignment, "approve", actor, now=now)
     assignment.approved_by = actor.name
     return assignment
+
+
+async def approve_and_submit(session: AsyncSession, ctx: Context, assignment_id: int,
+                             actor: Actor) -> Assignment:
+    """R8.2c in one step, where the unit's settings say so: the leader approves and the
+    answer goes on at once (the same moves and events as ``approve`` then ``submit``)."""
+    _, _, unit = await load_assignment(session, assignment_id)
+    if not unit.leader_submits:
+        raise WorkflowError(f"{unit.name}未设置“领导审批后直接报送”：请审批后由经办人报送",
+                            code="forbidden")
+    await approve(session, ctx, assignment_id, actor)
+    return await submit(session, ctx, assignment_id, actor)
 
 
 async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor: Actor) -> Assignment:
@@ -314,7 +339,7 @@ async def submit(session: AsyncSession, ctx: Context, assignment_id: int, actor:
     assignment, case, unit = await load_assignment(session, assignment_id)
     require_unit(actor, unit, "answering")
     if assignment.state != AssignmentState.APPROVED:
-        raise WorkflowError("R8.2c: the answer must be approved by the unit leader first")
+        raise WorkflowError("R8.2c: 答复须先经单位分管领导审批")
     met = await meet_deadlines(session, assignment.id,
                                [DeadlineKind.ANSWER, DeadlineKind.REDO, DeadlineKind.READ], now)
     if assignment.role == AssignmentRole.CO:
@@ -343,7 +368,7 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     reviewer = await reviewer_of(session, case, unit)
     require_unit(actor, reviewer, "review")
     if assignment.state != AssignmentState.SUBMITTED:
-        raise WorkflowError(f"assignment {assignment_id} has no answer waiting for review")
+        raise WorkflowError("这项交办没有待审核的答复")
     await meet_deadlines(session, assignment.id, [DeadlineKind.REVIEW], now)
     assignment.review_comment = comment.strip() or None
     if passed:
@@ -351,7 +376,7 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
         await _maybe_answered(session, ctx, case, actor)
         return assignment
     if not comment.strip():
-        raise WorkflowError("say why the answer fails review", code="invalid")
+        raise WorkflowError("请写明审核不通过的理由", code="invalid")
     assignment.review_failures += 1
     clock = await open_deadline(session, ctx.due, case_id=case.id, assignment_id=assignment.id,
                                 kind=DeadlineKind.REDO, rule="R8.4b", start=now,
@@ -361,7 +386,7 @@ async def review(session: AsyncSession, ctx: Context, assignment_id: int, *, pas
     if assignment.review_failures >= 2 and not assignment.overdue_handling:
         assignment.overdue_handling = True  # R8.4c: failed again
         add_event(session, case, actor, "overdue_handling", now=now, assignment=assignment,
-                  reason="R8.4c: the redone answer failed review again",
+                  reason="R8.4c: 重办答复再次审核不通过",
                   data={"rule": "R8.4c", "unit": unit.code})
         # R11.2b follows 逾期办理 whichever route made it; who is on duty now is charged.
         await charge_r11_2b(session, Occasion(case=case, assignment=assignment, unit=unit,
@@ -398,7 +423,7 @@ async def _close_open_co_handling(session: AsyncSession, case: Case, actor: Acto
         Assignment.state.in_(list(ASSIGNMENT_MOVES["withdraw"]))))).scalars().all()
     for co in still_open:
         move_assignment(session, case, co, "withdraw", actor, now=now,
-                        reason="R8.6: the lead unit's answer passed review without this part")
+                        reason="R8.6: 主办单位答复已审核通过，本协办部分未报送")
         await cancel_deadlines(session, co.id, now)
 
 
@@ -431,9 +456,9 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
     now = ctx.clock.now()
     case = await load_case(session, number)
     if case.parent_case_id is not None:
-        raise WorkflowError("a part of a split item is answered with its whole item (R8.7)")
+        raise WorkflowError("R8.7: 拆分所得的事项随原事项一并答复")
     if case.status != CaseStatus.ANSWERED:
-        raise WorkflowError(f"R9.1: case {number} has no answer that passed review yet")
+        raise WorkflowError(f"R9.1: 案件 {number} 还没有审核通过的答复")
     city = await unit_by_kind_city(session)
     bureau_codes = {city.code}
     for a in (await session.execute(select(Assignment).where(
@@ -442,7 +467,7 @@ async def decide_publication(session: AsyncSession, ctx: Context, number: str, *
         assert unit is not None
         bureau_codes.add(unit.code)
     if not actor.is_system and actor.unit_code not in bureau_codes:
-        raise WorkflowError("only the bureau that handled the item decides its publication",
+        raise WorkflowError("只有经手此事项的信访局可以决定是否公开",
                             code="forbidden")
     refusal = publication_refusal(case, publish)
     if refusal:

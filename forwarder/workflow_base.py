@@ -21,6 +21,7 @@ from contract.clock import Clock
 from contract.contact_kinds import channel_for
 from contract.envelope import Channel
 from forwarder.rules import Clocks, clocks_at, default_revisions
+from forwarder.words import did, held, said
 from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
@@ -50,6 +51,7 @@ CASE_MOVES: dict[str, dict[str, str]] = {
     "stop": {C.REGISTERED: C.STOPPED, C.ACCEPTED: C.STOPPED},
     # R8.7: every part of a split item was screened out; each told the citizen on its own.
     "parts_screened_out": {C.SPLIT: C.CLOSED},
+    "answer_on_call": {C.REGISTERED: C.CLOSED},
 }
 
 #: action → {from state: to state} for one unit's assignment.
@@ -165,7 +167,7 @@ async def unit_by_kind(session: AsyncSession, kind: str) -> Unit:
 def require_unit(actor: Actor, unit: Unit, what: str) -> None:
     """Only people of ``unit`` (or the system) may do ``what``."""
     if not actor.is_system and actor.unit_code != unit.code:
-        raise WorkflowError(f"{what}: only {unit.name} may do this", code="forbidden")
+        raise WorkflowError(f"只有{unit.name}可以{did(what)}", code="forbidden")
 
 
 def add_event(session: AsyncSession, case: Case, actor: Actor, action: str, *, now: datetime,
@@ -184,7 +186,7 @@ def move_case(session: AsyncSession, case: Case, action: str, actor: Actor, *, n
               reason: str | None = None, data: dict[str, Any] | None = None) -> None:
     allowed = CASE_MOVES[action]
     if case.status not in allowed:
-        raise WorkflowError(f"case {case.number} is {case.status}: cannot {action}")
+        raise WorkflowError(f"案件 {case.number} 当前为“{said(case.status)}”，不能{did(action)}")
     before, case.status = case.status, allowed[case.status]
     add_event(session, case, actor, f"case_{action}", now=now, from_state=before,
               to_state=case.status, reason=reason, data=data)
@@ -195,8 +197,8 @@ def move_assignment(session: AsyncSession, case: Case, assignment: Assignment, a
                     deadline: datetime | None = None, data: dict[str, Any] | None = None) -> None:
     allowed = ASSIGNMENT_MOVES[action]
     if assignment.state not in allowed:
-        raise WorkflowError(f"assignment {assignment.id} of {case.number} is {assignment.state}: "
-                            f"cannot {action}")
+        raise WorkflowError(f"案件 {case.number} 的这项交办当前为“{held(assignment.state)}”，"
+                            f"不能{did(action)}")
     before, assignment.state = assignment.state, allowed[assignment.state]
     add_event(session, case, actor, action, now=now, assignment=assignment, from_state=before,
               to_state=assignment.state, reason=reason, deadline=deadline, data=data)

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.organisation import UnitKind
 from forwarder.guards import decider_code, late_return_decision, return_window_refusal
 from forwarder.return_clocks import pause_unit_clocks, resume_unit_clocks
-from forwarder.similarity import similarity
+from forwarder.similarity import repeat_score
+from forwarder.words import said
 from forwarder.workflow import (
     CITY_LEVEL,
     HANDLING_KINDS,
@@ -62,15 +63,15 @@ async def request_return(session: AsyncSession, ctx: Context, assignment_id: int
     assignment, case, unit = await load_assignment(session, assignment_id)
     require_unit(actor, unit, "return")
     if not reason.strip():
-        raise WorkflowError("give the reason for the return", code="invalid")
+        raise WorkflowError("请写明申请退回的理由", code="invalid")
     await unit_by_code(session, proposed_unit)
     closed = return_window_refusal(assignment, now)
     if closed:
         raise WorkflowError(closed)
     if assignment.role == AssignmentRole.BUREAU and unit.kind != UnitKind.DISTRICT_BUREAU:
-        raise WorkflowError("the city bureau does not return items")
+        raise WorkflowError("市信访局不退回事项")
     if assignment.role == AssignmentRole.COORDINATION:
-        raise WorkflowError("R8.8: the government office coordinates the item; it does not return it")
+        raise WorkflowError("R8.8: 政府办公厅负责协调此事项，不能退回")
     move_assignment(session, case, assignment, "request_return", actor, now=now, reason=reason,
                     data={"proposed_unit": proposed_unit})
     assignment.return_reason = reason.strip()
@@ -101,7 +102,7 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
     now = ctx.clock.now()
     assignment, case, unit = await load_assignment(session, assignment_id)
     if assignment.state != AssignmentState.RETURN_REQUESTED:
-        raise WorkflowError(f"assignment {assignment_id} has asked for no return")
+        raise WorkflowError("这项交办没有申请退回")
     decider = await _dispatcher_of(session, assignment, unit)
     require_unit(actor, decider, "deciding a return")
     if accept and assignment.role == AssignmentRole.BUREAU:  # R8.3d only: silence refuses
@@ -111,7 +112,7 @@ async def decide_return(session: AsyncSession, ctx: Context, assignment_id: int,
         return [assignment]
     target = redispatch_to or assignment.proposed_unit
     if not target:
-        raise WorkflowError("name the unit the item goes to instead", code="invalid")
+        raise WorkflowError("请指定改由哪个单位办理", code="invalid")
     # Check the new unit before writing anything: a refused decision leaves no trace.
     new_unit = await _check_target(session, case, assignment, decider, target)
     move_assignment(session, case, assignment, "return_accepted", actor, now=now,
@@ -179,20 +180,19 @@ async def _check_target(session: AsyncSession, case: Case, assignment: Assignmen
     """The unit an accepted return goes to must be one the deciding bureau dispatches to."""
     unit = await unit_by_code(session, target)
     if decider.kind != UnitKind.CITY_BUREAU and unit.parent_code != decider.code:
-        raise WorkflowError(f"{unit.name} is not a unit of {decider.name}; ask the city bureau "
-                            "to take the item back (R8.3c)")
+        raise WorkflowError(f"R8.3c: {unit.name}不属于{decider.name}，请报市信访局收回后重新交办")
     # As dispatch() would have it: the city sends a lead to a city unit or a district bureau.
     handling_only = assignment.role == AssignmentRole.CO or decider.kind != UnitKind.CITY_BUREAU
     allowed = HANDLING_KINDS if handling_only else CITY_LEVEL | {UnitKind.DISTRICT_BUREAU}
     if unit.kind not in allowed:
-        raise WorkflowError(f"{unit.name} cannot take this item", code="invalid")
+        raise WorkflowError(f"{unit.name}不能承办此事项", code="invalid")
     if assignment.role != AssignmentRole.CO:
         _check_internal_target(case, unit)
     busy = (await session.execute(select(Assignment.id).where(
         Assignment.case_id == case.id, Assignment.unit_id == unit.id,
         Assignment.state.in_(ACTIVE_STATES)))).first()
     if busy is not None:
-        raise WorkflowError(f"{unit.name} already handles case {case.number}")
+        raise WorkflowError(f"{unit.name}已在办理案件 {case.number}")
     return unit
 
 
@@ -231,8 +231,7 @@ async def _redispatch_in_district(session: AsyncSession, ctx: Context, case: Cas
 
     unit = await unit_by_code(session, target)
     if unit.parent_code != bureau.code or unit.kind not in HANDLING_KINDS:
-        raise WorkflowError(f"{unit.name} is not a unit of {bureau.name}; ask the city bureau "
-                            "to take the item back (R8.3c)")
+        raise WorkflowError(f"R8.3c: {unit.name}不属于{bureau.name}，请报市信访局收回后重新交办")
     return [await _start_handling(session, ctx, case, unit, AssignmentRole.LEAD, actor,
                                   parent=None, dispatcher=bureau)]
 
@@ -242,20 +241,23 @@ async def _redispatch_in_district(session: AsyncSession, ctx: Context, case: Cas
 
 @dataclass(frozen=True, slots=True)
 class Repeat:
-    """An earlier item of the same citizen about (probably) the same issue."""
+    """An earlier item of the same citizen, how alike it is, and whether it counts as a repeat."""
 
     number: str
     status: str
     similarity: float
     answered: bool
+    repeat: bool = True
+    """At or above the cut-off: the same issue again (R8.5); below: another issue of theirs."""
 
 
 REPEAT_THRESHOLD = 0.45
 
 
-async def find_repeats(session: AsyncSession, number: str, *,
-                       threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
-    """R8.5: earlier items from the same contact whose text is similar (character bigrams)."""
+async def earlier_cases(session: AsyncSession, number: str, *,
+                        threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
+    """Every earlier item of the same citizen, the likeliest repeat first (R8.5): same
+    contact or sender, scored by ``similarity.repeat_score`` (issue, place, "reported before")."""
     case = await load_case(session, number, lock=False)
     if case.contact_id is None and not case.sender:
         return []
@@ -269,11 +271,19 @@ async def find_repeats(session: AsyncSession, number: str, *,
         Case.parent_case_id.is_(None)).order_by(Case.registered_at.desc()).limit(200))).scalars()
     found = []
     for other in earlier:
-        score = similarity(case.text, other.text)
-        if score >= threshold:
-            found.append(Repeat(other.number, other.status, round(score, 3),
-                                other.status == CaseStatus.CLOSED))
-    return found
+        if other.registered_at == case.registered_at and other.id > case.id:
+            continue  # registered in the same instant but after this one: not earlier
+        score = repeat_score(case.text, other.text, new_location=case.location_hint,
+                             old_location=other.location_hint)
+        found.append(Repeat(other.number, other.status, round(score, 3),
+                            other.status == CaseStatus.CLOSED, score >= threshold))
+    return sorted(found, key=lambda r: -r.similarity)
+
+
+async def find_repeats(session: AsyncSession, number: str, *,
+                       threshold: float = REPEAT_THRESHOLD) -> list[Repeat]:
+    """R8.5: the earlier items of the same citizen that report the same issue again."""
+    return [r for r in await earlier_cases(session, number, threshold=threshold) if r.repeat]
 
 
 async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor: Actor) -> Case:
@@ -286,9 +296,8 @@ async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor:
     answered = [r.number for r in repeats if r.answered]
     threshold = ctx.clocks_at(now).repeat_answers_before_stop
     if len(answered) <= threshold:
-        raise WorkflowError(f"R8.5b: the same issue was answered {len(answered)} time(s); only "
-                            f"after more than {threshold} may dispatch stop "
-                            "(R8.5a: a repeat still gets a patient answer)")
+        raise WorkflowError(f"R8.5b: 同一诉求已答复 {len(answered)} 次，超过 {threshold} 次方可"
+                            "停止交办（重复诉求仍应耐心答复）")
     queue = await queue_of(session, case, city)
     move_case(session, case, "stop", actor, now=now, reason="R8.5b",
               data={"answered_before": answered})
@@ -313,9 +322,9 @@ async def split(session: AsyncSession, ctx: Context, number: str, parts: list[st
     require_unit(actor, city, "splitting")
     texts = [p.strip() for p in parts if p.strip()]
     if len(texts) < 2:
-        raise WorkflowError("a split needs at least two parts", code="invalid")
+        raise WorkflowError("拆分至少需要两项：请再填写一项", code="invalid")
     if case.parent_case_id is not None:
-        raise WorkflowError("a part cannot be split again")
+        raise WorkflowError("拆分所得的事项不能再次拆分")
     queue = await queue_of(session, case, city)
     move_case(session, case, "split", actor, now=now, data={"parts": len(texts)})
     move_assignment(session, case, queue, "dispatch_on", actor, now=now, reason="R8.7")
@@ -359,18 +368,18 @@ async def escalate(session: AsyncSession, ctx: Context, number: str, *, reason: 
     now = ctx.clock.now()
     case = await load_case(session, number)
     if not reason.strip():
-        raise WorkflowError("say why the item needs the government's coordination", code="invalid")
+        raise WorkflowError("请写明需要政府协调的理由", code="invalid")
     if actor.role not in ("city_bureau", "district_bureau", "system"):
-        raise WorkflowError("only a bureau escalates an item", code="forbidden")
+        raise WorkflowError("只有信访局可以提请协调", code="forbidden")
     if case.status not in (CaseStatus.DISPATCHED, CaseStatus.ACCEPTED, CaseStatus.SPLIT):
-        raise WorkflowError(f"case {number} is {case.status}: nothing to coordinate")
+        raise WorkflowError(f"案件 {number} 当前为“{said(case.status)}”，无需提请协调")
     if actor.role == "district_bureau":
         # A district bureau escalates only items that went through its own hands.
         mine = (await session.execute(select(Assignment.id).join(Unit, Unit.id == Assignment.unit_id)
                                       .where(Assignment.case_id == case.id,
                                              Unit.code == actor.unit_code))).first()
         if mine is None:
-            raise WorkflowError("a district bureau escalates only items of its own district",
+            raise WorkflowError("区信访局只能提请协调本区经手的事项",
                                 code="forbidden")
     office = await unit_by_kind(session, UnitKind.GOV_OFFICE)
     units = (await session.execute(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
@@ -405,13 +414,13 @@ async def coordinate(session: AsyncSession, ctx: Context, assignment_id: int, *,
     assignment, case, unit = await load_assignment(session, assignment_id)
     require_unit(actor, unit, "coordination")
     if assignment.role != AssignmentRole.COORDINATION:
-        raise WorkflowError(f"assignment {assignment_id} is not a coordination request")
+        raise WorkflowError("这项交办不是协调请求")
     if not opinion.strip():
-        raise WorkflowError("write the coordination opinion", code="invalid")
+        raise WorkflowError("请填写协调意见", code="invalid")
     move_assignment(session, case, assignment, "coordinated", actor, now=now, reason=opinion.strip())
     assignment.answer_text = opinion.strip()
     return assignment
 
 
-__all__ = ["Repeat", "coordinate", "decide_return", "escalate", "find_repeats", "notify_citizen",
-           "request_return", "split", "stop_dispatch"]
+__all__ = ["Repeat", "coordinate", "decide_return", "earlier_cases", "escalate", "find_repeats",
+           "notify_citizen", "request_return", "split", "stop_dispatch"]

@@ -34,9 +34,12 @@ from desks.console import TEMPLATES as CONSOLE_TEMPLATES
 from desks.console import ConsoleDeps, setup_console
 from desks.console.hub import HUB, POP_RELAY
 from desks.console.shared_pop import ResilientPop
+from desks.error_pages import error_pages
 from desks.portal import PORTAL, PortalDeps, add_portal_routes
+from desks.rule_tips import RuleTips, rule_tips
 from desks.staff import TEMPLATES as DESK_TEMPLATES
 from desks.staff import DeskDeps, setup_desk
+from desks.words import chinese_only, file_kind, note_view, send_error
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.rules import load_revisions
@@ -55,6 +58,10 @@ PORTAL_DIR = Path(__file__).resolve().parent.parent / "desks" / "portal"
 UI_TEMPLATE_DIRS = [PORTAL_DIR / "templates", DESK_TEMPLATES, CONSOLE_TEMPLATES]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The pages' filters that turn stored internals into words (desks/words.py, desks/rule_tips.py).
+UI_FILTERS: dict[str, Callable[..., Any]] = {
+    "rule_tips": rule_tips, "file_kind": file_kind, "send_error": send_error,
+    "note_view": note_view, "chinese_only": chinese_only}
 
 
 @web.middleware
@@ -77,7 +84,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = web.Response(status=400, text="连接已中断 (client went away)")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        response = web.Response(status=500, text="服务器内部错误 (internal server error)")
+        response = web.Response(status=500, text="服务器内部错误")
     _harden(response)
     return response
 
@@ -124,7 +131,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                                      else settings.intake.batch_pipeline),
                                      revisions=app[keys.REGULATION],
                                      sms_channel=settings.worker.sms_channel)
-    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF])
+    app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF], due=app[keys.DUE],
+                             revisions=app[keys.REGULATION])
     yield
     await engine.dispose()
 
@@ -171,7 +179,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     """
     web_settings = settings.web
     form = settings.channel(WEB_FORM.name, WebFormSettings)
-    app = web.Application(middlewares=[security_headers, readable_bodies],
+    app = web.Application(middlewares=[security_headers, error_pages, readable_bodies],
                           client_max_size=form.max_body_bytes)
     app[keys.SETTINGS] = settings
     the_clock: Clock = clock or SystemClock(settings.tz)
@@ -184,7 +192,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     template_dirs = [spec.templates for spec in CHANNELS if spec.templates] + UI_TEMPLATE_DIRS
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
-                         autoescape=jinja2.select_autoescape(default=True))
+                         autoescape=jinja2.select_autoescape(default=True),
+                         extensions=[RuleTips], filters=UI_FILTERS)
     organisation = load_organisation(settings.organisation_path)
     secret = web_settings.secret_key.encode() or secrets.token_bytes(32)
     signer = Signer(secret)
@@ -208,10 +217,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     setup_desk(app, lambda: DeskDeps(sessionmaker=app[keys.SESSIONMAKER], ctx=workflow_context(),
                                      sessions=desk_sessions, calendar=calendar,
                                      throttle=LoginThrottle(the_clock.now),
-                                     calendar_file=settings.calendar_path))
+                                     calendar_file=settings.calendar_path,
+                                     attachments=app[keys.INTAKE].store))
     setup_console(app, lambda: ConsoleDeps(
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
-        emergency_rules=app[keys.INTAKE].emergency_rules))
+        emergency_rules=app[keys.INTAKE].emergency_rules, district_keys=organisation.district_keys,
+        workflow=workflow_context))
     app.cleanup_ctx.append(_screen_pop)
     return app

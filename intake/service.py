@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contract.clock import Clock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.normalise import detect_script
+from forwarder.progress import estimated_answer_due
 from forwarder.rules import Clocks, clocks_at, default_revisions
 from forwarder.screening import EmergencyRule, emergency_hint
 from intake.group_commit import GroupCommitter
@@ -105,5 +107,10 @@ class IntakeService:
             self.on_commit()
         if result.created:
             log.info("registered %s from %s/%s", result.number, envelope.channel, envelope.external_id)
+        due = None
+        if self.due is not None:  # the citizen's receipt says by when to expect the answer
+            now = self.clock.now()
+            due = estimated_answer_due(now, due=self.due, zone=now.tzinfo or UTC,
+                                       clocks=clocks_at(now, revisions=self.revisions)).day
         return Receipt(case_number=result.number, created=result.created, query_code=result.query_code,
-                       emergency_advice=advice.text if advice else "")
+                       emergency_advice=advice.text if advice else "", answer_due=due)

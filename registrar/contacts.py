@@ -58,6 +58,12 @@ async def resolve_contacts(session: AsyncSession, envelopes: Sequence[Envelope],
     for envelope in envelopes:
         for key in contact_keys(envelope):
             names.setdefault(key, envelope.display_name)
+    return await resolve_keys(session, names, now)
+
+
+async def resolve_keys(session: AsyncSession, names: dict[ContactKey, str | None],
+                       now: datetime) -> dict[ContactKey, int]:
+    """Ids of the contacts ``(kind, address)`` → display name, creating the missing ones."""
     found = await _select(session, names)
     # Sorted, so two transactions creating the same new contacts lock them in one order.
     missing = sorted(key for key in names if key not in found)

@@ -135,6 +135,9 @@ class Classification(StrEnum):
 
     INTERNAL = "internal"
     PUBLIC = "public"
+    CONSULTATION = "consultation"
+    """A consultation the agent answered on the call from the knowledge base (咨询直办):
+    registered like any item (R5), closed at once, never dispatched."""
 
 
 class AssignmentRole(StrEnum):
@@ -161,6 +164,8 @@ class Unit(Base):
     parent_code: Mapped[str | None] = mapped_column(String(64))
     keywords: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    leader_submits: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The unit's setting: its leader's approval also sends the answer on (one step, R8.2c)."""
 
 
 class Duty(StrEnum):
@@ -507,5 +512,11 @@ class ThrottleRecord(Base):
 
 # The efficiency office's findings live in their own module; importing it here puts
 # their tables on ``Base.metadata`` for every user of the models (and for Alembic).
-# The Open311 channel's API clients likewise, and the cockpit's summaries and bulletins.
-from registrar import models_cockpit, models_open311, models_supervision  # noqa: E402, F401
+# The Open311 channel's API clients likewise, the cockpit's summaries and bulletins, and the
+# knowledge base.
+from registrar import (  # noqa: E402, F401
+    models_cockpit,
+    models_knowledge,
+    models_open311,
+    models_supervision,
+)

@@ -16,12 +16,14 @@ citizen's SMS that happens to start with "[传真" is never taken for a fax.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from contract.contact_kinds import EMAIL, PHONE
 from contract.envelope import MACHINE_TEXT_MARK, Channel
 from contract.transcript import (
     AUDIO_TYPES,
@@ -29,7 +31,8 @@ from contract.transcript import (
     VOICE_PLACEHOLDER_PREFIX,
     Transcript,
 )
-from registrar.models import AttachmentRecord, Case, Event
+from registrar.contacts import resolve_keys
+from registrar.models import AttachmentRecord, Case, CaseContact, Event
 
 FAX_CHANNEL = Channel.FAX.value
 PLACEHOLDER_PREFIX = FAX_PLACEHOLDER_PREFIX
@@ -69,9 +72,33 @@ def awaiting() -> ColumnElement[bool]:
                  for channel, prefix in PLACEHOLDERS.items()))
 
 
+@dataclass(frozen=True, slots=True)
+class CallFields:
+    """What an agent files with a transcription, as with a call: the category, the district
+    and another number or address to answer at (already validated by the console)."""
+
+    category: str = ""
+    district: str = ""
+    reply_to: str = ""
+
+
+async def _add_reply_contact(session: AsyncSession, case: Case, address: str, now: datetime) -> None:
+    """The citizen's number from the fax or message, tried after the ways already known."""
+    kind = EMAIL if "@" in address else PHONE
+    found = await resolve_keys(session, {(kind, address): None}, now)
+    contact_id = found[(kind, address)]
+    ranks = list((await session.execute(select(CaseContact.contact_id, CaseContact.rank).where(
+        CaseContact.case_id == case.id))).all())
+    if any(cid == contact_id for cid, _ in ranks):
+        return
+    session.add(CaseContact(case_id=case.id, contact_id=contact_id,
+                            rank=max((r for _, r in ranks), default=-1) + 1))
+
+
 async def record_transcription(session: AsyncSession, case_number: str, text: str, *, actor: str,
                                now: datetime, emergency: str | None = None,
-                               replace_transcribed: bool = False) -> Case:
+                               replace_transcribed: bool = False,
+                               fields: CallFields | None = None) -> Case:
     """Replace a case's placeholder with the agent's transcription; the caller commits.
 
     The row is locked (``FOR UPDATE`` where the database has it) so two agents
@@ -100,6 +127,17 @@ async def record_transcription(session: AsyncSession, case_number: str, text: st
     if emergency and not case.emergency:
         case.emergency = emergency
         data["emergency"] = emergency
+    if fields is not None:
+        if fields.category:
+            case.notes = [n for n in case.notes if not n.startswith("category=")] + [
+                f"category={fields.category}"]
+            data["category"] = fields.category
+        if fields.district:
+            case.district_hint = fields.district
+            data["district"] = fields.district
+        if fields.reply_to:
+            await _add_reply_contact(session, case, fields.reply_to, now)
+            data["reply_to_added"] = True
     session.add(Event(case_id=case.id, at=now, actor=actor, action="transcribed",
                       from_state=None, to_state=None, reason=None, data=data))
     await session.flush()

@@ -84,13 +84,27 @@ class FormLimits:
     districts: tuple[str, ...]
 
 
-class FormErrors(Exception):
-    """Field → message, shown next to each field; the form keeps what was typed."""
+#: Messages that say how to put the input right, not only that it is wrong.
+PHONE_HELP = "请填写 11 位手机号码（如 13805912345），或带区号的固定电话（如 0591-87654321）"
+CONTACT_HELP = "请至少留下手机号码或电子邮箱中的一项，以便我们答复您"
+EMAIL_HELP = "电子邮箱格式不正确：请检查是否漏写了 @ 或 @ 后面的部分"
+PUBLIC_HELP = "请选择“同意公开”或“不同意公开”"
+DISTRICT_HELP = "请从列表中选择区县；不清楚可选“不清楚”"
 
-    def __init__(self, errors: dict[str, str], values: dict[str, str]) -> None:
+
+class FormErrors(Exception):
+    """Field → message, shown next to each field; the form keeps what was typed.
+
+    A browser cannot put a file back into a file input, so ``reattach`` names the
+    files that were fine but must be chosen again: the citizen is told, not left to
+    find the photo missing from the case."""
+
+    def __init__(self, errors: dict[str, str], values: dict[str, str],
+                 reattach: tuple[str, ...] = ()) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
         self.values = values
+        self.reattach = reattach
 
 
 def _text(raw: RawForm, name: str, errors: dict[str, str]) -> str:
@@ -122,23 +136,23 @@ def parse_form(raw: RawForm, *, submission_id: str, received_at: datetime,
     if values["phone"].strip() and "phone" not in errors:
         try:
             phone = normalise_phone(values["phone"])
-        except InvalidInput as exc:
-            errors["phone"] = exc.message
+        except InvalidInput:
+            errors["phone"] = PHONE_HELP
     if values["email"].strip() and "email" not in errors:
         email = unicodedata.normalize("NFKC", values["email"]).strip()
         if not EMAIL.match(email):
-            errors["email"] = "电子邮箱格式不正确"
+            errors["email"] = EMAIL_HELP
             email = None
     if not phone and not email and "phone" not in errors and "email" not in errors:
-        errors["phone"] = "请至少留下手机号码或电子邮箱，以便我们答复您"
+        errors["phone"] = CONTACT_HELP
     district = values["district"].strip()
     if district and district not in limits.districts:
-        errors["district"] = "请选择列表中的区县"
+        errors["district"] = DISTRICT_HELP
     if values["public"] not in ("yes", "no"):
-        errors["public"] = "请选择是否同意公开"
+        errors["public"] = PUBLIC_HELP
     attachments = _attachments(raw.uploads, limits, errors)
     if errors:
-        raise FormErrors(errors, values)
+        raise FormErrors(errors, values, tuple(a.filename for a in attachments))
     return Envelope(
         channel=Channel.WEB,
         external_id=submission_id,

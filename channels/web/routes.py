@@ -35,6 +35,11 @@ class FormTooLarge(Exception):
     """A text field beyond any sane size: refuse without reading further."""
 
 
+def _signed(number: str, code: str, advice: str, due: str, files: list[str]) -> str:
+    """What the receipt's signature covers: all it shows, so none of it can be forged."""
+    return "|".join((number, code, advice, due, "\n".join(files)))
+
+
 def _ascii(value: str | None) -> str | None:
     """A cookie as we could have set it (ASCII), else None: never an error on odd input."""
     return value if value is not None and value.isascii() else None
@@ -60,12 +65,14 @@ class CitizenWeb:
         app.router.add_get("/receipt", self.receipt, name="citizen_receipt")
 
     def _context(self, *, csrf: str, submission: str, errors: dict[str, str] | None,
-                 values: dict[str, str] | None) -> dict[str, Any]:
+                 values: dict[str, str] | None, reattach: tuple[str, ...] = ()) -> dict[str, Any]:
+        # No default for "public": consent to publish is the citizen's explicit choice.
         return {
             "csrf": csrf,
             "submission": submission,
             "errors": errors or {},
-            "values": values or {"public": "yes"},
+            "values": values or {},
+            "reattach": reattach,
             "districts": self.limits.districts,
             "max_attachments": self.limits.max_attachments,
             "max_mb": self.limits.max_attachment_bytes // 1_048_576,
@@ -73,10 +80,12 @@ class CitizenWeb:
 
     def _render_form(self, request: web.Request, *, status: int = 200,
                      errors: dict[str, str] | None = None,
-                     values: dict[str, str] | None = None) -> web.Response:
+                     values: dict[str, str] | None = None,
+                     reattach: tuple[str, ...] = ()) -> web.Response:
         token = self.csrf.token(_ascii(request.cookies.get(CitizenCsrf.COOKIE)))
         response = aiohttp_jinja2.render_template("citizen_form.html", request, self._context(
-            csrf=token, submission=str(uuid.uuid4()), errors=errors, values=values), status=status)
+            csrf=token, submission=str(uuid.uuid4()), errors=errors, values=values,
+            reattach=reattach), status=status)
         self.csrf.set_cookie(response, token)
         return response
 
@@ -181,18 +190,26 @@ class CitizenWeb:
             envelope = parse_form(raw, submission_id=submission, received_at=self.now(),
                                   limits=self.limits)
         except FormErrors as exc:
-            return self._render_form(request, status=400, errors=exc.errors, values=exc.values)
+            return self._render_form(request, status=400, errors=exc.errors, values=exc.values,
+                                     reattach=exc.reattach)
         try:
             receipt = await self.sink(envelope)
         except TryLater:
             return aiohttp_jinja2.render_template("citizen_try_later.html", request, {},
                                                   status=503)
         advice = receipt.emergency_advice
-        signature = self.signer.sign(RECEIPT_PURPOSE,
-                                     f"{receipt.case_number}|{receipt.query_code}|{advice}")
-        query = {"n": receipt.case_number, "c": receipt.query_code, "s": signature}
+        due = receipt.answer_due.isoformat() if receipt.answer_due else ""
+        files = [a.filename for a in envelope.attachments]
+        query: dict[str, str | list[str]] = {
+            "n": receipt.case_number, "c": receipt.query_code,
+            "s": self.signer.sign(RECEIPT_PURPOSE, _signed(receipt.case_number, receipt.query_code,
+                                                           advice, due, files))}
         if advice:
             query["e"] = advice
+        if due:
+            query["d"] = due
+        if files:
+            query["a"] = files
         location = request.app.router["citizen_receipt"].url_for().with_query(query)
         raise web.HTTPSeeOther(location)
 
@@ -201,10 +218,13 @@ class CitizenWeb:
         code = request.query.get("c", "")
         signature = request.query.get("s", "")
         advice = request.query.get("e", "")
-        if not self.signer.verify(RECEIPT_PURPOSE, f"{number}|{code}|{advice}", signature):
-            raise web.HTTPNotFound(text="回执不存在 (no such receipt)")
-        return aiohttp_jinja2.render_template("citizen_receipt.html", request,
-                                              {"number": number, "code": code, "advice": advice})
+        due = request.query.get("d", "")
+        files = request.query.getall("a", [])
+        if not self.signer.verify(RECEIPT_PURPOSE, _signed(number, code, advice, due, files),
+                                  signature):
+            raise web.HTTPNotFound(text="回执不存在")
+        return aiohttp_jinja2.render_template("citizen_receipt.html", request, {
+            "number": number, "code": code, "advice": advice, "due": due, "files": files})
 
     def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
         return aiohttp_jinja2.render_template("citizen_refused.html", request,

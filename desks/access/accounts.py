@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from desks.access.auth import DEFAULT_HASHER, hash_password
+from forwarder.words import said
 from registrar.models import Account, Role, Unit
 
 K = UnitKind
@@ -43,23 +44,23 @@ async def create_account(session: AsyncSession, *, username: str, display_name: 
     """Add an account; its role must fit its unit's kind and the password be long enough."""
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise AccountError("a username is 1–64 characters without spaces")
+        raise AccountError("用户名为 1–64 个字符，不能有空格")
     if not display_name.strip():
-        raise AccountError("give the person's name")
+        raise AccountError("请填写姓名")
     try:
         the_role = Role(role)
     except ValueError:
-        raise AccountError(f"unknown role {role!r}; one of {', '.join(Role)}") from None
+        raise AccountError("请从列表中选择角色") from None
     unit = None
     if unit_code:
         unit = (await session.execute(select(Unit).where(Unit.code == unit_code))).scalar_one_or_none()
         if unit is None:
-            raise AccountError(f"no unit {unit_code!r}")
+            raise AccountError("没有这个单位，请从列表中选择")
     if (unit.kind if unit else None) not in ROLE_UNIT_KINDS[the_role]:
-        raise AccountError(f"role {the_role} does not fit "
-                           + (f"{unit.name} ({unit.kind})" if unit else "an account without a unit"))
+        raise AccountError(f"角色“{said(the_role)}”与所属单位不符："
+                           + (f"{unit.name}不能设此角色" if unit else "此角色须关联单位"))
     if (await session.execute(select(Account.id).where(Account.username == username))).first():
-        raise AccountError(f"username {username!r} is taken")
+        raise AccountError(f"用户名 {username} 已被使用")
     try:
         password_hash = hash_password(password, hasher=hasher)
     except ValueError as exc:

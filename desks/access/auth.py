@@ -60,7 +60,7 @@ class AuthError(Exception):
 
 def hash_password(password: str, *, hasher: PasswordHasher = DEFAULT_HASHER) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise ValueError(f"a password has at least {MIN_PASSWORD_CHARS} characters")
+        raise ValueError(f"密码至少 {MIN_PASSWORD_CHARS} 个字符")
     return hasher.hash(password)
 
 
@@ -111,7 +111,8 @@ async def principal_of(session: AsyncSession, account: Account, *, via: str) -> 
     return Principal(account_id=account.id, username=account.username,
                      display_name=account.display_name, role=account.role,
                      unit_code=unit.code if unit else None, unit_kind=unit.kind if unit else None,
-                     unit_district=unit.district if unit else None, via=via)
+                     unit_district=unit.district if unit else None, via=via,
+                     unit_name=unit.name if unit else None)
 
 
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:

@@ -21,6 +21,8 @@ class Principal:
     unit_district: str | None
     via: str = "token"
     """How the caller proved who it is: ``token`` (bearer) or a cookie session."""
+    unit_name: str | None = None
+    """The unit's name as people say it (市城市管理委员会), for the pages' header."""
 
     @property
     def actor(self) -> Actor:

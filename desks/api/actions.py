@@ -36,19 +36,19 @@ async def visible_case(session: AsyncSession, principal: Principal, number: str)
     case = (await session.execute(select(Case).where(Case.number == number, visible(principal)))
             ).scalar_one_or_none()
     if case is None:
-        raise ApiError.not_found(f"no case {number}")
+        raise ApiError.not_found(f"没有案件 {number}，或您无权查看")
     return case
 
 
 async def visible_assignment(session: AsyncSession, principal: Principal, raw_id: str) -> Assignment:
     assignment_id = whole_number(raw_id)
     if assignment_id is None:
-        raise ApiError.not_found(f"no assignment {raw_id}")
+        raise ApiError.not_found("没有这项交办，或您无权查看")
     row = (await session.execute(select(Assignment).join(Case, Case.id == Assignment.case_id)
                                  .where(Assignment.id == assignment_id, visible(principal)))
            ).scalar_one_or_none()
     if row is None:
-        raise ApiError.not_found(f"no assignment {raw_id}")
+        raise ApiError.not_found("没有这项交办，或您无权查看")
     return row
 
 
@@ -100,6 +100,15 @@ async def accept(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: 
     await wf.accept(s, ctx, case.number, p.actor, internal_reason=optional_text(body, "internal_reason"),
                     reserved=flag(body, "reserved"))
     return {"case": case_summary(case)}
+
+
+async def accept_dispatch(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: Json) -> Json:
+    """Screening and dispatch in one step (R4.3, R7.2): the accept form's second button."""
+    made = await wf.accept_and_dispatch(
+        s, ctx, case.number, text(body, "unit"), p.actor,
+        internal_reason=optional_text(body, "internal_reason"), reserved=flag(body, "reserved"),
+        co_units=tuple(texts(body, "co_units")))
+    return {"case": case_summary(case), "assignments": await assignments_json(s, made)}
 
 
 async def dispatch(s: AsyncSession, ctx: Context, case: Case, p: Principal, body: Json) -> Json:
@@ -167,6 +176,12 @@ async def approve(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, bo
     return await _one(s, await wf.approve(s, ctx, a.id, p.actor))
 
 
+async def approve_submit(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, body: Json) -> Json:
+    """R8.2c in one step, where the unit's setting allows: approve and send on."""
+    await wf.approve_and_submit(s, ctx, a.id, p.actor)
+    return await _one(s, a)
+
+
 async def submit(s: AsyncSession, ctx: Context, a: Assignment, p: Principal, body: Json) -> Json:
     return await _one(s, await wf.submit(s, ctx, a.id, p.actor))
 
@@ -200,6 +215,7 @@ async def coordinate(s: AsyncSession, ctx: Context, a: Assignment, p: Principal,
 def add_action_routes(app: web.Application) -> None:
     for path, action, case_call in (
             ("not-accept", "not_accept", not_accept), ("accept", "accept", accept),
+            ("accept-dispatch", "accept_dispatch", accept_dispatch),
             ("dispatch", "dispatch", dispatch), ("split", "split", split),
             ("escalate", "escalate", escalate), ("stop", "stop", stop),
             ("publication", "publication", publication),
@@ -207,6 +223,7 @@ def add_action_routes(app: web.Application) -> None:
         app.router.add_post(f"/cases/{{number}}/{path}", case_post(action, case_call))
     for path, action, call in (
             ("read", "read", read), ("draft", "draft", draft), ("approve", "approve", approve),
+            ("approve-submit", "approve_submit", approve_submit),
             ("submit", "submit", submit), ("return", "return", request_return),
             ("return-decision", "return_decision", return_decision), ("review", "review", review),
             ("coordinate", "coordinate", coordinate)):

@@ -77,24 +77,37 @@ def parse_body(raw: str | None) -> Json:
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError.invalid("the body is not JSON (UTF-8)") from None
+        raise ApiError.invalid("请求内容不是 JSON（UTF-8）") from None
     except RecursionError:
-        raise ApiError.invalid("the body is nested too deeply") from None
+        raise ApiError.invalid("请求内容嵌套过深") from None
     if not isinstance(data, dict):
-        raise ApiError.invalid("the body must be a JSON object")
+        raise ApiError.invalid("请求内容须为 JSON 对象")
     return data
+
+
+#: Body fields as the desk's forms label them: a refusal names the field the person filled.
+FIELD_WORDS: dict[str, str] = {
+    "unit": "主办单位", "text": "答复内容", "reason": "理由", "note": "说明", "parts": "拆分事项",
+    "co_units": "协办单位", "comment": "审核意见", "opinion": "协调意见", "proposed_unit": "建议单位",
+    "redispatch_to": "改派单位", "passed": "审核结论", "accept": "是否同意", "publish": "是否公开",
+    "internal_reason": "内部办理理由", "done": "已办理情况", "problems": "存在问题",
+    "measures": "下一步措施"}
+
+
+def _field(key: str) -> str:
+    return FIELD_WORDS.get(key, f"“{key}”")
 
 
 def text(body: Json, key: str, *, required: bool = True) -> str:
     value = body.get(key)
     if value is None:
         if required:
-            raise ApiError.invalid(f"{key!r} is required")
+            raise ApiError.invalid(f"请填写{_field(key)}")
         return ""
     if not isinstance(value, str):
-        raise ApiError.invalid(f"{key!r} must be a string")
+        raise ApiError.invalid(f"{_field(key)}应为文字")
     if required and not value.strip():
-        raise ApiError.invalid(f"{key!r} must not be empty")
+        raise ApiError.invalid(f"请填写{_field(key)}")
     return value
 
 
@@ -105,13 +118,12 @@ def optional_text(body: Json, key: str) -> str | None:
 def flag(body: Json, key: str, *, default: bool | None = False) -> bool:
     value = body.get(key, default)
     if not isinstance(value, bool):
-        raise ApiError.invalid(f"{key!r} must be true or false" + (" and is required"
-                                                                   if default is None else ""))
+        raise ApiError.invalid(f"请选择{_field(key)}（是或否）")
     return value
 
 
 def texts(body: Json, key: str) -> list[str]:
     value = body.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ApiError.invalid(f"{key!r} must be a list of strings")
+        raise ApiError.invalid(f"{_field(key)}应为文字列表")
     return value

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from desks.console.attachments import add_attachment_routes
+from desks.console.consult import add_consult_routes
 from desks.console.deps import CONSOLE, ConsoleDeps
 from desks.console.hub import HUB, ConsoleHub, announce_call
 from desks.console.routes import add_console_routes
@@ -45,6 +46,7 @@ def setup_console(app: web.Application, deps_factory: Callable[[], ConsoleDeps])
     add_console_routes(app)
     add_transcription_routes(app)
     add_attachment_routes(app)
+    add_consult_routes(app)
     app.router.add_static("/static/console", STATIC)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contract.clock import Clock
 from contract.envelope import Sink
 from forwarder.screening import EmergencyRule
+from forwarder.workflow_base import Context
 from registrar.attachments import AttachmentStore
 
 
@@ -25,6 +27,10 @@ class ConsoleDeps:
     tz: ZoneInfo
     districts: tuple[str, ...]
     emergency_rules: tuple[EmergencyRule, ...] = ()
+    district_keys: dict[str, str] = field(default_factory=dict)
+    """District → the word an agent may type for it (yongtai for 永泰县)."""
+    workflow: Callable[[], Context] | None = None
+    """The workflow's context, for closing a consultation on the call and recording a chase."""
 
 
 CONSOLE = web.AppKey("console", ConsoleDeps)

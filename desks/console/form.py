@@ -16,11 +16,13 @@ from datetime import datetime
 
 from contract.envelope import Channel, Envelope
 from contract.normalise import EMAIL, InvalidInput, clean_text, normalise_phone
+from registrar.transcription import CallFields
 
 CATEGORIES = ("城管", "住建", "交通", "环保", "市场监管", "人社", "卫健", "教育", "公安", "水务", "其他")
 """What the call is about, as the service centre files it (a note on the case, a help for dispatch)."""
 FIELDS = ("form_id", "caller", "name", "text", "category", "district", "location", "public",
-          "reply", "reply_to")
+          "reply", "reply_to", "answer", "kb_source")
+"""``answer`` and ``kb_source``: a consultation answered on the call (咨询直办) and what it rests on."""
 DEFAULTS: dict[str, str] = {"public": "yes", "reply": "caller"}
 EXTERNAL_ID_PREFIX = "console-"
 
@@ -32,6 +34,21 @@ class ConsoleFormErrors(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
         self.values = values
+
+
+DISTRICT_HELP = "请选择列表中的区县（可输入名称或拼音，如 永泰 或 yongtai）"
+
+
+def resolve_district(raw: str, districts: tuple[str, ...],
+                     keys: dict[str, str] | None = None) -> str | None:
+    """The district an agent meant: its name, the start of its name (永泰), or its word
+    (yongtai); None when nothing or more than one district fits."""
+    value = unicodedata.normalize("NFKC", raw).strip()
+    if value in districts:
+        return value
+    lowered = value.lower()
+    fits = [d for d in districts if value and (d.startswith(value) or (keys or {}).get(d) == lowered)]
+    return fits[0] if len(fits) == 1 else None
 
 
 def blank_values() -> dict[str, str]:
@@ -66,7 +83,7 @@ def _reply_to(raw: str, errors: dict[str, str]) -> str | None:
 
 
 def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datetime,
-                       districts: tuple[str, ...]) -> Envelope:
+                       districts: tuple[str, ...], keys: dict[str, str] | None = None) -> Envelope:
     """Validate the call form; raise ``ConsoleFormErrors`` with every problem at once."""
     values = {name: str(raw.get(name, "") or "") for name in FIELDS}
     errors: dict[str, str] = {}
@@ -85,8 +102,12 @@ def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datet
     if values["category"] not in CATEGORIES:
         errors["category"] = "请选择诉求类别"
     district = values["district"].strip()
-    if district and district not in districts:
-        errors["district"] = "请选择列表中的区县"
+    if district:
+        found = resolve_district(district, districts, keys)
+        if found is None:
+            errors["district"] = DISTRICT_HELP
+        else:
+            district = values["district"] = found
     if values["public"] not in ("yes", "no"):
         errors["public"] = "请询问来电人是否同意公开"
     reply: str | None = None
@@ -98,6 +119,11 @@ def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datet
             errors["caller"] = "请填写来电号码（短信答复发到此号码），或选择其他答复方式"
     else:
         errors["reply"] = "请选择答复方式"
+    if raw.get("consult") == "1":
+        if not values["answer"].strip():
+            errors["answer"] = "请填写向来电人解答的内容（可从知识库选用）"
+        if not values["kb_source"].strip():
+            errors["kb_source"] = "请从知识库选用一条，或注明解答的依据"
     if errors:
         raise ConsoleFormErrors(errors, values)
     alternatives = (caller,) if caller and reply != caller else ()
@@ -116,3 +142,21 @@ def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datet
         alt_reply_addresses=alternatives,
         receipt_in_reply=True,
     )
+
+
+def parse_transcription_fields(raw: Mapping[str, str], *, districts: tuple[str, ...],
+                               keys: dict[str, str] | None = None) -> tuple[CallFields, dict[str, str]]:
+    """A fax or voicemail gets a call's fields: the category (required, as on a call), the
+    district and, optionally, a number or address to answer at besides the fax's own."""
+    values = {name: str(raw.get(name, "") or "") for name in ("category", "district", "reply_to")}
+    errors: dict[str, str] = {}
+    if values["category"] not in CATEGORIES:
+        errors["category"] = "请选择诉求类别"
+    district = ""
+    if values["district"].strip():
+        district = resolve_district(values["district"], districts, keys) or ""
+        if not district:
+            errors["district"] = DISTRICT_HELP
+    reply = _reply_to(values["reply_to"], errors) if values["reply_to"].strip() else None
+    return CallFields(values["category"] if "category" not in errors else "", district,
+                      reply or ""), errors

@@ -23,6 +23,7 @@ from contract.envelope import Receipt, TryLater
 from contract.normalise import InvalidInput, normalise_phone
 from desks.access.forms import read_form
 from desks.access.permissions import visible
+from desks.console.consult import close_on_call
 from desks.console.deps import CONSOLE
 from desks.console.form import CATEGORIES, ConsoleFormErrors, blank_values, parse_console_form
 from desks.console.hub import HEARTBEAT_S, HUB
@@ -30,7 +31,7 @@ from desks.staff.auth_pages import render
 from desks.staff.deps import current
 from forwarder.rules import CITIZEN_STATUS
 from forwarder.screening import emergency_hint
-from registrar.models import Case, CaseContact, Contact, Role
+from registrar.models import Case, CaseContact, CaseStatus, Contact, Role
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,15 @@ def _districts(request: web.Request) -> tuple[str, ...]:
 
 
 def _page(request: web.Request, *, values: dict[str, str], errors: dict[str, str] | None = None,
-          receipt: Receipt | None = None, status: int = 200) -> web.Response:
+          receipt: Receipt | None = None, status: int = 200, consulted: str = "") -> web.Response:
+    # The live R3.8 banner is rendered with the page, not left to the script: a form sent
+    # back for a missing field still says 煤气泄漏, and the banner must be there at once.
+    advice = emergency_hint(values.get("text", ""), request.app[CONSOLE].emergency_rules)
     return render(request, "console.html", {
         "values": values, "errors": errors or {}, "receipt": receipt,
         "categories": CATEGORIES, "districts": _districts(request),
+        "district_keys": request.app[CONSOLE].district_keys,
+        "live_advice": advice.text if advice and receipt is None else "", "consulted": consulted,
     }, status=status)
 
 
@@ -73,7 +79,7 @@ async def log_call(request: web.Request) -> web.Response:
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         envelope = parse_console_form(raw, agent=me.username, received_at=request.app[CONSOLE].clock.now(),
-                                      districts=_districts(request))
+                                      districts=_districts(request), keys=request.app[CONSOLE].district_keys)
     except ConsoleFormErrors as exc:
         return _page(request, values=exc.values, errors=exc.errors, status=400)
     try:
@@ -82,7 +88,12 @@ async def log_call(request: web.Request) -> web.Response:
         values = {k: raw.get(k, "") for k in blank_values()}
         return _page(request, values=values, status=503, errors={
             "form": "系统暂时无法保存，请稍后再按一次“登记”（已填内容保留，不会重复登记）"})
-    return _page(request, values=blank_values(), receipt=receipt)
+    consulted = ""
+    if raw.get("consult") == "1" and receipt.created:  # 咨询直办: registered, then closed
+        problem = await close_on_call(request, receipt, answer=raw.get("answer", ""),
+                                      source=raw.get("kb_source", ""))
+        consulted = problem or f"已当场解答并办结（依据：{raw.get('kb_source', '').strip()}）"
+    return _page(request, values=blank_values(), receipt=receipt, consulted=consulted)
 
 
 async def screen(request: web.Request) -> web.Response:
@@ -119,6 +130,7 @@ async def history(request: web.Request) -> web.Response:
         "number": c.number,
         "date": _local(c.registered_at, request),
         "status": CITIZEN_STATUS.get(c.status, c.status),
+        "open": c.status not in (CaseStatus.CLOSED, CaseStatus.NOT_ACCEPTED, CaseStatus.STOPPED),
         "channel": c.channel,
         "text": c.text if len(c.text) <= SHORT_TEXT else c.text[:SHORT_TEXT] + "…",
     } for c in cases]})
@@ -134,7 +146,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     """GET /desk/console/ws: an agent's console listens here for calls popped to it."""
     require_agent(request)
     if not _same_origin(request):
-        raise web.HTTPForbidden(text="cross-origin websocket refused")
+        raise web.HTTPForbidden(text="拒绝来自其他网站的连接")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
     await ws.prepare(request)
     hub, agent = request.app[HUB], current(request).principal.username

@@ -24,6 +24,7 @@ from desks.access.forms import read_form
 from desks.access.permissions import visible
 from desks.access.principal import Principal
 from desks.console.deps import CONSOLE
+from desks.console.form import CATEGORIES, parse_transcription_fields
 from desks.console.routes import require_agent
 from desks.staff.auth_pages import render
 from desks.staff.deps import current
@@ -96,8 +97,15 @@ async def _fax_case(session: AsyncSession, principal: Principal, number: str) ->
     return case
 
 
+def _filed(case: Case) -> dict[str, str]:
+    """The call fields as filed so far: the category note and the district hint."""
+    category = next((n.split("=", 1)[1] for n in case.notes if n.startswith("category=")), "")
+    return {"category": category, "district": case.district_hint or "", "reply_to": ""}
+
+
 def _fax_page(request: web.Request, case: Case, *, text: str | None = None, error: str = "",
-              saved: Case | None = None, status: int = 200) -> web.Response:
+              saved: Case | None = None, status: int = 200, values: dict[str, str] | None = None,
+              errors: dict[str, str] | None = None) -> web.Response:
     waiting = awaits_transcription(case)
     ocr = machine_text(case.text) if waiting else ""
     pages = [a for a in case.attachments if a.content_type in THUMBNAIL_TYPES]
@@ -109,6 +117,8 @@ def _fax_page(request: web.Request, case: Case, *, text: str | None = None, erro
         "text": text if text is not None else (ocr if waiting else case.text),
         "pages": pages, "audio": audio, "files": files, "error": error, "saved": saved,
         "received": case.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        "values": values or _filed(case), "errors": errors or {}, "categories": CATEGORIES,
+        "districts": request.app[CONSOLE].districts, "district_keys": request.app[CONSOLE].district_keys,
     }, status=status)
 
 
@@ -129,6 +139,14 @@ async def save_transcription(request: web.Request) -> web.StreamResponse:
     number = request.match_info["number"]
     form = await read_form(request)
     text = str(form.get("text", ""))
+    raw = {k: v for k, v in form.items() if isinstance(v, str)}
+    deps = request.app[CONSOLE]
+    fields, errors = parse_transcription_fields(raw, districts=deps.districts, keys=deps.district_keys)
+    if errors:
+        async with deps.sessionmaker() as session:
+            case = await _fax_case(session, principal, number)
+        values = {k: raw.get(k, "") for k in ("category", "district", "reply_to")}
+        return _fax_page(request, case, text=text, values=values, errors=errors, status=400)
     advice = emergency_hint(text, request.app[CONSOLE].emergency_rules)
     actor = f"{principal.display_name}@{principal.unit_code or principal.username}"
     try:
@@ -138,12 +156,14 @@ async def save_transcription(request: web.Request) -> web.StreamResponse:
             await record_transcription(session, number, text, actor=actor,
                                        now=request.app[CONSOLE].clock.now(),
                                        emergency=advice.services if advice else None,
-                                       replace_transcribed=form.get("replace") == "1")
+                                       replace_transcribed=form.get("replace") == "1",
+                                       fields=fields)
     except TranscriptionError as exc:
         async with request.app[CONSOLE].sessionmaker() as session:
             case = await _fax_case(session, principal, number)
-        return _fax_page(request, case, text=text, error=exc.reason, status=409 if exc.code == "already"
-                         else 400)
+        values = {k: raw.get(k, "") for k in ("category", "district", "reply_to")}
+        return _fax_page(request, case, text=text, error=exc.reason, values=values,
+                         status=409 if exc.code == "already" else 400)
     async with request.app[CONSOLE].sessionmaker() as session:
         following = await _next_waiting(session, principal)
     saved = quote(number)

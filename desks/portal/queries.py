@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.normalise import InvalidInput, normalise_phone
+from forwarder.progress import AnswerDue, PublicStep, answer_due, public_steps
 from forwarder.publication import mask_for_publication
+from forwarder.rules import Clocks
+from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
     AssignmentRole,
@@ -19,11 +22,29 @@ from registrar.models import (
     Case,
     CaseStatus,
     Classification,
+    Deadline,
+    Event,
     Rating,
     Unit,
 )
 
 PAGE_SIZE = 20
+#: The rating in words, with the score each stands for (the figures average the scores).
+RATING_WORDS: tuple[tuple[int, str], ...] = ((5, "满意"), (3, "基本满意"), (1, "不满意"))
+
+
+def rating_word(score: int) -> str:
+    """A stored score (1–5, older ratings used every step) as the word the citizen chose."""
+    return "满意" if score >= 4 else "基本满意" if score == 3 else "不满意"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the status page tells the citizen beyond the state: who handles it, by when, the steps."""
+
+    units: str
+    due: AnswerDue | None
+    steps: list[PublicStep]
 
 
 def like_escape(text: str) -> str:
@@ -172,3 +193,20 @@ async def _public(session: AsyncSession, case: Case) -> PublicAnswer:
     assert case.published_at is not None
     return PublicAnswer(case.number, case.registered_at, case.published_at, public_summary(case),
                         case.published_text or "", "、".join(dict.fromkeys(units)))
+
+
+async def progress(session: AsyncSession, case: Case, *, due: DuePolicy | None, zone: tzinfo | None,
+                   clocks: Clocks) -> Progress:
+    """The handling units, the answer's due date (while one is awaited) and the public steps."""
+    units = (await session.execute(select(Unit.name).join(Assignment, Assignment.unit_id == Unit.id).where(
+        Assignment.case_id == case.id, Assignment.role == AssignmentRole.LEAD)
+        .order_by(Assignment.id))).scalars().all()
+    deadlines = list((await session.execute(select(Deadline).where(
+        Deadline.case_id == case.id))).scalars())
+    events = list((await session.execute(select(Event).where(Event.case_id == case.id)
+                                         .order_by(Event.id))).scalars())
+    waiting = case.status in (CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.DISPATCHED,
+                              CaseStatus.SPLIT)
+    when = (answer_due(case.registered_at, deadlines, due=due, clocks=clocks, zone=zone or UTC)
+            if due is not None and waiting else None)
+    return Progress("、".join(dict.fromkeys(units)), when, public_steps(events))

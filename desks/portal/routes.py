@@ -22,8 +22,9 @@ from contract.signing import CitizenCsrf
 from desks.access.forms import read_form
 from desks.portal import queries
 from desks.portal.feed import ENTRIES, feed_response
-from forwarder.rules import CITIZEN_STATUS
+from forwarder.rules import CITIZEN_STATUS, Clocks, clocks_at, default_revisions
 from registrar import throttle
+from registrar.deadlines import DuePolicy
 from registrar.throttle import Limit
 
 #: Every status lookup, per address: enough for a family, not for a scan.
@@ -40,6 +41,9 @@ class PortalDeps:
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock
     csrf: CitizenCsrf
+    due: DuePolicy | None = None
+    """Counts the answer's due date in working days (None: the status page shows none)."""
+    revisions: tuple[Clocks, ...] = ()
 
 
 PORTAL = web.AppKey("portal", PortalDeps)
@@ -74,7 +78,9 @@ async def _checked_post(request: web.Request) -> dict[str, str]:
 
 
 async def status_form(request: web.Request) -> web.Response:
-    return _render(request, "portal_status.html", {"case": None, "error": ""})
+    """The lookup form; the receipt's link fills in the case number."""
+    number = request.query.get("number", "").strip()[:40]
+    return _render(request, "portal_status.html", {"case": None, "error": "", "number": number})
 
 
 def _address(request: web.Request) -> str:
@@ -109,9 +115,13 @@ async def _show(request: web.Request, number: str, secret: str, *, error: str = 
                 "case": None, "number": number,
                 "error": error or "未找到该案件，请核对编号和查询码。"}, status=404)
         rating = await queries.rating_of(session, case)
+        progress = await queries.progress(session, case, due=deps.due, zone=deps.clock.now().tzinfo,
+                                          clocks=clocks_at(deps.clock.now(), revisions=deps.revisions
+                                                           or default_revisions()))
     return _render(request, "portal_status.html", {
         "case": case, "status_text": CITIZEN_STATUS.get(case.status, case.status),
         "number": case.number, "secret": secret, "rating": rating, "error": error,
+        "progress": progress, "ratings": queries.RATING_WORDS, "rating_word": queries.rating_word,
         "message": message, "tz": deps.clock.now().tzinfo}, status=status)
 
 

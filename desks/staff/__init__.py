@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from desks.staff.answer_photos import add_answer_photo_routes
 from desks.staff.auth_pages import add_auth_routes, signed_in
 from desks.staff.deps import DESK, DeskDeps
 from desks.staff.pages_admin import add_admin_pages
@@ -19,6 +20,7 @@ from desks.staff.pages_bulletins import add_bulletin_pages
 from desks.staff.pages_cases import add_case_pages
 from desks.staff.pages_cockpit import add_cockpit_pages
 from desks.staff.pages_findings import add_findings_pages
+from desks.staff.pages_knowledge import add_knowledge_pages
 from desks.staff.pages_supervision import add_supervision_pages
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -41,6 +43,8 @@ def setup_desk(app: web.Application, deps_factory: Callable[[], DeskDeps]) -> No
     add_findings_pages(app)
     add_cockpit_pages(app)
     add_bulletin_pages(app)
+    add_knowledge_pages(app)
+    add_answer_photo_routes(app)
     app.router.add_static("/desk/static", STATIC)
 
 

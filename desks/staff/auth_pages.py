@@ -56,10 +56,10 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
     if desk is None:
         if request.method == "GET":
             raise web.HTTPSeeOther(f"/desk/login?next={request.path_qs}")
-        raise web.HTTPUnauthorized(text="请先登录 (sign in first)")
+        raise web.HTTPUnauthorized(text="请先登录")
     if request.method not in SAFE_METHODS and not csrf_matches(await _csrf_sent(request),
                                                                 desk.csrf):
-        raise web.HTTPForbidden(text="页面已过期，请刷新后重试 (bad CSRF token)")
+        raise web.HTTPForbidden(text="页面已过期，请刷新后重试")
     request[CURRENT] = desk
     return await handler(request)
 
@@ -72,7 +72,7 @@ async def _csrf_sent(request: web.Request) -> str:
         try:
             value = (await read_form(request)).get("csrf", "")
         except ValueError:
-            raise web.HTTPBadRequest(text="表单格式不正确 (malformed form)") from None
+            raise web.HTTPBadRequest(text="表单格式不正确") from None
         return value if isinstance(value, str) else ""
     return ""
 

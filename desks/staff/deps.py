@@ -12,6 +12,7 @@ from desks.access.login_throttle import LoginThrottle
 from desks.access.sessions import DeskSession, DeskSessions
 from forwarder.calendar import WorkingCalendar
 from forwarder.workflow_base import Context
+from registrar.attachments import AttachmentStore
 
 
 @dataclass(slots=True)
@@ -23,6 +24,8 @@ class DeskDeps:
     throttle: LoginThrottle
     calendar_file: Path | None = None
     """The site's holiday override file, named on the admin's calendar page."""
+    attachments: AttachmentStore | None = None
+    """Where a handler's site photo for an answer is stored (issue 13 item 7)."""
 
 
 DESK = web.AppKey("desk", DeskDeps)

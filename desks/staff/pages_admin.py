@@ -46,6 +46,7 @@ DUTY_NAMES = {"principal": "主要领导", "leader": "分管领导", "handler": 
 DONE: dict[str, str] = {
     "appointed": "已任命，记录已保存。", "relieved": "已卸任，记录保留在历史中。",
     "keywords": "关键词已保存。", "unit_active": "单位状态已更新。",
+    "leader_submits": "答复报送方式已更新。",
     "account_active": "账号状态已更新。", "tokens": "该账号的 API 令牌已全部吊销。",
 }
 
@@ -53,7 +54,7 @@ DONE: dict[str, str] = {
 def require_admin(request: web.Request) -> None:
     """Administration is for the admin role only (R10.2 changes the record of responsibility)."""
     if current(request).principal.role != Role.ADMIN:
-        raise web.HTTPForbidden(text="仅系统管理员可用 (administrators only)")
+        raise web.HTTPForbidden(text="仅系统管理员可用")
 
 
 def local_day(request: web.Request, text: str) -> datetime:
@@ -108,7 +109,7 @@ async def units_page(request: web.Request) -> web.Response:
 async def _unit_context(session: AsyncSession, request: web.Request, code: str) -> dict[str, Any]:
     unit = (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
     if unit is None:
-        raise web.HTTPNotFound(text="没有这个单位 (no such unit)")
+        raise web.HTTPNotFound(text="没有这个单位")
     history = await admin.roster_history(session, unit)
     moment = now(request)
     ids = {i for e in history for i in (*admin.ReportLine.unpack(e.reported_by).to,
@@ -177,6 +178,9 @@ async def unit_action(request: web.Request) -> web.StreamResponse:
             elif action == "active":
                 await admin.set_unit_active(session, code, data.get("active") == "1")
                 done = "unit_active"
+            elif action == "leader-submits":
+                await admin.set_leader_submits(session, code, data.get("on") == "1")
+                done = "leader_submits"
             else:
                 raise web.HTTPNotFound()
     except admin.AdminError as exc:

@@ -25,6 +25,7 @@ from contract.normalise import whole_number
 from desks.access.errors import ApiError
 from desks.access.principal import Principal
 from desks.api.routes import search_query
+from desks.console.form import CATEGORIES
 from desks.staff import pages_cases_detail
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
@@ -53,6 +54,8 @@ from registrar.models import (
 )
 
 PAGE_SIZE = 50
+REFRESH_S = 60
+"""The queue reloads itself this often (seconds) while nobody is typing on it."""
 S = AssignmentState
 #: What a unit still owes on its assignments (the inbox).
 OWING = (S.DISPATCHED, S.READ, S.DRAFTED, S.APPROVED, S.REDO, S.RETURN_REQUESTED)
@@ -74,6 +77,9 @@ class Row:
     state: str = ""
     note: str = ""
     dues: list[DueView] = field(default_factory=list)
+    category: str = ""
+    """What the agent filed the call as (城管, 住建 …), from the case's notes."""
+    district: str = ""
 
 
 def page_of(request: web.Request) -> int:
@@ -82,18 +88,52 @@ def page_of(request: web.Request) -> int:
 
 def clocks(request: web.Request) -> Clocks:
     deps = request.app[DESK]
-    return Clocks(deps.calendar.zone, deps.ctx.clock.now())
+    return Clocks(deps.calendar.zone, deps.ctx.clock.now(), deps.calendar)
+
+
+def category_of(c: Case) -> str:
+    """The category an agent filed (the ``category=`` note of a call or a transcription)."""
+    return next((n.split("=", 1)[1] for n in reversed(c.notes) if n.startswith("category=")), "")
 
 
 def case_row(c: Case, clk: Clocks, **extra: Any) -> Row:
     return Row(c.number, CHANNELS.get(c.channel, c.channel), clk.t(c.received_at), excerpt(c.text),
-               CASE_STATUS.get(c.status, c.status), c.emergency, is_internal(c), c.reserved, **extra)
+               CASE_STATUS.get(c.status, c.status), c.emergency, is_internal(c), c.reserved, **extra,
+               category=category_of(c), district=c.district_hint or "")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """The queue's filters: district and channel narrow the query; the category, kept in the
+    case's notes, narrows the rows of the page shown."""
+
+    district: str = ""
+    channel: str = ""
+    category: str = ""
+
+    @classmethod
+    def of(cls, request: web.Request) -> QueueFilter:
+        q = request.query
+        channel = q.get("channel", "")
+        return cls(q.get("district", "")[:64], channel if channel in CHANNELS else "",
+                   q.get("category", "")[:32])
+
+    def where(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.district:
+            out.append(Case.district_hint == self.district)
+        if self.channel:
+            out.append(Case.channel == self.channel)
+        return out
+
+    def keep(self, row: Row) -> bool:
+        return not self.category or row.category == self.category
 
 
 async def my_unit(session: AsyncSession, me: Principal) -> Unit:
     unit = (await session.execute(select(Unit).where(Unit.code == me.unit_code))).scalar_one_or_none()
     if unit is None:
-        raise web.HTTPForbidden(text="账号未关联单位 (no unit)")
+        raise web.HTTPForbidden(text="账号未关联单位")
     return unit
 
 
@@ -159,11 +199,12 @@ def _return_note(a: Assignment) -> str:
     return f"理由：{a.return_reason or '—'}；建议改由：{a.proposed_unit or '—'}"
 
 
-async def queue_sections(session: AsyncSession, bureau: Unit, page: int,
-                         clk: Clocks) -> tuple[dict[str, list[Row]], bool]:
+async def queue_sections(session: AsyncSession, bureau: Unit, page: int, clk: Clocks,
+                         wanted: QueueFilter | None = None) -> tuple[dict[str, list[Row]], bool]:
     """The bureau's open work: screening/dispatch, reviews, return decisions, publication."""
+    wanted = wanted or QueueFilter()
     base = (select(Assignment, Case, Unit).join(Case, Case.id == Assignment.case_id)
-            .join(Unit, Unit.id == Assignment.unit_id))
+            .join(Unit, Unit.id == Assignment.unit_id).where(*wanted.where()))
     queued = with_clock(base.where(Assignment.unit_id == bureau.id, Assignment.role == AssignmentRole.BUREAU,
                                    Assignment.state == S.QUEUED), [DeadlineKind.DISPATCH])
     reviews = with_clock(base.where(Assignment.state == S.SUBMITTED, reviewed_by(bureau)),
@@ -174,16 +215,17 @@ async def queue_sections(session: AsyncSession, bureau: Unit, page: int,
     more = False
     for name, query, note in (("queue", queued, None), ("review", reviews, None),
                               ("returns", returns, _return_note)):
-        sections[name], has_more = await _section(session, query, page, clk, note)
+        rows, has_more = await _section(session, query, page, clk, note)
+        sections[name] = [r for r in rows if wanted.keep(r)]
         more = more or has_more
     answered = list((await session.execute(
         select(Case).where(Case.status == CaseStatus.ANSWERED, Case.parent_case_id.is_(None),
-                           publication_by(bureau))
+                           publication_by(bureau), *wanted.where())
         .order_by(Case.registered_at, Case.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
     )).scalars())
     sections["publication"] = [
-        case_row(c, clk, note="诉求人同意公开" if c.public_allowed else "诉求人不同意公开")
-        for c in answered[:PAGE_SIZE]]
+        r for r in (case_row(c, clk, note="诉求人同意公开" if c.public_allowed else "诉求人不同意公开")
+                    for c in answered[:PAGE_SIZE]) if wanted.keep(r)]
     # R12 回访: dissatisfied call-backs wait for the city bureau's review, redo or note.
     sections["dissatisfied"] = [
         case_row(c, clk, note=f"回访不满意 {clk.t(at)}") for c, at in
@@ -195,13 +237,18 @@ async def queue_page(request: web.Request) -> web.Response:
     """GET /desk/queue: a bureau's open work, each row with the clock that matters for it."""
     me = current(request).principal
     if me.role not in (Role.CITY_BUREAU, Role.DISTRICT_BUREAU):
-        raise web.HTTPForbidden(text="待办队列仅供信访局使用 (bureaus only)")
-    page, clk = page_of(request), clocks(request)
+        raise web.HTTPForbidden(text="待办队列仅供信访局使用")
+    page, clk, wanted = page_of(request), clocks(request), QueueFilter.of(request)
+    refresh = whole_number(request.query.get("refresh", ""), maximum=600) or REFRESH_S
     async with request.app[DESK].sessionmaker() as session:
         bureau = await my_unit(session, me)
-        sections, more = await queue_sections(session, bureau, page, clk)
-    return render(request, "desk_queue.html", {"bureau": bureau.name, "sections": sections,
-                                               "page": page, "more": more})
+        sections, more = await queue_sections(session, bureau, page, clk, wanted)
+        districts = list((await session.execute(select(Unit.district).where(
+            Unit.kind == UnitKind.DISTRICT_BUREAU).order_by(Unit.id))).scalars())
+    return render(request, "desk_queue.html", {
+        "bureau": bureau.name, "sections": sections, "page": page, "more": more,
+        "wanted": wanted, "districts": [d for d in districts if d], "categories": CATEGORIES,
+        "channels": CHANNELS, "refresh": max(5, refresh), "now": clk.t(clk.now)})
 
 
 # --- the unit's inbox ------------------------------------------------------------------
@@ -237,7 +284,7 @@ async def inbox_page(request: web.Request) -> web.Response:
     """GET /desk/inbox: what the unit must read, answer or approve, with due dates (R8.1, R8.2)."""
     me = current(request).principal
     if me.role not in (Role.UNIT_HANDLER, Role.UNIT_LEADER, Role.DISCIPLINE):
-        raise web.HTTPForbidden(text="收件箱仅供承办单位使用 (handling units only)")
+        raise web.HTTPForbidden(text="收件箱仅供承办单位使用")
     page, clk = page_of(request), clocks(request)
     async with request.app[DESK].sessionmaker() as session:
         unit = await my_unit(session, me)

@@ -21,12 +21,15 @@ from desks.access.permissions import visible
 from desks.access.principal import Principal
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
+from desks.staff.history_view import history_lines
 from desks.staff.pages_cases_view import (
+    ANSWER_TEMPLATES,
     ASSIGNMENT_ROLE,
     ASSIGNMENT_STATE,
     CASE_STATUS,
     CHANNELS,
     EVENT_ACTION,
+    IMAGE_TYPES,
     NOTICE_KIND,
     NOTICE_STATUS,
     Clocks,
@@ -42,6 +45,8 @@ from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, 
 from registrar.queries import CaseDetail, case_detail
 
 S = AssignmentState
+PHOTO_NOTES = {"added": ("ok", "现场照片已附在答复中。"),
+               "refused": ("error", "未能添加照片：请选择 10 MB 以内的 JPEG、PNG、WEBP 或 GIF 照片。")}
 KIND_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("市直单位", frozenset({UnitKind.CITY_UNIT})),
     ("区信访局", frozenset({UnitKind.DISTRICT_BUREAU})),
@@ -59,6 +64,7 @@ class UnitWork:
     read: bool = False
     draft: bool = False
     approve: bool = False
+    approve_submit: bool = False
     submit: bool = False
     ret: bool = False
     return_closed: str = ""
@@ -71,6 +77,8 @@ class Actions:
     """What the page offers the viewer: the ``ok`` entries of ``forwarder.allowed``."""
 
     screen: bool = False
+    screen_and_dispatch: bool = False
+    """R4.3 + R7.2 in one form: accept and name the handling unit with one press."""
     not_accept: bool = False
     dispatch: bool = False
     split: bool = False
@@ -96,7 +104,7 @@ class Actions:
 #: Why a unit may no longer return an item, as the desk says it (R8.3a, R8.3b).
 RETURN_CLOSED = {"R8.3b": "信访局已不同意退回，本单位须继续办理（R8.3b）。",
                  "R8.3a": "退回期限（交办后 2 个工作日，R8.3a）已过。"}
-UNIT_STEPS = ("read", "draft", "approve", "submit", "return", "coordinate")
+UNIT_STEPS = ("read", "draft", "approve", "approve_submit", "submit", "return", "coordinate")
 
 
 def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
@@ -109,6 +117,7 @@ def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
         return entry is not None and entry.ok
 
     out.screen, out.not_accept = ok("accept", number), ok("not_accept", number)
+    out.screen_and_dispatch = ok("accept_dispatch", number)
     out.dispatch, out.split = ok("dispatch", number), ok("split", number)
     out.escalate, out.stop = ok("escalate", number), ok("stop", number)
     out.stop_panel = out.stop or judged[("stop", number)].reason.startswith("R8.5b")
@@ -128,6 +137,7 @@ def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
         steps = {step: ok(step, a.id) for step in UNIT_STEPS}
         if any(steps.values()):
             work = UnitWork(a, read=steps["read"], draft=steps["draft"], approve=steps["approve"],
+                            approve_submit=steps["approve_submit"],
                             submit=steps["submit"], ret=steps["return"],
                             coordinate=steps["coordinate"])
             if not work.ret and a.state in (S.DISPATCHED, S.READ):
@@ -156,9 +166,28 @@ async def dispatch_context(session: AsyncSession, me: Principal, case: Case, uni
     return {"targets": targets, "co_targets": co, "suggestions": suggestions}
 
 
+#: The assignment states that still owe the viewer's unit something, by role.
+OWED = {Role.CITY_BUREAU: (S.QUEUED,), Role.DISTRICT_BUREAU: (S.QUEUED,),
+        Role.UNIT_HANDLER: (S.DISPATCHED, S.READ, S.APPROVED, S.REDO),
+        Role.UNIT_LEADER: (S.DRAFTED,)}
+
+
+async def next_item(session: AsyncSession, me: Principal, case: Case) -> str | None:
+    """The next case waiting on the viewer's unit, oldest first: where to go after an action."""
+    states = OWED.get(Role(me.role)) if me.role in OWED else None
+    if not states or me.unit_code is None:
+        return None
+    number: str | None = (await session.execute(
+        select(Case.number).join(Assignment, Assignment.case_id == Case.id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .where(Unit.code == me.unit_code, Assignment.state.in_(states), Case.id != case.id)
+        .order_by(Case.registered_at, Case.id).limit(1))).scalar_one_or_none()
+    return number
+
+
 async def repeats_of(session: AsyncSession, me: Principal, case: Case) -> list[special.Repeat]:
-    """Earlier similar items of the same citizen that the viewer may see (R8.5)."""
-    found = await special.find_repeats(session, case.number)
+    """Every earlier item of the same citizen the viewer may see, likeliest repeat first (R8.5)."""
+    found = await special.earlier_cases(session, case.number)
     shown = set((await session.execute(select(Case.number).where(
         Case.number.in_([r.number for r in found]), visible(me)))).scalars())
     return [r for r in found if r.number in shown]
@@ -169,12 +198,12 @@ async def case_page(request: web.Request) -> web.Response:
     me = current(request).principal
     deps = request.app[DESK]
     number = request.match_info["number"]
-    clk = Clocks(deps.calendar.zone, deps.ctx.clock.now())
+    clk = Clocks(deps.calendar.zone, deps.ctx.clock.now(), deps.calendar)
     async with deps.sessionmaker() as session:
         seen = (await session.execute(select(Case.id).where(Case.number == number, visible(me)))).first()
         detail = await case_detail(session, number) if seen else None
         if detail is None:
-            raise web.HTTPNotFound(text="没有这个案件，或您无权查看 (no such case)")
+            raise web.HTTPNotFound(text="没有这个案件，或您无权查看")
         case = detail.case
         units = list((await session.execute(select(Unit).where(Unit.active.is_(True))
                                             .order_by(Unit.id))).scalars())
@@ -187,16 +216,23 @@ async def case_page(request: web.Request) -> web.Response:
             Case.parent_case_id == case.id).order_by(Case.number))).scalars())
         parent = (await session.get(Case, case.parent_case_id)) if case.parent_case_id else None
         extra: dict[str, Any] = {"targets": [], "co_targets": [], "suggestions": []}
-        if actions.dispatch or actions.returns:
+        if actions.dispatch or actions.returns or actions.screen_and_dispatch:
             extra = await dispatch_context(session, me, case, units)
         repeats = await repeats_of(session, me, case) if actions.stop_panel else []
+        following = await next_item(session, me, case)
     names = {u.code: u.name for u in units}
     public_summary, public_answer = public_texts(case) if actions.publication else ("", "")
     return render(request, "desk_case.html", {
         "public_summary": public_summary, "public_answer": public_answer,
         "case": case, "detail": detail, "actions": actions, "clk": clk, "names": names,
+        "history": history_lines(detail.events, names, channel=case.channel),
+        "next_item": following,
+        "answer_photos": {str((e.data or {}).get("sha256")) for e in detail.events
+                          if e.action == "answer_photo"},
+        "image_types": IMAGE_TYPES, "answer_templates": ANSWER_TEMPLATES,
+        "photo_note": PHOTO_NOTES.get(request.query.get("photo", ""), ("", "")),
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
-        "answered_before": sum(1 for r in repeats if r.answered),
+        "answered_before": sum(1 for r in repeats if r.answered and r.repeat),
         "stop_threshold": clocks.repeat_answers_before_stop,
         "contact": contact_for(me.role, case.reply_address or case.sender),
         "sender": contact_for(me.role, case.sender),

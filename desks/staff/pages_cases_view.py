@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from forwarder import words
+from forwarder.calendar import WorkingCalendar
 from forwarder.publication import mask_personal_data
 from registrar.models import Case, Classification, Deadline, Role
 
@@ -17,17 +19,9 @@ CHANNELS: dict[str, str] = {
     "web": "网站", "phone": "电话", "fax": "传真", "sms_modem": "短信", "sms_twilio": "短信",
     "twilio_voice": "电话留言", "email": "电子邮件",
 }
-CASE_STATUS: dict[str, str] = {
-    "registered": "已登记待甄别", "not_accepted": "不予受理", "accepted": "已受理待交办",
-    "dispatched": "办理中", "split": "已拆分办理", "answered": "已答复待发布", "closed": "已办结",
-    "stopped": "已停止交办",
-}
-ASSIGNMENT_STATE: dict[str, str] = {
-    "queued": "待处理", "dispatched": "已交办未阅", "read": "已阅办理中", "drafted": "已起草待审批",
-    "approved": "领导已审批", "submitted": "已提交待审核", "passed": "审核通过", "redo": "退回重办",
-    "contributed": "已提交协办意见", "return_requested": "申请退回", "done": "已完成",
-    "withdrawn": "已撤回",
-}
+# One name per state: the refusals name states with these same words (forwarder.words).
+CASE_STATUS: dict[str, str] = words.CASE_STATE
+ASSIGNMENT_STATE: dict[str, str] = words.ASSIGNMENT_STATE
 ASSIGNMENT_ROLE: dict[str, str] = {
     "bureau": "信访局", "lead": "主办", "co": "协办", "coordination": "协调",
 }
@@ -47,14 +41,24 @@ EVENT_ACTION: dict[str, str] = {
     "reopen": "重新交办", "split": "拆分", "split_part": "拆分所得事项", "stop": "停止交办",
     "escalated": "提请政府协调", "overdue_handling": "逾期办理", "deadline_warning": "期限预警",
     "forwarded_late": "迟转", "deadline_recounted": "期限重算", "withdraw": "撤回",
-    "coordinated": "协调完成",
+    "coordinated": "协调完成", "late_dispatch": "交办逾期", "late_read": "阅件逾期",
+    "late_review": "审核逾期", "late_redo": "重办逾期", "late_unit": "单位逾期",
+    "efficiency_warning": "效能告诫", "escalated_to_efficiency_office": "报市效能办",
+    "escalated_to_leader": "报单位分管领导", "finding_decided": "效能认定", "unit_notified": "已通知单位",
+    "internal": "内部办理", "not_accepted": "不予受理", "stopped": "停止交办", "answer": "答复",
+    "return_refused": "不同意退回", "forwarded": "转市信访局",
+    "case_answer_on_call": "咨询当场解答并办结", "urged": "来电催办",
 }
 # Case-level moves are logged as "case_<action>" (workflow_base.move_case).
 EVENT_ACTION.update({
     "case_accept": "受理", "case_not_accept": "不予受理", "case_dispatch": "案件交办",
     "case_split": "拆分交办（R8.7）", "case_answered": "全部答复审核通过", "case_reopen": "撤回重新交办",
     "case_close": "办结", "case_stop": "停止交办（R8.5b）",
+    "case_parts_screened_out": "各部分均不予受理，整件办结（R8.7）",
 })
+# R8.3a: a unit's clocks wait while the bureau decides its return (forwarder.return_clocks).
+EVENT_ACTION.update({"clocks_paused": "退回待决定，期限暂停", "clocks_resumed": "不同意退回，期限恢复",
+                     "answer_photo": "附现场照片"})
 # R12 回访 (forwarder.callbacks): the rating request, the citizen's rating and its follow-up.
 EVENT_ACTION.update({
     "rating_requested": "发送回访评价短信", "callback_rated": "回访评价",
@@ -69,27 +73,62 @@ NOTICE_STATUS: dict[str, str] = {
     "pending": "待发送", "sending": "发送中", "sent": "已发送", "delivered": "已送达", "failed": "发送失败",
     "cancelled": "已取消",
 }
+#: Openings of an answer a handler picks and completes (the draft form's template list).
+ANSWER_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("已现场处理", "您反映的问题，我单位已于　月　日派员到现场核查处理，现已处理完毕。"
+                  "具体情况：　。感谢您对城市管理工作的支持。"),
+    ("已列入计划", "您反映的问题经现场核查属实。因　，暂无法立即解决，我单位已列入　年度计划，"
+                  "预计于　月底前完成。"),
+    ("不属本单位职责", "您反映的问题经核实不属于我单位职责范围，建议您向　反映，联系电话　。"),
+    ("政策解释", "经查，根据　（文件名称及文号）第　条规定：　。您反映的情况　。如有疑问，可致电　咨询。"),
+)
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+"""Files shown as thumbnails on the case page (TIFF fax originals show as their PNG pages)."""
+
 #: Roles that work with the citizen and so see the whole contact (the agent calls back too).
 FULL_CONTACT_ROLES = frozenset({Role.AGENT, Role.CITY_BUREAU, Role.DISTRICT_BUREAU, Role.UNIT_HANDLER,
                                 Role.UNIT_LEADER, Role.DISCIPLINE})
 
 
+#: A deadline's state in a word and a sign, so that colour is never the only cue.
+DUE_SIGNS: dict[str, str] = {"due-ok": "", "due-soon": "⚠", "due-late": "✖", "due-met": "✓",
+                             "due-met late-met": "✓", "due-cancelled": ""}
+
+
 @dataclass(frozen=True, slots=True)
 class DueView:
-    """A clock as a page shows it: what, when, and its colour class."""
+    """A clock as a page shows it: what, when, how long is left, and its colour class."""
 
     label: str
     at: str
     css: str
     provisional: bool = False
     rule: str = ""
+    left: str = ""
+    """"剩 2 个工作日", "今天到期", "已逾期 1 个工作日": the state in words beside the date."""
+
+    @property
+    def sign(self) -> str:
+        return DUE_SIGNS.get(self.css, "")
 
 
 class Clocks:
     """Formats times in the city's zone and colours deadlines against one "now"."""
 
-    def __init__(self, zone: ZoneInfo, now: datetime) -> None:
-        self.zone, self.now = zone, now
+    def __init__(self, zone: ZoneInfo, now: datetime, calendar: WorkingCalendar | None = None) -> None:
+        self.zone, self.now, self.calendar = zone, now, calendar
+
+    def left(self, due_at: datetime) -> str:
+        """Working days left before an open deadline (its end is exclusive), in words."""
+        if self.calendar is None:
+            return ""
+        today = self.now.astimezone(self.zone).date()
+        last_day = (due_at - timedelta(microseconds=1)).astimezone(self.zone).date()
+        if self.now >= due_at:
+            late = self.calendar.working_days_between(last_day, today)
+            return f"已逾期 {late} 个工作日" if late > 0 else "已逾期"
+        days = self.calendar.working_days_between(today, last_day)
+        return f"剩 {days} 个工作日" if days > 0 else "今天到期"
 
     def t(self, value: datetime | None) -> str:
         return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M") if value else "—"
@@ -114,7 +153,7 @@ class Clocks:
         if due_at is None or warn_at is None:
             return None
         return DueView(DEADLINE_KIND.get(kind, kind), self.until(due_at), self.colour(due_at, warn_at),
-                       provisional, rule)
+                       provisional, rule, self.left(due_at))
 
     def deadline(self, row: Deadline) -> DueView:
         """A stored clock; a met one is shown without colour, a missed one stays red."""
@@ -125,8 +164,9 @@ class Clocks:
         else:
             css = self.colour(row.due_at, row.warn_at)
         label = DEADLINE_KIND.get(row.kind, row.kind) + ("（已取消）" if row.cancelled else "")
-        return DueView(label, self.until(row.due_at), css,
-                       row.provisional, row.rule)
+        open_ = not row.cancelled and row.met_at is None
+        left = self.left(row.due_at) if open_ else ("逾期完成" if "late-met" in css else "")
+        return DueView(label, self.until(row.due_at), css, row.provisional, row.rule, left)
 
 
 def is_internal(case: Case) -> bool:

@@ -114,7 +114,7 @@ def allowed_district(request: web.Request, wanted: str, known: list[str]) -> str
     """A district efficiency office supervises its own district only; others choose."""
     me = current(request).principal
     if me.role not in ROLES:
-        raise web.HTTPForbidden(text="仅效能办、市信访局和系统管理员可用 (supervisors only)")
+        raise web.HTTPForbidden(text="仅效能办、市信访局和系统管理员可用")
     if me.role == Role.EFFICIENCY and me.unit_district:
         return me.unit_district
     return wanted if wanted in known else None

@@ -102,6 +102,7 @@ async def test_R5_1_fax_pages_are_shown_beside_the_transcription_box(
     assert await page.is_visible("#machine-text-note")
     await shots.take(page, "fax-transcription")
     await page.fill("#text", "市民来信：鼓楼区五四路工地夜间施工噪音扰民，每晚十一点后仍在施工，请尽快处理。")
+    await page.select_option("#category", "住建")  # filed like a call (issue 13 item 3)
     await page.press("#text", "Control+Enter")
     await page.wait_for_selector("#saved")
     assert await page.is_visible("#no-faxes")

@@ -74,8 +74,8 @@ async def test_every_refusal_names_its_reason_and_how(desk: Desk) -> None:
                for e in listing["actions"] if not e["ok"])
     assert by_key[("approve", aid)] == {
         "action": "approve", "target": aid, "ok": False, "code": "forbidden", "choices": [],
-        "reason": "a unit_handler account may not approve"}
-    assert by_key[("read", aid)]["code"] == "illegal" and "drafted" in by_key[("read", aid)]["reason"]
+        "reason": "承办单位经办人账号不能审批答复"}
+    assert by_key[("read", aid)]["code"] == "illegal" and "已起草待审批" in by_key[("read", aid)]["reason"]
     assert by_key[("draft", aid)]["ok"] is True
     assert by_key[("accept", number)]["code"] == "forbidden"
 
@@ -85,7 +85,7 @@ async def test_R8_3a_return_window_closed_is_the_reason_given(desk: Desk, clock:
     clock.advance(timedelta(days=7))
     _, listing = await desk.api.get("urban", f"/cases/{number}/actions")
     entry = next(e for e in listing["actions"] if (e["action"], e["target"]) == ("return", aid))
-    assert entry["ok"] is False and entry["reason"].startswith("R8.3a: the time to return")
+    assert entry["ok"] is False and entry["reason"].startswith("R8.3a: 申请退回的期限已于")
     status, answer = await desk.api.post("urban", f"/assignments/{aid}/return",
                                          {"reason": "非本单位职责", "proposed_unit": "city-housing"})
     assert status == 409 and answer["message"] == entry["reason"]
@@ -95,7 +95,7 @@ async def test_R8_5b_stop_refused_with_the_count_until_more_than_three_answers(d
     number = await desk.api.register()
     _, listing = await desk.api.get("city", f"/cases/{number}/actions")
     stop = next(e for e in listing["actions"] if e["action"] == "stop")
-    assert stop["ok"] is False and stop["reason"].startswith("R8.5b: the same issue was answered 0")
+    assert stop["ok"] is False and stop["reason"].startswith("R8.5b: 同一诉求已答复 0 次")
 
 
 async def test_R9_publication_choices_follow_the_classification(desk: Desk) -> None:

@@ -124,7 +124,7 @@ async def test_invariant3_refused_dispatch_writes_nothing(api: Api) -> None:
     before = (await api.get("city", f"/cases/{number}"))[1]
     status, body = await api.post("city", f"/cases/{number}/dispatch",
                                   {"unit": "city-urban", "co_units": ["gulou-bureau"]})
-    assert status == 409 and "co-handle" in body["message"]
+    assert status == 409 and "协办" in body["message"]
     after = (await api.get("city", f"/cases/{number}"))[1]
     assert after["case"]["status"] == "accepted"
     assert after["assignments"] == before["assignments"] and after["events"] == before["events"]

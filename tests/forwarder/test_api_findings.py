@@ -35,7 +35,7 @@ async def test_R11_2b_refusals_in_order_401_403_404_409(api: Api) -> None:
     assert (status, body["error"]) == (409, "illegal")
     status, body = await api.post("efficiency", f"/findings/{fid}/decide",
                                   {"decision": "waive", "reason": "停电"})
-    assert status == 409 and "uphold or withdraw" in body["message"]
+    assert status == 409 and "请先维持或撤销" in body["message"]
 
 
 async def test_R11_2b_office_decisions_and_the_contest_keep_their_history(api: Api) -> None:
@@ -64,7 +64,7 @@ async def test_R11_2b_contest_window_closes_after_the_configured_working_days(ap
     assert isinstance(clock, FixedClock)
     clock.advance(timedelta(days=api.deps.ctx.contest_days + 5))  # well past, weekends or not
     status, body = await api.post("urban", f"/findings/{fid}/contest", {"reason": "停电"})
-    assert status == 409 and "working days" in body["message"]
+    assert status == 409 and "个工作日" in body["message"]
 
 
 async def test_R11_1_hand_notice_and_the_lists_filters(api: Api) -> None:

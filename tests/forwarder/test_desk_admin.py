@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from desks.access.accounts import demo_password, seed_demo_accounts
 from desks.staff.deps import DESK
+from desks.words import chinese_only
 from forwarder import admin
 from forwarder.calendar_check import calendar_check
 from registrar.models import Account, RosterEntry, Unit
@@ -197,7 +198,7 @@ async def test_an_account_whose_role_does_not_fit_its_unit_is_refused_keeping_th
     refused = await post(desk, "/desk/admin/users", username="wrong", display_name="某人",
                          role="city_bureau", unit="city-housing")
     page = await refused.text()
-    assert refused.status == 400 and "does not fit" in page and 'value="wrong"' in page
+    assert refused.status == 400 and "与所属单位不符" in page and 'value="wrong"' in page
     async with desk.app[DESK].sessionmaker() as session:
         assert (await session.execute(select(Account).where(Account.username == "wrong"))).first() is None
 
@@ -237,8 +238,8 @@ async def test_the_calendar_page_shows_the_check_and_where_to_edit(desk: Client)
     deps = desk.app[DESK]
     lines = calendar_check(deps.calendar, deps.ctx.clock.now().astimezone(TZ).date())
     assert "2026" in lines[0] and "2027" in lines[0]
-    for line in lines:
-        assert line in page
+    for line in lines:  # in Chinese only: the English asides are for the shell
+        assert str(chinese_only(line)) in page
     assert "config/calendar.toml" in page and "calendar_file" in page and "重启服务" in page
     loud = [line for line in lines if line.startswith("!!!")]
     assert bool(loud) == ('id="calendar-alarm"' in page)

@@ -150,9 +150,9 @@ async def test_R3_city_screens_a_registered_case_with_the_nine_reasons(desk: Des
     assert forms(page) >= {f"/api/cases/{number}/accept", f"/api/cases/{number}/not-accept"}
     assert f"/api/cases/{number}/dispatch" not in forms(page)
     for code, text in rules.NOT_ACCEPTED_REASONS.items():
-        assert f'<option value="{code}">{code} {text}</option>' in page
+        assert f'<option value="{code}" title="依据规定 {code}">{text}</option>' in page
     for code in rules.INTERNAL_REASONS:
-        assert f'<option value="{code}">' in page
+        assert f'<option value="{code}" title="依据规定 {code}">' in page
 
 
 async def test_R4_1_city_sees_dispatch_on_an_accepted_case_with_suggestions_not_applied(desk: Desk) -> None:

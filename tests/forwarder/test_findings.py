@@ -39,13 +39,13 @@ async def test_R11_2b_charge_is_provisional_until_the_office_judges_it(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     finding = await _overdue(session, ctx, make)
     assert (finding.status, set(finding.persons)) == (FindingStatus.CHARGED, {"郑建华", "梁秀英"})
-    with pytest.raises(WorkflowError, match="reason"):
+    with pytest.raises(WorkflowError, match="理由"):
         await findings.decide(session, finding.id, Decision.CONFIRM, reason=" ", actor=CITY_OFFICE,
                               at=ctx.clock.now())
-    with pytest.raises(WorkflowError, match="only an efficiency office"):
+    with pytest.raises(WorkflowError, match="只有效能办"):
         await findings.decide(session, finding.id, Decision.WAIVE, reason="停电", actor=URBAN,
                               at=ctx.clock.now())
-    with pytest.raises(WorkflowError, match="does not supervise"):
+    with pytest.raises(WorkflowError, match="不监督"):
         await findings.decide(session, finding.id, Decision.WAIVE, reason="停电", actor=GULOU_OFFICE,
                               at=ctx.clock.now())
 
@@ -88,7 +88,7 @@ async def test_R11_2b_lead_refusal_with_good_reason_charges_the_late_co_handler(
 
 async def test_R11_1_hand_notice_by_a_district_office_counts_against_its_unit(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
-    with pytest.raises(WorkflowError, match="does not supervise"):
+    with pytest.raises(WorkflowError, match="不监督"):
         await findings.issue_notice(session, "city-urban", reason="推诿", actor=GULOU_OFFICE,
                                     at=ctx.clock.now())
     case = await make.case()

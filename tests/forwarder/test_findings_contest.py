@@ -39,7 +39,7 @@ async def test_R11_2b_withdrawn_on_contest_leaves_the_figures_and_the_ranking(
     assert finding.status == FindingStatus.CONTESTED
     waiting = {s.unit_code: s for s in await unit_stats(session, *YEAR)}["city-urban"]
     assert (waiting.charges, waiting.waived) == (1, 0)  # a contest alone changes no figure
-    with pytest.raises(WorkflowError, match="uphold or withdraw"):
+    with pytest.raises(WorkflowError, match="请先维持或撤销"):
         await findings.decide(session, finding.id, Decision.WAIVE, reason="停电", actor=CITY_OFFICE,
                               at=ctx.clock.now())
     await findings.answer_contest(session, finding.id, Decision.WITHDRAW, reason="停电属实，撤销",
@@ -56,15 +56,15 @@ async def test_R11_2b_upheld_contest_confirms_and_cannot_be_contested_again(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     finding = await _overdue(session, ctx, make)
     await _contest(session, ctx, finding, actor=URBAN_LEADER)
-    with pytest.raises(WorkflowError, match="does not supervise"):
+    with pytest.raises(WorkflowError, match="不监督"):
         await findings.answer_contest(session, finding.id, Decision.UPHOLD, reason="理由不成立",
                                       actor=GULOU_OFFICE, at=ctx.clock.now())
     await findings.answer_contest(session, finding.id, Decision.UPHOLD, reason="理由不成立",
                                   actor=CITY_OFFICE, at=ctx.clock.now())
     assert finding.status == FindingStatus.CONFIRMED
-    with pytest.raises(WorkflowError, match="once already"):
+    with pytest.raises(WorkflowError, match="已申诉过一次"):
         await _contest(session, ctx, finding)
-    with pytest.raises(WorkflowError, match="no contest"):
+    with pytest.raises(WorkflowError, match="没有待处理的申诉"):
         await findings.answer_contest(session, finding.id, Decision.WITHDRAW, reason="改判",
                                       actor=CITY_OFFICE, at=ctx.clock.now())
     assert await _history(session, finding) == ["contest", "uphold"]
@@ -73,16 +73,16 @@ async def test_R11_2b_upheld_contest_confirms_and_cannot_be_contested_again(
 async def test_R11_2b_only_the_charged_unit_contests_with_a_reason_within_the_window(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     finding = await _overdue(session, ctx, make)  # charged by the sweep of Wed 9 Dec 2026
-    with pytest.raises(WorkflowError, match="reason"):
+    with pytest.raises(WorkflowError, match="理由"):
         await _contest(session, ctx, finding, reason="  ")
-    with pytest.raises(WorkflowError, match="only"):
+    with pytest.raises(WorkflowError, match="只有"):
         await _contest(session, ctx, finding, actor=HOUSING)
-    with pytest.raises(WorkflowError, match="only"):
+    with pytest.raises(WorkflowError, match="只有"):
         await _contest(session, ctx, finding, actor=CITY_OFFICE)
     # Five working days (Thu 10 – Wed 16 Dec): the window ends as Thursday 17 Dec begins.
     assert findings.contest_until(finding, ctx.due, 5) == at("2026-12-17 00:00")
     moved(ctx, at("2026-12-17 00:00"))
-    with pytest.raises(WorkflowError, match="5 working days"):
+    with pytest.raises(WorkflowError, match="5 个工作日"):
         await _contest(session, ctx, finding)
     moved(ctx, at("2026-12-17 00:00") - timedelta(seconds=1))
     await _contest(session, ctx, finding)

@@ -101,8 +101,8 @@ async def test_R13_1_the_site_file_named_in_the_settings_sets_the_clocks_for_eac
         _, listing_after = await api.get("city", f"/cases/{await api.register()}/actions")
         assert answer_days((await api.get("city", f"/cases/{before}"))[1]) == 10
         assert answer_days((await api.get("city", f"/cases/{after}"))[1]) == 5
-    assert "only after more than 3" in stop_reason(listing_before)
-    assert "only after more than 0" in stop_reason(listing_after)
+    assert "超过 3 次方可停止交办" in stop_reason(listing_before)
+    assert "超过 0 次方可停止交办" in stop_reason(listing_after)
 
 
 def test_R13_1_a_bad_site_regulation_file_stops_the_app_naming_it(db_url: str,

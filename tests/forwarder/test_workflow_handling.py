@@ -38,7 +38,7 @@ async def test_R8_1_reading_stops_the_read_clock(session: AsyncSession, ctx: Con
     await wf.read(session, ctx, lead.id, URBAN)
     clocks = await deadlines(session, lead.id)
     assert clocks["read"].met_at == ctx.clock.now() and clocks["answer"].met_at is None
-    with pytest.raises(WorkflowError, match="only 福州市城市管理委员会"):
+    with pytest.raises(WorkflowError, match="只有福州市城市管理委员会可以"):
         await wf.read(session, ctx, lead.id, HOUSING)
 
 
@@ -75,7 +75,7 @@ async def test_R8_2c_leader_approves_before_the_answer_leaves_the_unit(
     await wf.draft(session, ctx, lead.id, wf.Answer("已修复"), URBAN)
     with pytest.raises(WorkflowError, match="R8.2c"):
         await wf.submit(session, ctx, lead.id, URBAN)
-    with pytest.raises(WorkflowError, match="R8.2c: only the unit leader"):
+    with pytest.raises(WorkflowError, match="R8.2c: 只有单位分管领导"):
         await wf.approve(session, ctx, lead.id, URBAN)
     await wf.approve(session, ctx, lead.id, URBAN_LEADER)
     assert lead.approved_by == URBAN_LEADER.name
@@ -89,7 +89,7 @@ async def test_R8_4a_same_level_bureau_reviews_within_two_working_days(
     await dispatched(session, ctx, case.number, "gulou-bureau")
     [lead] = await wf.district_dispatch(session, ctx, case.number, "gulou-urban", GULOU)
     await answer_and_submit(session, ctx, lead.id, GULOU_URBAN)
-    with pytest.raises(WorkflowError, match="only 鼓楼区信访局"):
+    with pytest.raises(WorkflowError, match="只有鼓楼区信访局可以"):
         await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
     await wf.review(session, ctx, lead.id, passed=True, actor=GULOU)
     assert lead.state == AssignmentState.PASSED and case.status == CaseStatus.ANSWERED
@@ -100,7 +100,7 @@ async def test_R8_4b_failed_answer_is_redone_within_three_working_days(
     case = await make.case()
     [lead] = await dispatched(session, ctx, case.number)
     await answer_and_submit(session, ctx, lead.id, URBAN)
-    with pytest.raises(WorkflowError, match="say why"):
+    with pytest.raises(WorkflowError, match="请写明"):
         await wf.review(session, ctx, lead.id, passed=False, actor=CITY)
     await wf.review(session, ctx, lead.id, passed=False, actor=CITY, comment="未说明维修时间")
     clocks = await deadlines(session, lead.id)
@@ -133,7 +133,7 @@ async def test_R8_4d_reserved_district_item_is_reviewed_by_the_city_bureau(
     await wf.dispatch(session, ctx, case.number, "gulou-bureau", CITY)
     [lead] = await wf.district_dispatch(session, ctx, case.number, "gulou-urban", GULOU)
     await answer_and_submit(session, ctx, lead.id, GULOU_URBAN)
-    with pytest.raises(WorkflowError, match="only 福州市信访局"):
+    with pytest.raises(WorkflowError, match="只有福州市信访局可以"):
         await wf.review(session, ctx, lead.id, passed=True, actor=GULOU)
     await wf.review(session, ctx, lead.id, passed=True, actor=CITY)
     assert case.status == CaseStatus.ANSWERED

@@ -50,7 +50,7 @@ async def test_R3_8_emergency_not_accepted_tells_citizen_to_call_110_122(
 async def test_R3_unknown_reason_and_second_screening_are_refused(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
-    with pytest.raises(WorkflowError, match="unknown reason"):
+    with pytest.raises(WorkflowError, match="请从列表中选择不予受理的理由"):
         await wf.not_accept(session, ctx, case.number, "R3.10", CITY)
     await wf.not_accept(session, ctx, case.number, "R3.5", CITY)
     with pytest.raises(WorkflowError):
@@ -60,14 +60,14 @@ async def test_R3_unknown_reason_and_second_screening_are_refused(
 async def test_screening_is_the_city_bureaus_alone(session: AsyncSession, ctx: Context,
                                                    make: Maker) -> None:
     case = await make.case()
-    with pytest.raises(WorkflowError, match="only 福州市信访局"):
+    with pytest.raises(WorkflowError, match="只有福州市信访局可以"):
         await wf.not_accept(session, ctx, case.number, "R3.5", URBAN)
 
 
 async def test_R4_3_every_accepted_item_is_classified_before_dispatch(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
-    with pytest.raises(WorkflowError, match="accepted and classified first"):
+    with pytest.raises(WorkflowError, match="须先受理并确定办理方式"):
         await wf.dispatch(session, ctx, case.number, "city-urban", CITY)
     await wf.accept(session, ctx, case.number, CITY)
     assert case.classification == Classification.PUBLIC
@@ -84,7 +84,7 @@ async def test_R6_1_misconduct_goes_to_the_discipline_commission_internally(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case("某科长吃拿卡要")
     await wf.accept(session, ctx, case.number, CITY, internal_reason="R6.1")
-    with pytest.raises(WorkflowError, match="discipline"):
+    with pytest.raises(WorkflowError, match="纪委监委"):
         await wf.dispatch(session, ctx, case.number, "city-urban", CITY)
     await wf.dispatch(session, ctx, case.number, "city-discipline", CITY)
     assert case.classification == Classification.INTERNAL
@@ -94,7 +94,7 @@ async def test_R6_2_efficiency_problems_go_to_the_efficiency_office(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case("办事窗口推诿拖延")
     await wf.accept(session, ctx, case.number, CITY, internal_reason="R6.2")
-    with pytest.raises(WorkflowError, match="efficiency"):
+    with pytest.raises(WorkflowError, match="效能办"):
         await wf.dispatch(session, ctx, case.number, "city-discipline", CITY)
     await wf.dispatch(session, ctx, case.number, "city-efficiency", CITY)
 
@@ -156,7 +156,7 @@ async def test_R7_3_district_bureau_then_district_unit_one_working_day_each(
     clocks = await deadlines(session, copy.id)
     assert clocks["dispatch"].rule == "R7.3"
     assert clocks["dispatch"].due_at == datetime(2026, 11, 26, 0, 0, tzinfo=TZ)
-    with pytest.raises(WorkflowError, match="not a unit of"):
+    with pytest.raises(WorkflowError, match="不属于"):
         await wf.district_dispatch(session, ctx, case.number, "taijiang-urban", GULOU)
     other = Actor("台江", "district_bureau", "taijiang-bureau")
     with pytest.raises(WorkflowError):
@@ -170,7 +170,7 @@ async def test_R4_1_city_bureau_does_not_dispatch_to_another_districts_units_dir
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
     await wf.accept(session, ctx, case.number, CITY)
-    with pytest.raises(WorkflowError, match="not a unit the city bureau dispatches to"):
+    with pytest.raises(WorkflowError, match="不是市信访局直接交办的单位"):
         await wf.dispatch(session, ctx, case.number, "gulou-urban", CITY)
 
 

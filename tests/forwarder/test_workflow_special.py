@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contract.clock import FixedClock
 from forwarder import workflow as wf
 from forwarder import workflow_special as sp
-from forwarder.similarity import similarity
+from forwarder.similarity import repeat_score
 from forwarder.workflow_base import SYSTEM, Actor, Context, NotFound, WorkflowError
 from registrar.deadlines import open_deadlines
 from registrar.models import (
@@ -73,13 +73,13 @@ async def test_R8_3a_unit_returns_within_two_working_days_with_reason_and_propos
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
     [lead] = await dispatched(session, ctx, case.number)
-    with pytest.raises(WorkflowError, match="reason"):
+    with pytest.raises(WorkflowError, match="理由"):
         await sp.request_return(session, ctx, lead.id, reason="  ", proposed_unit="city-housing",
                                 actor=URBAN)
     with pytest.raises(NotFound):
         await sp.request_return(session, ctx, lead.id, reason="不属本单位", proposed_unit="no-such-unit",
                                 actor=URBAN)
-    with pytest.raises(WorkflowError, match="only 福州市城市管理委员会"):
+    with pytest.raises(WorkflowError, match="只有福州市城市管理委员会可以"):
         await sp.request_return(session, ctx, lead.id, reason="不属本单位", proposed_unit="city-housing",
                                 actor=HOUSING)
     assert lead.state == S.DISPATCHED
@@ -103,7 +103,7 @@ async def test_R8_3a_return_window_closes_after_two_working_days_across_a_weeken
                             actor=URBAN)
     assert in_time.state == S.RETURN_REQUESTED
     fixed(ctx).moment = datetime(2026, 12, 1, 0, 0, tzinfo=TZ)
-    with pytest.raises(WorkflowError, match=r"R8\.3a: the time to return this item ended"):
+    with pytest.raises(WorkflowError, match=r"R8\.3a: 申请退回的期限已于"):
         await sp.request_return(session, ctx, too_late.id, reason="不属本单位",
                                 proposed_unit="city-housing", actor=URBAN)
     assert too_late.state == S.DISPATCHED
@@ -144,9 +144,9 @@ async def test_R8_3b_accepted_return_withdraws_and_redispatches_with_fresh_clock
     fixed(ctx).advance(timedelta(hours=2))
     before = await actions(session, case.id)
     for wrong in (URBAN, GULOU):
-        with pytest.raises(WorkflowError, match="only 福州市信访局"):
+        with pytest.raises(WorkflowError, match="只有福州市信访局可以"):
             await sp.decide_return(session, ctx, old.id, accept=True, actor=wrong)
-    with pytest.raises(WorkflowError, match="cannot take this item"):  # city → district unit
+    with pytest.raises(WorkflowError, match="不能承办此事项"):  # city → district unit
         await sp.decide_return(session, ctx, old.id, accept=True, actor=CITY, redispatch_to="gulou-market")
     assert old.state == S.RETURN_REQUESTED and await actions(session, case.id) == before
     [new] = await sp.decide_return(session, ctx, old.id, accept=True, actor=CITY, redispatch_to=to)
@@ -181,7 +181,7 @@ async def test_R8_3b_refused_return_keeps_the_item_and_forbids_another_return(
                                     comment="路灯属城管职责")
     assert same is lead and lead.return_refused
     assert lead.state == (S.READ if has_read else S.DISPATCHED)
-    with pytest.raises(WorkflowError, match=r"R8\.3b: the bureau refused"):
+    with pytest.raises(WorkflowError, match=r"R8\.3b: 信访局已不同意退回"):
         await sp.request_return(session, ctx, lead.id, reason="再次退回", proposed_unit="city-housing",
                                 actor=URBAN)
     await answer_and_submit(session, ctx, lead.id, URBAN, read=not has_read)
@@ -195,9 +195,9 @@ async def test_R8_3b_district_units_return_is_decided_by_its_district_bureau(
     [lead] = await wf.district_dispatch(session, ctx, case.number, "gulou-urban", GULOU)
     await sp.request_return(session, ctx, lead.id, reason="属市场监管", proposed_unit="gulou-market",
                             actor=GULOU_URBAN)
-    with pytest.raises(WorkflowError, match="only 鼓楼区信访局"):
+    with pytest.raises(WorkflowError, match="只有鼓楼区信访局可以"):
         await sp.decide_return(session, ctx, lead.id, accept=True, actor=CITY)
-    with pytest.raises(WorkflowError, match="not a unit of 鼓楼区信访局"):
+    with pytest.raises(WorkflowError, match="不属于鼓楼区信访局"):
         await sp.decide_return(session, ctx, lead.id, accept=True, actor=GULOU,
                                redispatch_to="city-housing")
     assert lead.state == S.RETURN_REQUESTED  # the refused decision wrote nothing
@@ -221,9 +221,9 @@ async def test_R8_3c_district_asks_the_city_within_one_working_day_and_the_city_
     decision = clocks[DeadlineKind.RETURN_DECISION]
     assert (decision.rule, decision.due_at, decision.met_at) == (
         "R8.3d", datetime(2026, 11, 26, tzinfo=TZ), None)
-    with pytest.raises(WorkflowError, match="waiting for the city bureau"):
+    with pytest.raises(WorkflowError, match="正等待市信访局决定"):
         await wf.district_dispatch(session, ctx, case.number, "gulou-urban", GULOU)
-    with pytest.raises(WorkflowError, match="only 福州市信访局"):
+    with pytest.raises(WorkflowError, match="只有福州市信访局可以"):
         await sp.decide_return(session, ctx, copy.id, accept=True, actor=GULOU)
     [new] = await sp.decide_return(session, ctx, copy.id, accept=True, actor=CITY)
     assert copy.state == S.WITHDRAWN and decision.met_at == ctx.clock.now()
@@ -237,7 +237,7 @@ async def test_R8_3c_district_may_not_ask_after_one_working_day(
     copy = await in_district(session, ctx, case.number)
     assert copy.return_until == datetime(2026, 11, 26, tzinfo=TZ)
     fixed(ctx).moment = datetime(2026, 11, 26, 9, 0, tzinfo=TZ)
-    with pytest.raises(WorkflowError, match=r"R8\.3c: the time to return this item ended"):
+    with pytest.raises(WorkflowError, match=r"R8\.3c: 申请退回的期限已于"):
         await sp.request_return(session, ctx, copy.id, reason="不在本区", proposed_unit="city-housing",
                                 actor=GULOU)
     assert copy.state == S.QUEUED
@@ -270,7 +270,7 @@ async def test_R8_3d_refused_district_return_keeps_the_item_in_the_district(
     with pytest.raises(WorkflowError, match=r"R8\.3b"):
         await sp.request_return(session, ctx, copy.id, reason="再退", proposed_unit="city-housing",
                                 actor=GULOU)
-    with pytest.raises(WorkflowError, match="not a unit of 鼓楼区信访局"):
+    with pytest.raises(WorkflowError, match="不属于鼓楼区信访局"):
         await wf.district_dispatch(session, ctx, case.number, "city-housing", GULOU)
     [lead] = await wf.district_dispatch(session, ctx, case.number, "gulou-urban", GULOU)
     assert lead.state == S.DISPATCHED and copy.state == S.DONE
@@ -301,7 +301,7 @@ async def test_R8_5a_repeat_is_found_and_still_answered_patiently(
     stranger = await make.case(LAMP, sender="+8613800000002")
     [found] = await sp.find_repeats(session, repeat.number)
     assert (found.number, found.answered) == (first.number, True)
-    assert found.similarity == round(similarity(LAMP_AGAIN, LAMP), 3) >= sp.REPEAT_THRESHOLD
+    assert found.similarity == round(repeat_score(LAMP_AGAIN, LAMP), 3) >= sp.REPEAT_THRESHOLD
     assert await sp.find_repeats(session, unrelated.number) == []
     assert await sp.find_repeats(session, stranger.number) == []
     await closed_case(session, ctx, repeat)
@@ -314,12 +314,12 @@ async def test_R8_5b_dispatch_stops_only_after_more_than_three_answers(
     for case in earlier[:3]:
         await closed_case(session, ctx, case)
     again = await make.case(LAMP_AGAIN)
-    with pytest.raises(WorkflowError, match=r"R8\.5b: the same issue was answered 3 time"):
+    with pytest.raises(WorkflowError, match=r"R8\.5b: 同一诉求已答复 3 次"):
         await sp.stop_dispatch(session, ctx, again.number, CITY)
     assert again.status == CaseStatus.REGISTERED
     await closed_case(session, ctx, earlier[3])
     for wrong in (URBAN, GULOU):
-        with pytest.raises(WorkflowError, match="only 福州市信访局"):
+        with pytest.raises(WorkflowError, match="只有福州市信访局可以"):
             await sp.stop_dispatch(session, ctx, again.number, wrong)
     await sp.stop_dispatch(session, ctx, again.number, CITY)
     queue = (await session.execute(select(Assignment).where(Assignment.case_id == again.id))).scalar_one()
@@ -338,7 +338,7 @@ async def test_R8_6_the_lead_unit_cannot_co_handle_its_own_item(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
     await wf.accept(session, ctx, case.number, CITY)
-    with pytest.raises(WorkflowError, match="cannot co-handle"):
+    with pytest.raises(WorkflowError, match="不能协办"):
         await wf.dispatch(session, ctx, case.number, "city-urban", CITY, co_units=("city-urban",))
 
 
@@ -378,9 +378,9 @@ async def test_R8_7_split_needs_two_parts_and_the_city_bureau(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
     await wf.accept(session, ctx, case.number, CITY)
-    with pytest.raises(WorkflowError, match="at least two parts"):
+    with pytest.raises(WorkflowError, match="拆分至少需要两项"):
         await sp.split(session, ctx, case.number, ["路灯不亮", "   "], CITY)
-    with pytest.raises(WorkflowError, match="only 福州市信访局"):
+    with pytest.raises(WorkflowError, match="只有福州市信访局可以"):
         await sp.split(session, ctx, case.number, ["路灯不亮", "垃圾未清"], URBAN)
     assert case.status == CaseStatus.ACCEPTED
 
@@ -455,9 +455,9 @@ async def test_R8_8_escalation_goes_to_the_government_office_copied_to_the_leade
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case("小区旁工地占道施工且噪音扰民")
     await dispatched(session, ctx, case.number, "city-urban", co_units=("city-housing",))
-    with pytest.raises(WorkflowError, match="only a bureau"):
+    with pytest.raises(WorkflowError, match="只有信访局"):
         await sp.escalate(session, ctx, case.number, reason="涉及多部门", actor=URBAN)
-    with pytest.raises(WorkflowError, match="say why"):
+    with pytest.raises(WorkflowError, match="请写明"):
         await sp.escalate(session, ctx, case.number, reason="  ", actor=CITY)
     coordination = await sp.escalate(session, ctx, case.number, reason="涉及多部门职责交叉", actor=CITY)
     office = await session.get(Unit, coordination.unit_id)
@@ -504,10 +504,10 @@ async def test_R8_8_the_government_office_gives_its_opinion_and_its_part_is_done
     case = await make.case("跨区域的河道污染，多个部门推诿")
     await dispatched(session, ctx, case.number)
     office = await sp.escalate(session, ctx, case.number, reason="涉及多部门职责", actor=CITY)
-    with pytest.raises(WorkflowError, match="only"):
+    with pytest.raises(WorkflowError, match="只有"):
         await sp.coordinate(session, ctx, office.id, opinion="由城管牵头", actor=CITY)
     gov = Actor("办公厅", "unit_handler", "city-gov-office")
-    with pytest.raises(WorkflowError, match="opinion"):
+    with pytest.raises(WorkflowError, match="协调意见"):
         await sp.coordinate(session, ctx, office.id, opinion=" ", actor=gov)
     await sp.coordinate(session, ctx, office.id, opinion="由市城管委牵头，住建局配合，两周内完成", actor=gov)
     assert office.state == S.DONE and office.answer_text.startswith("由市城管委牵头")
@@ -517,5 +517,5 @@ async def test_R8_8_a_district_bureau_escalates_only_its_own_items(
         session: AsyncSession, ctx: Context, make: Maker) -> None:
     case = await make.case()
     await dispatched(session, ctx, case.number)  # a city unit's item, never in 鼓楼's hands
-    with pytest.raises(WorkflowError, match="own district"):
+    with pytest.raises(WorkflowError, match="本区经手"):
         await sp.escalate(session, ctx, case.number, reason="需协调", actor=GULOU)

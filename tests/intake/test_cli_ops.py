@@ -113,7 +113,7 @@ def test_user_add_refuses_role_outside_its_unit_kind_and_short_password(
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     code, _, err = run(capsys, "user", "add", "x", "--role", "unit_leader", "--unit", "city-bureau",
                        "--name", "某人", "--password-stdin")
-    assert code == 1 and "does not fit" in err
+    assert code == 1 and "与所属单位不符" in err
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     code, _, err = run(capsys, "user", "add", "y", "--role", "admin", "--name", "某人",
                        "--password-stdin")
@@ -237,10 +237,10 @@ def test_case_actions_lists_what_the_workflow_allows_and_act_refuses_with_its_re
     number = db.register()
     code, out, _ = run(capsys, "case", "actions", number, "--as", "city")
     allowed = {line.split()[1] for line in out.splitlines() if line.startswith("yes")}
-    assert code == 0 and allowed == {"accept", "not-accept"}
+    assert code == 0 and allowed == {"accept", "accept-dispatch", "not-accept"}
     stop = next(line for line in out.splitlines() if line.split()[1] == "stop")
-    assert stop.startswith("no") and "illegal: R8.5b: the same issue was answered 0" in stop
+    assert stop.startswith("no") and "illegal: R8.5b: 同一诉求已答复 0 次" in stop
     code, _, err = run(capsys, "case", "act", "split", number, "parts[]=甲", "--as", "city")
-    assert code == 1 and f"illegal: case {number} is registered: cannot split" in err
+    assert code == 1 and f"illegal: 案件 {number} 当前为“已登记待甄别”，不能拆分" in err
     code, out, _ = run(capsys, "case", "actions", number, "--as", "urban")
     assert code == 1  # not visible to a unit it was never sent to

@@ -224,7 +224,7 @@ async def test_R5_1_fax_waits_for_an_agent_and_the_transcription_keeps_the_place
     assert 'id="machine-text-note"' in page and ">鼓楼区温泉路积水严重</textarea>" in page
     typed = "鼓楼区温泉路 88 号门口积水，请疏通。"
     saved = await agent.post(f"/desk/console/faxes/{first.case_number}", allow_redirects=False,
-                             data={"csrf": field(page, "csrf"), "text": typed})
+                             data={"csrf": field(page, "csrf"), "text": typed, "category": "城管"})
     assert saved.status == 303
     assert saved.headers["Location"] == f"/desk/console/faxes/{second.case_number}?saved={first.case_number}"
     async with agent.app[keys.SESSIONMAKER]() as session:
@@ -234,7 +234,7 @@ async def test_R5_1_fax_waits_for_an_agent_and_the_transcription_keeps_the_place
     assert case.text == typed and event.actor == "李秀英@service-centre"
     assert event.data["previous_text"].startswith("[传真 2 页，待坐席录入]")
     again = await agent.post(f"/desk/console/faxes/{first.case_number}",
-                             data={"csrf": field(page, "csrf"), "text": "别的内容"})
+                             data={"csrf": field(page, "csrf"), "text": "别的内容", "category": "城管"})
     assert again.status == 409 and "已由其他坐席录入" in await again.text()
 
 
@@ -251,7 +251,7 @@ async def test_transcription_is_for_agents_and_the_city_bureau_and_only_for_faxe
     not_fax = await client.post(f"/desk/console/faxes/{sms.case_number}", data={"csrf": token, "text": "x"})
     assert not_fax.status == 404
     done = await client.post(f"/desk/console/faxes/{fax.case_number}", allow_redirects=False,
-                             data={"csrf": token, "text": "有人被困电梯，请处理"})
+                             data={"csrf": token, "text": "有人被困电梯，请处理", "category": "住建"})
     assert done.status == 303 and done.headers["Location"] == f"/desk/console/faxes?saved={fax.case_number}"
     listing = await (await client.get(done.headers["Location"])).text()
     assert 'id="no-faxes"' in listing and "119" in listing  # R3.8 on the transcribed text
@@ -299,7 +299,8 @@ async def test_R5_1_voicemail_waits_beside_its_recording_with_machine_text_to_ch
                      r'src="/desk/attachments/[0-9a-f]{64}"', page)
     assert 'id="machine-text-note"' in page and ">仓山区 井盖 缺失</textarea>" in page
     saved = await agent.post(f"/desk/console/faxes/{voice.case_number}", allow_redirects=False,
-                             data={"csrf": field(page, "csrf"), "text": "仓山区金山大道井盖缺失"})
+                             data={"csrf": field(page, "csrf"), "text": "仓山区金山大道井盖缺失",
+                                   "category": "城管"})
     assert saved.status == 303
     [case] = [c for c in await cases(agent) if c.number == voice.case_number]
     assert case.text == "仓山区金山大道井盖缺失"

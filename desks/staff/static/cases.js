@@ -1,7 +1,16 @@
 // The case page: show the internal-reason picker for internal items, the R8.2b fields for
-// complex answers, and add split parts. Loaded as a file: the CSP forbids inline scripts.
+// complex answers, answer templates, and add split parts. Loaded as a file: the CSP forbids inline scripts.
 "use strict";
 document.addEventListener("change", (event) => {
+  // An answer template fills an empty answer, or is added below what is written.
+  if (event.target instanceof HTMLSelectElement && event.target.classList.contains("answer-template")) {
+    const area = document.getElementById(event.target.dataset.target);
+    const chosen = event.target.value;
+    if (chosen) area.value = area.value.trim() ? `${area.value.trim()}\n${chosen}` : chosen;
+    event.target.selectedIndex = 0;
+    area.focus();
+    return;
+  }
   const input = event.target;
   if (!(input instanceof HTMLInputElement)) return;
   if (input.type === "radio" && (input.dataset.toggleOn || input.dataset.toggleOff)) {

@@ -1,6 +1,31 @@
 // Desk forms with data-api="/api/…" post their fields as JSON to the API with the
-// session's CSRF token, then reload (or follow data-next); errors show in #flash.
+// session's CSRF token, then reload (or follow data-next); errors show in #flash, and
+// success says so on the page that follows (kept in sessionStorage across the reload).
+// Rule IDs in a refusal ("R8.2c: …") go into the message's tooltip, not its words.
 "use strict";
+const DONE_KEY = "desk-done";
+function showFlash(message, kind, rules) {
+  const flash = document.getElementById("flash");
+  if (!flash) return;
+  flash.textContent = message;
+  flash.className = `flash ${kind}`;
+  flash.setAttribute("role", kind === "error" ? "alert" : "status");
+  if (rules.length) flash.title = `依据规定 ${rules.join("、")}`; else flash.removeAttribute("title");
+  flash.hidden = false;
+}
+document.addEventListener("DOMContentLoaded", () => {
+  const done = sessionStorage.getItem(DONE_KEY);
+  if (done) { sessionStorage.removeItem(DONE_KEY); showFlash(done, "ok", []); }
+  // A queue refreshes itself, but never under someone typing or choosing a filter.
+  const stamp = document.querySelector("[data-refresh]");
+  if (stamp) {
+    const every = Math.max(5, Number(stamp.dataset.refresh) || 60) * 1000;
+    setInterval(() => {
+      const busy = document.activeElement && document.activeElement.matches("input, select, textarea");
+      if (document.visibilityState === "visible" && !busy) window.location.reload();
+    }, every);
+  }
+});
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
@@ -15,22 +40,27 @@ document.addEventListener("submit", async (event) => {
     else body[name] = value;
   }
   for (const box of form.querySelectorAll("input[type=checkbox]")) body[box.name] = box.checked;
-  const flash = document.getElementById("flash");
   const token = document.querySelector('meta[name="csrf-token"]').content;
-  const response = await fetch(form.dataset.api, {
+  // A second button may post the same fields elsewhere (受理 / 受理并交办).
+  const api = (event.submitter && event.submitter.dataset.api) || form.dataset.api;
+  const response = await fetch(api, {
     method: "POST", credentials: "same-origin",
     headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
     body: JSON.stringify(body),
   });
   if (response.ok) {
+    const button = event.submitter || form.querySelector("button[type=submit]");
+    const what = (button ? button.textContent : "").replace(/\s*\(.*\)\s*$/, "").trim();
+    const done = (button && button.dataset.done) || form.dataset.done;
+    sessionStorage.setItem(DONE_KEY, done || (what ? `已完成：${what}` : "已完成"));
     if (form.dataset.next) window.location.assign(form.dataset.next);
     else window.location.reload();
     return;
   }
   let message = `${response.status}`;
   try { message = (await response.json()).message || message; } catch (e) { /* not JSON */ }
-  flash.textContent = message;
-  flash.className = "flash error";
-  flash.hidden = false;
+  const rules = [];
+  message = message.replace(/R\d+(?:\.\d+[a-z]?)?\s*[:：]\s*/g, (m) => { rules.push(m.replace(/[:：\s]/g, "")); return ""; });
+  showFlash(message, "error", rules);
   window.scrollTo(0, 0);
 });

@@ -97,10 +97,10 @@ async def test_R6_4_citizen_can_choose_not_public(client: Client, settings: Sett
 
 BAD_INPUTS = [
     ("empty text", {"text": "   \n "}, "内容不能为空"),
-    ("invalid phone", {"phone": "12345"}, "电话号码无效"),
+    ("invalid phone", {"phone": "12345"}, "请填写 11 位手机号码"),
     ("no contact at all", {"phone": ""}, "请至少留下手机号码或电子邮箱"),
     ("bad email", {"phone": "", "email": "not-an-email"}, "电子邮箱格式不正确"),
-    ("unknown district", {"district": "火星区"}, "请选择列表中的区县"),
+    ("unknown district", {"district": "火星区"}, "请从列表中选择区县"),
     ("text too long", {"text": "长" * 5001}, "内容过长"),
     ("broken utf-8", {"text": b"\xe4\xb8 broken"}, "文字编码无效"),
     ("executable disguised as png", {"attachments": ("a.png", b"MZ\x90\x00" * 20, "image/png")},
