@@ -20,7 +20,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/hotline db upgrade
-	$(BIN)/hotline demo seed --months 1 --cases 240
+	$(BIN)/hotline demo seed --months 3 --cases 360
 	$(BIN)/hotline serve
 
 test: $(STAMP) lint typecheck pytest
