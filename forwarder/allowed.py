@@ -179,13 +179,12 @@ def _split(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
 
 def _stop(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     _city(c, f, "stopping a repeat")
+    _case_move(f.case, "stop")  # the state first: a closed item is no repeat to stop
     threshold = clocks.repeat_answers_before_stop
     if f.answered_before <= threshold:
         raise _No(f"R8.5b: 同一诉求已答复 {f.answered_before} 次，超过 {threshold} 次方可停止交办"
                   "（重复诉求仍应耐心答复）")
-    queue = _queue(f, f.city_code)
-    _case_move(f.case, "stop")
-    _move(f, queue, "screened")
+    _move(f, _queue(f, f.city_code), "screened")
     return ()
 
 
