@@ -182,11 +182,16 @@ def add_event(session: AsyncSession, case: Case, actor: Actor, action: str, *, n
     return event
 
 
+def require_case_move(case: Case, action: str) -> None:
+    """Refuse ``action`` unless the table allows it from the case's state (no change made)."""
+    if case.status not in CASE_MOVES[action]:
+        raise WorkflowError(f"案件 {case.number} 当前为“{said(case.status)}”，不能{did(action)}")
+
+
 def move_case(session: AsyncSession, case: Case, action: str, actor: Actor, *, now: datetime,
               reason: str | None = None, data: dict[str, Any] | None = None) -> None:
+    require_case_move(case, action)
     allowed = CASE_MOVES[action]
-    if case.status not in allowed:
-        raise WorkflowError(f"案件 {case.number} 当前为“{said(case.status)}”，不能{did(action)}")
     before, case.status = case.status, allowed[case.status]
     add_event(session, case, actor, f"case_{action}", now=now, from_state=before,
               to_state=case.status, reason=reason, data=data)

@@ -34,6 +34,7 @@ from forwarder.workflow_base import (
     move_assignment,
     move_case,
     notify_citizen,
+    require_case_move,
     require_unit,
     unit_by_code,
     unit_by_kind,
@@ -292,6 +293,7 @@ async def stop_dispatch(session: AsyncSession, ctx: Context, number: str, actor:
     case = await load_case(session, number)
     city = await unit_by_kind_city(session)
     require_unit(actor, city, "stopping a repeat")
+    require_case_move(case, "stop")  # a closed item is no repeat to stop, whatever the count
     repeats = await find_repeats(session, number)
     answered = [r.number for r in repeats if r.answered]
     threshold = ctx.clocks_at(now).repeat_answers_before_stop
