@@ -37,10 +37,11 @@ CASE_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{5}-\d{8}-\d{6}(?![0-9])")
 #: Query codes and unit or account codes, as the desk shows them to the people who use them.
 CODES = re.compile(r"(?<![A-Za-z0-9])(?=[A-Z0-9]*\d)[A-Z0-9]{8}(?![A-Za-z0-9])")
 #: Latin words a person here reads as their own: sizes, key names, file kinds, unit symbols.
-ALLOWED = frozenset({"MB", "KB", "GB", "PDF", "PNG", "JPEG", "TIFF", "CSV", "Ctrl", "Enter", "Tab",
-                     "Esc", "F2", "Open311", "API", "ID"})
+ALLOWED = frozenset({"MB", "KB", "GB", "PDF", "PNG", "JPEG", "TIFF", "CSV", "Atom", "SVG", "Ctrl",
+                     "Enter", "Tab", "Esc", "F2", "Open311", "API", "ID"})
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.=-]*[A-Za-z0-9]|[A-Za-z]")
-SKIP = ("/desk/logout", "/desk/static/", "/desk/attachments/", ".csv", "/desk/console/ws")
+SKIP = ("/desk/logout", "/desk/static/", "/desk/attachments/", ".csv", ".pdf", ".atom",
+        "/desk/console/ws")  # files and feeds are not pages: their words are data
 
 
 def latin_words(text: str) -> list[str]:
@@ -100,7 +101,9 @@ async def _crawl(server: TestServer, page: Any, start: str, found: dict[str, lis
             if os.environ.get("HOTLINE_CRAWL_DUMP"):  # a person's aid: the lines that failed
                 lines = [line for line in text.splitlines() if latin_words(line)]
                 found[f"{label} {path} lines"] = lines
-        for href in await page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"):
+        # SVG links (the cockpit's charts) have an SVGAnimatedString href: read the attribute.
+        for href in await page.eval_on_selector_all(
+                "a[href]", "as => as.map(a => new URL(a.getAttribute('href'), document.baseURI).href)"):
             parts = urlsplit(href)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             local = parts.netloc == f"127.0.0.1:{server.port}"
