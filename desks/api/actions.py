@@ -15,11 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.normalise import whole_number
-from desks.access.deps import API
-from desks.access.errors import ApiError, json_reply
-from desks.access.permissions import require_role, visible
+from desks.access.errors import ApiError
+from desks.access.permissions import visible
 from desks.access.principal import Principal
-from desks.api.http import Handler, Json, flag, optional_text, parse_body, read_body, text, texts, transaction
+from desks.api.http import (
+    Handler,
+    Json,
+    flag,
+    optional_text,
+    target_post,
+    text,
+    texts,
+)
 from desks.api.serialise import assignment_json, case_full, case_summary
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
@@ -62,29 +69,11 @@ async def assignments_json(session: AsyncSession, rows: list[Assignment]) -> lis
 
 
 def case_post(action: str, call: CaseCall) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        raw = await read_body(request)
-        async with transaction(request, write=True) as (session, principal):
-            require_role(principal, action)
-            body = parse_body(raw)
-            case = await visible_case(session, principal, request.match_info["number"])
-            result = await call(session, request.config_dict[API].ctx, case, principal, body)
-            await session.flush()
-        return json_reply(result)
-    return handler
+    return target_post(action, "number", visible_case, call)
 
 
 def assignment_post(action: str, call: AssignmentCall) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        raw = await read_body(request)
-        async with transaction(request, write=True) as (session, principal):
-            require_role(principal, action)
-            body = parse_body(raw)
-            row = await visible_assignment(session, principal, request.match_info["id"])
-            result = await call(session, request.config_dict[API].ctx, row, principal, body)
-            await session.flush()
-        return json_reply(result)
-    return handler
+    return target_post(action, "id", visible_assignment, call)
 
 
 # --- on cases ------------------------------------------------------------------------

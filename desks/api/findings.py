@@ -25,7 +25,7 @@ from desks.access.deps import API
 from desks.access.errors import ApiError, json_reply
 from desks.access.permissions import require_role
 from desks.access.principal import Principal
-from desks.api.http import Handler, Json, optional_text, parse_body, read_body, text, transaction
+from desks.api.http import Handler, Json, optional_text, parse_body, read_body, target_post, text, transaction
 from forwarder import findings
 from forwarder.charges import month_window
 from forwarder.workflow_base import Context
@@ -192,15 +192,7 @@ async def list_findings(request: web.Request) -> web.Response:
 
 
 def finding_post(action: str, call: FindingCall) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        raw = await read_body(request)
-        async with transaction(request, write=True) as (session, principal):
-            require_role(principal, action)
-            body = parse_body(raw)
-            finding = await visible_finding(session, principal, request.match_info["id"])
-            result = await call(session, request.config_dict[API].ctx, finding, principal, body)
-        return json_reply(result)
-    return handler
+    return target_post(action, "id", visible_finding, call)
 
 
 async def post_notice(request: web.Request) -> web.Response:

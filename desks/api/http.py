@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desks.access.auth import AuthError, authenticate
 from desks.access.deps import API
-from desks.access.errors import ApiError
+from desks.access.errors import ApiError, json_reply
+from desks.access.permissions import require_role
 from desks.access.principal import Principal
-from forwarder.workflow_base import WorkflowError
+from forwarder.workflow_base import Context, WorkflowError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Json = dict[str, Any]
@@ -127,3 +128,25 @@ def texts(body: Json, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ApiError.invalid(f"{_field(key)}应为文字列表")
     return value
+
+
+T = TypeVar("T")
+
+
+def target_post(action: str, key: str,
+                find: Callable[[AsyncSession, Principal, str], Awaitable[T]],
+                call: Callable[[AsyncSession, Context, T, Principal, Json], Awaitable[Json]]) -> Handler:
+    """A POST on one thing (a case, an assignment, a finding) in the API's order of checks:
+    the body read before the transaction, then 401 → 403 (role) → 400 (body) → 404 (``find``
+    by the path's ``key``) → the action itself, all in one transaction."""
+
+    async def handler(request: web.Request) -> web.Response:
+        raw = await read_body(request)
+        async with transaction(request, write=True) as (session, principal):
+            require_role(principal, action)
+            body = parse_body(raw)
+            target = await find(session, principal, request.match_info[key])
+            result = await call(session, request.config_dict[API].ctx, target, principal, body)
+            await session.flush()
+        return json_reply(result)
+    return handler
