@@ -35,6 +35,7 @@ from desks.staff.pages_cases_view import (
     Clocks,
     contact_for,
     is_internal,
+    voice_transcript,
 )
 from forwarder import rules
 from forwarder import workflow_special as special
@@ -229,7 +230,8 @@ async def case_page(request: web.Request) -> web.Response:
         "next_item": following,
         "answer_photos": {str((e.data or {}).get("sha256")) for e in detail.events
                           if e.action == "answer_photo"},
-        "image_types": IMAGE_TYPES, "answer_templates": ANSWER_TEMPLATES,
+        "image_types": IMAGE_TYPES, "transcript": voice_transcript(case),
+        "answer_templates": ANSWER_TEMPLATES,
         "photo_note": PHOTO_NOTES.get(request.query.get("photo", ""), ("", "")),
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
         "answered_before": sum(1 for r in repeats if r.answered and r.repeat),

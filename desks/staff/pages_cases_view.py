@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from contract.envelope import MACHINE_TEXT_MARK
 from forwarder import words
 from forwarder.calendar import WorkingCalendar
 from forwarder.publication import mask_personal_data
 from registrar.models import Case, Classification, Deadline, Role
+from registrar.transcription import awaits_transcription
 
 CHANNELS: dict[str, str] = {
     "web": "网站", "phone": "电话", "fax": "传真", "sms_modem": "短信", "sms_twilio": "短信",
@@ -84,6 +86,17 @@ ANSWER_TEMPLATES: tuple[tuple[str, str], ...] = (
 )
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 """Files shown as thumbnails on the case page (TIFF fax originals show as their PNG pages)."""
+
+
+def voice_transcript(case: Case) -> str:
+    """What was heard on a recording, to show beside its player: the agent's transcription
+    (the case text once it replaced the placeholder), else the machine's unchecked text,
+    else "" (nobody has listened yet)."""
+    if not awaits_transcription(case):
+        return case.text
+    _, mark, heard = case.text.partition(MACHINE_TEXT_MARK)
+    return f"{mark}{heard}".strip() if mark else ""
+
 
 #: Roles that work with the citizen and so see the whole contact (the agent calls back too).
 FULL_CONTACT_ROLES = frozenset({Role.AGENT, Role.CITY_BUREAU, Role.DISTRICT_BUREAU, Role.UNIT_HANDLER,
