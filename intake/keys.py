@@ -12,6 +12,7 @@ from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher
 from forwarder.rules import Clocks
+from intake.call_control import LocalCalls
 from intake.health import DatabaseProbe
 from intake.service import IntakeService
 
@@ -30,3 +31,5 @@ BOUND_PORTS = web.AppKey("bound_ports", dict[str, int])
 """Ports the channels bound, by ``"<channel>.<purpose>"`` (``"fax.smtp"``), for tests and logs."""
 SIGNER = web.AppKey("signer", Signer)
 CSRF = web.AppKey("csrf", CitizenCsrf)
+CALLS = web.AppKey("calls", LocalCalls)
+"""The consoles' requests on live calls (``intake.call_control``): shared over PostgreSQL."""

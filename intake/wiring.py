@@ -76,8 +76,8 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
     async def sink(envelope: Envelope) -> Receipt:
         return await app[keys.INTAKE](envelope)
 
-    async def announce(caller: str) -> int:
-        return await announce_call(app, caller)
+    async def announce(caller: str, /, *, call: str = "") -> int:
+        return await announce_call(app, caller, call=call)
 
     async def record_status(ref: str, status: str, error_code: str | None) -> None:
         await app[keys.OUTBOX].record_delivery_status(ref, status, error_code)
@@ -90,7 +90,7 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
                         record_status=record_status, signer=app[keys.SIGNER],
                         csrf=app[keys.CSRF], districts=districts,
                         public_cases=RegistrarPublicCases(sessions),
-                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]))
+                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS])
 
 
 def enabled_channels(settings: Settings) -> list[tuple[ChannelSpec[Any], Any]]:

@@ -45,18 +45,31 @@ log = logging.getLogger(__name__)
 
 
 class AgentLeg(pj.Call):  # type: ignore[misc]
-    """The outbound call to an agent's phone, bridged to the caller once it answers."""
+    """An outbound call (an agent's phone, or an emergency line), bridged to the caller once it answers.
 
-    def __init__(self, account: Any, owner: PhoneCall, uri: str) -> None:
+    ``confirmed_only``: answered means the final 2xx, not early media (a carrier's 183
+    with ringback would otherwise take the caller away from the agent too soon).
+    """
+
+    def __init__(self, account: Any, owner: PhoneCall, uri: str, *, confirmed_only: bool = False) -> None:
         super().__init__(account)
         self.owner, self.uri = owner, uri
         self.media: Any = None
         self.ended = False
+        self.confirmed_only = confirmed_only
+        self.confirmed = False
+        self.status = 0
+        """The final SIP status once the leg ended (486 busy, 603 declined …)."""
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
+            self.confirmed = True
+            if self.confirmed_only and self.media is not None:
+                self.owner.agent_answered(self)
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
             self.ended = True
+            self.status = int(ci.lastStatusCode)
             self.owner.line.gate.ended()
             self.owner.agent_ended(self)
 
@@ -65,7 +78,8 @@ class AgentLeg(pj.Call):  # type: ignore[misc]
         for index, media in enumerate(ci.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.media = self.getAudioMedia(index)
-                self.owner.agent_answered(self)
+                if self.confirmed or not self.confirmed_only:
+                    self.owner.agent_answered(self)
                 return
 
 
@@ -95,6 +109,13 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         """The agent a REFER is out to (``transfer = "refer"``), until its final NOTIFY."""
         self.spoken: dict[str, str] = {}
         """Status text → its synthesized WAV, for ``say:`` prompts."""
+        self.rescue: AgentLeg | None = None
+        """R3.8: the leg to an emergency line, while it rings and once it holds the caller."""
+        self.rescue_ref = 0
+        """The service's request the emergency transfer in progress answers (0: none)."""
+        self.rescue_refer = ""
+        """The emergency line a REFER is out to (``emergency_transfer = "refer"``)."""
+        self.rescue_late = False
 
     # pjsua2 callbacks ------------------------------------------------------------------------
     def onCallState(self, prm: Any) -> None:
@@ -105,6 +126,10 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             self._release_media()
             if self.agent is not None and not self.agent.ended:
                 self._hangup_leg(self.agent)
+            if self.rescue is not None and not self.rescue.ended:
+                self._hangup_leg(self.rescue)
+            if self.rescue_ref:
+                self._emergency_result(ok=False, code=0, reason="caller_gone")
             self.line.call_ended(self)
 
     def onCallMediaState(self, prm: Any) -> None:
@@ -145,7 +170,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             self.line.ask(self, {"op": "status", "digits": action.case_digits,
                                  "caller": self.caller.number})
         elif isinstance(action, AskAgent):
-            self.line.ask(self, {"op": "agents", "caller": self.caller.number or "anonymous"})
+            self.line.ask(self, {"op": "agents", "caller": self.caller.number or "anonymous",
+                                 "call": self.key})
         elif isinstance(action, Transfer):
             self._next_agent()
         elif isinstance(action, HangUp) and not self.ended:
@@ -265,6 +291,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def onCallTransferStatus(self, prm: Any) -> None:
         """The caller's side reports on the REFER (its response, then NOTIFYs with the agent's)."""
+        if self.rescue_refer and not self.ended:
+            self._rescue_refer_status(prm)
+            return
         if not self.referring or self.ended:
             return
         code, final = int(prm.statusCode), bool(prm.finalNotify)
@@ -281,6 +310,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             self._refer_next()
 
     def agent_answered(self, leg: AgentLeg) -> None:
+        if leg is self.rescue:
+            self._rescue_answered(leg)
+            return
         if leg is not self.agent or self.media is None or self.ended:
             return
         self._stop_player()
@@ -290,6 +322,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.feed(TransferDone(connected=True))
 
     def agent_ended(self, leg: AgentLeg) -> None:
+        if leg is self.rescue:
+            self._rescue_ended(leg)
+            return
         if leg is not self.agent:
             return
         was_connected = leg.media is not None
@@ -307,3 +342,106 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def prompt_done(self, token: int) -> None:
         self.feed(PromptDone(token))
+
+    # Emergency transfer (R3.8): the agent's key hands the caller to 110/119/120/122 ------------
+    def emergency(self, ref: int, uri: str) -> None:
+        """Hand the caller to ``uri``; the agent stays on until the emergency line answers."""
+        problem = self._emergency_blocked()
+        if problem:
+            self.line.send(self._result(ref, ok=False, code=0, reason=problem))
+            return
+        self.rescue_ref, self.rescue_late = ref, False
+        log.info("call %s: emergency transfer to %s (%s)", self.key, uri, self.line.config.emergency_transfer)
+        try:
+            if self.line.config.emergency_transfer == "refer":
+                self.xfer(uri, pj.CallOpParam(True))
+                self.rescue_refer = uri
+            else:
+                leg = AgentLeg(self.line.account, self, uri, confirmed_only=True)
+                leg.makeCall(uri, pj.CallOpParam(True))
+                self.rescue = leg
+                self.line.legs.append(leg)
+        except pj.Error as exc:  # no slot left, an unroutable URI: the caller stays with the agent
+            log.warning("call %s: emergency transfer to %s: %s", self.key, uri, exc.info())
+            self._emergency_result(ok=False, code=0, reason="not_dialled")
+            return
+        self.line.timer(self.line.config.emergency_ring_s, self, ("rescue", ref))
+
+    def _emergency_blocked(self) -> str:
+        if self.ended or self.media is None:
+            return "call_ended"
+        if self.rescue_ref:
+            return "in_progress"
+        if self.agent is None or self.agent.media is None:
+            return "not_with_agent"
+        return ""
+
+    def _result(self, ref: int, *, ok: bool, code: int, reason: str) -> dict[str, Any]:
+        return {"op": "emergency_result", "ref": ref, "call": self.key, "ok": ok, "code": code,
+                "reason": reason, "caller": self.caller.number,
+                "display_name": self.caller.display_name}
+
+    def _emergency_result(self, *, ok: bool, code: int, reason: str) -> None:
+        ref, self.rescue_ref = self.rescue_ref, 0
+        if ref:
+            log.info("call %s: emergency transfer %s (%d %s)", self.key, "done" if ok else "failed",
+                     code, reason)
+            self.line.send(self._result(ref, ok=ok, code=code, reason=reason))
+
+    def rescue_timeout(self, ref: int) -> None:
+        """The emergency line rang ``emergency_ring_s`` unanswered: give up; the agent keeps the caller."""
+        if ref != self.rescue_ref:
+            return
+        self.rescue_late = True
+        if self.rescue is not None and self.rescue.media is None:
+            self._hangup_leg(self.rescue)  # its end reports the failure
+        elif self.rescue_refer:
+            self.rescue_refer = ""
+            self._emergency_result(ok=False, code=408, reason="no_answer")
+
+    def _leave_agent(self) -> None:
+        """Take the caller off the agent's leg and hang that leg up (the transfer succeeded)."""
+        agent, self.agent = self.agent, None
+        if agent is None:
+            return
+        if agent.media is not None and self.media is not None:
+            with contextlib.suppress(pj.Error):
+                self.media.stopTransmit(agent.media)
+                agent.media.stopTransmit(self.media)
+        self.line.send({"op": "agent_busy", "agent": agent.uri, "busy": False})
+        self._hangup_leg(agent)
+
+    def _rescue_answered(self, leg: AgentLeg) -> None:
+        if not self.rescue_ref:
+            return  # bridged already (a re-INVITE's media update)
+        if self.ended or self.media is None:
+            self._hangup_leg(leg)
+            return
+        self._leave_agent()
+        self.media.startTransmit(leg.media)
+        leg.media.startTransmit(self.media)
+        self._emergency_result(ok=True, code=200, reason="")
+
+    def _rescue_ended(self, leg: AgentLeg) -> None:
+        self.rescue = None
+        if leg.media is not None and leg.confirmed and not self.rescue_ref:
+            if not self.ended:  # the emergency line hung up after taking the call: it is over
+                self.hangup(pj.CallOpParam(True))
+            return
+        code = 408 if self.rescue_late else leg.status
+        self._emergency_result(ok=False, code=code, reason="no_answer" if self.rescue_late else "refused")
+
+    def _rescue_refer_status(self, prm: Any) -> None:
+        code, final = int(prm.statusCode), bool(prm.finalNotify)
+        log.info("call %s emergency REFER to %s: %d%s", self.key, self.rescue_refer, code,
+                 " (final)" if final else "")
+        if not final and code < 300:
+            return
+        self.rescue_refer = ""
+        if 200 <= code < 300:  # the emergency line answered the caller: agent and worker leave
+            prm.cont = False
+            self._leave_agent()
+            self._emergency_result(ok=True, code=code, reason="")
+            self.hangup(pj.CallOpParam(True))
+        else:
+            self._emergency_result(ok=False, code=code, reason="refused")

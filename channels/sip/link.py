@@ -13,7 +13,11 @@ Worker → service:
     ``agents`` {id, caller}                   → {agents: [uri…]} (and the screen pop)
     ``agent_busy`` {agent, busy}
     ``call`` {calls}                          how many calls it holds now
-Service → worker: the answers above, and ``stop``.
+    ``call_ended`` {call}                     a caller's call is over (no more emergency key)
+    ``emergency_result`` {ref, call, ok, code, reason, caller, display_name}
+                                              how an emergency transfer ended (R3.8)
+Service → worker: the answers above, ``stop``, and
+    ``emergency`` {ref, call, uri}            hand the live call to an emergency line
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class WorkerConfig:
     log_level: int = 1
     transfer: str = "bridge"
     """``bridge`` or ``refer`` (``SipSettings.transfer``)."""
+    emergency_transfer: str = "bridge"
+    emergency_ring_s: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +24,7 @@ from channels.sip import audio, prompts
 from channels.sip.link import Message
 from channels.sip.settings import SipSettings
 from channels.sip.spool import Meta, Spool, fsync_file, voicemail
-from contract.channel import ChannelPorts
+from contract.channel import CallAnswer, CallRequest, ChannelPorts
 from contract.envelope import Channel, TryLater
 
 log = logging.getLogger(__name__)
@@ -67,12 +69,26 @@ class LineService:
         """Recordings in progress: key → worker index (not to be registered behind its back)."""
         self.busy_agents: set[str] = set()
         self._lock = asyncio.Lock()
+        self.live: dict[str, int] = {}
+        """Calls handed to agents, by the id the console got in the screen pop → worker index."""
+        self.to_worker: Callable[[int, Message], bool] | None = None
+        """Sends a message to worker ``index`` (set by the pool); False when it is not running."""
+        self._rescues: dict[int, asyncio.Future[Message]] = {}
+        self._refs = itertools.count(1)
 
     async def handle(self, worker: int, message: Message) -> Message | None:
         """One message from worker ``worker``; returns the answer to send back, if any."""
         op = message.get("op")
         if op == "record_start":
             self._record_start(worker, message)
+            return None
+        if op == "call_ended":
+            self.live.pop(str(message.get("call", "")), None)
+            return None
+        if op == "emergency_result":
+            waiting = self._rescues.get(int(message.get("ref", 0) or 0))
+            if waiting is not None and not waiting.done():
+                waiting.set_result(message)
             return None
         if op == "agent_busy":
             agent = str(message.get("agent", ""))
@@ -88,7 +104,10 @@ class LineService:
         elif op == "status":
             answer = await self._status(str(message.get("digits", "")), message.get("caller"))
         elif op == "agents":
-            answer = {"agents": await self._agents(str(message.get("caller", "")))}
+            call = str(message.get("call", ""))
+            if call.isalnum():
+                self.live[call] = worker
+            answer = {"agents": await self._agents(str(message.get("caller", "")), call)}
         else:
             return None
         return {"op": "answer", "id": message.get("id"), **answer}
@@ -176,11 +195,47 @@ class LineService:
             return None
         return str(target)
 
-    async def _agents(self, caller: str) -> list[str]:
+    async def _agents(self, caller: str, call: str) -> list[str]:
         if not agents_open(self.settings, self.ports.clock.now().astimezone(self.ports.tz)):
             return []
         free = [uri for uri in self.settings.agents if uri not in self.busy_agents]
         if free:
-            reached = await self.ports.announce(caller)
+            reached = await self.ports.announce(caller, call=call if call.isalnum() else "")
             log.info("sip: call from %s popped on %d console(s)", caller, reached)
         return free
+
+    async def control(self, request: CallRequest) -> CallAnswer | None:
+        """A console's request on a live call (``ports.calls``); None unless a worker here holds it.
+
+        ``{"op": "emergency", "call": id, "service": "120"}``: the worker dials the
+        service's line and, once it answers, bridges the caller there and drops the
+        agent's leg (R3.8). Returns how it ended: ``ok``, the SIP ``code``, a ``reason``
+        (``refused``, ``no_answer``, ``not_configured``, ``not_with_agent``, ``call_ended`` …),
+        and the caller's number and name from the worker, for the case it is logged on.
+        """
+        if request.get("op") != "emergency":
+            return None
+        call, service = str(request.get("call", "")), str(request.get("service", ""))
+        worker = self.live.get(call)
+        if worker is None:
+            return None
+        answer: CallAnswer = {"ok": False, "service": service, "code": 0, "uri": ""}
+        uri = self.settings.emergency_uri(service)
+        if uri is None:
+            return {**answer, "reason": "not_configured"}
+        ref = next(self._refs)
+        waiting: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._rescues[ref] = waiting
+        try:
+            if self.to_worker is None or not self.to_worker(
+                    worker, {"op": "emergency", "ref": ref, "call": call, "uri": uri}):
+                return {**answer, "uri": uri, "reason": "line_down"}
+            async with asyncio.timeout(self.settings.emergency_ring_s + 5):
+                result = await waiting
+        except TimeoutError:
+            return {**answer, "uri": uri, "reason": "no_report"}
+        finally:
+            del self._rescues[ref]
+        return {**answer, "uri": uri, "ok": result.get("ok") is True,
+                "code": int(result.get("code") or 0), "reason": str(result.get("reason") or ""),
+                "caller": result.get("caller"), "display_name": result.get("display_name")}

@@ -55,7 +55,8 @@ def worker_config(settings: SipSettings, index: int, spool_dir: Path) -> WorkerC
         agent_ring_s=settings.agent_ring_s, readback_times=settings.readback_times,
         registrar=settings.registrar,
         username=settings.username, password=settings.password, realm=settings.realm,
-        log_level=settings.log_level, transfer=settings.transfer)
+        log_level=settings.log_level, transfer=settings.transfer,
+        emergency_transfer=settings.emergency_transfer, emergency_ring_s=settings.emergency_ring_s)
 
 
 class WorkerPool:
@@ -64,6 +65,7 @@ class WorkerPool:
     def __init__(self, settings: SipSettings, service: LineService) -> None:
         self.settings, self.service = settings, service
         self.workers = [Worker(i) for i in range(settings.workers)]
+        service.to_worker = self.send_to
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -74,6 +76,17 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(self._sweep(), name="sip-spool-sweep"))
         async with asyncio.timeout(READY_TIMEOUT_S):
             await asyncio.gather(*(w.ready.wait() for w in self.workers))
+
+    def send_to(self, index: int, message: dict[str, object]) -> bool:
+        """Write ``message`` to worker ``index``; False when it is not running now."""
+        writer = self.workers[index].writer if 0 <= index < len(self.workers) else None
+        if writer is None or writer.is_closing():
+            return False
+        try:
+            writer.write(encode(message))
+        except (OSError, RuntimeError):
+            return False
+        return True
 
     async def stop(self) -> None:
         self._stopping = True

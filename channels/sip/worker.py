@@ -157,6 +157,9 @@ class Line:
             if message is None or message.get("op") == "stop":
                 self.running = False
                 return
+            if message.get("op") == "emergency":
+                self._emergency(message)
+                continue
             self._answer(message)
 
     def _answer(self, message: Message) -> None:
@@ -180,6 +183,16 @@ class Line:
             call.agents = [str(uri) for uri in message.get("agents", [])]
             call.feed(AgentsOffered(available=bool(call.agents)))
 
+    def _emergency(self, message: Message) -> None:
+        """The service asks to hand a live call to an emergency line (the agent's key, R3.8)."""
+        ref, key = int(message.get("ref", 0)), str(message.get("call", ""))
+        call = self.calls.get(key)
+        if call is None:
+            self.send({"op": "emergency_result", "ref": ref, "call": key, "ok": False, "code": 0,
+                       "reason": "call_ended"})
+            return
+        call.emergency(ref, str(message.get("uri", "")))
+
     def _fire(self, now: float) -> None:
         while self.timers and self.timers[0][0] <= now:
             _, _, key, (kind, token) = heapq.heappop(self.timers)
@@ -190,6 +203,8 @@ class Line:
                 call.prompt_done(token)
             elif kind == "ring":
                 call.ring_timeout(token)
+            elif kind == "rescue":
+                call.rescue_timeout(token)
             else:
                 call.feed(Timeout(token))
 
@@ -263,6 +278,7 @@ class Line:
         self.calls.pop(call.key, None)
         self.dead.append(call)
         self.send({"op": "call", "calls": len(self.calls)})
+        self.send({"op": "call_ended", "call": call.key})
 
 
 def _slot_taken(call: Any) -> bool:

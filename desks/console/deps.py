@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contract.channel import CallControl
 from contract.clock import Clock
 from contract.envelope import Sink
 from forwarder.screening import EmergencyRule
@@ -31,6 +32,8 @@ class ConsoleDeps:
     """District → the word an agent may type for it (yongtai for 永泰县)."""
     workflow: Callable[[], Context] | None = None
     """The workflow's context, for closing a consultation on the call and recording a chase."""
+    calls: CallControl | None = None
+    """Reaches the process holding a live call (the emergency key); None: no phone line here."""
 
 
 CONSOLE = web.AppKey("console", ConsoleDeps)

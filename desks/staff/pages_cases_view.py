@@ -49,7 +49,7 @@ EVENT_ACTION: dict[str, str] = {
     "escalated_to_leader": "报单位分管领导", "finding_decided": "效能认定", "unit_notified": "已通知单位",
     "internal": "内部办理", "not_accepted": "不予受理", "stopped": "停止交办", "answer": "答复",
     "return_refused": "不同意退回", "forwarded": "转市信访局",
-    "case_answer_on_call": "咨询当场解答并办结", "urged": "来电催办",
+    "case_answer_on_call": "咨询当场解答并办结", "urged": "来电催办", "emergency_transfer": "紧急转接",
 }
 # Case-level moves are logged as "case_<action>" (workflow_base.move_case).
 EVENT_ACTION.update({

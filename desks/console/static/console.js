@@ -235,6 +235,8 @@
       if (message.type === "call" && typeof message.caller === "string") {
         newCall(message.caller);
         document.title = `来电 ${message.caller}`;
+        // Other panels (the emergency key, emergency.js) act on the live call too.
+        document.dispatchEvent(new CustomEvent("hotline:call", {detail: message}));
       }
     });
     socket.addEventListener("close", () => {

@@ -27,6 +27,7 @@ from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
 from contract.sms_keywords import RatingTaken
+from intake.call_control import LocalCalls
 from tests.channels.sip.pool import Kamailio, kamailio_binary, pool_settings, running_kamailio
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -41,7 +42,11 @@ class Service:
     down: bool = False
     queries: list[tuple[str, str]] = field(default_factory=list)
     pops: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    """The live call's id each pop carried (what the console's emergency key sends back)."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    control: LocalCalls = field(default_factory=LocalCalls)
+    """``ports.calls``: what the consoles' emergency key asks (as on SQLite, in-process)."""
 
     async def __call__(self, envelope: Envelope) -> Receipt:
         if self.down:
@@ -68,8 +73,9 @@ class Service:
         """No rating request is ever open here: a bare "1" stays an item."""
         return RatingTaken(taken=False)
 
-    async def announce(self, caller: str) -> int:
+    async def announce(self, caller: str, /, *, call: str = "") -> int:
         self.pops.append(caller)
+        self.calls.append(call)
         self.changed.set()
         return 1
 
@@ -93,7 +99,7 @@ def make_ports(service: Service, data_dir: Path) -> ChannelPorts:
 
     return ChannelPorts(sink=service, clock=FixedClock(NOW), announce=service.announce,
                         data_dir=data_dir, tz=TZ, commands=service, record_status=record_status,
-                        signer=signer, csrf=CitizenCsrf(signer))
+                        signer=signer, csrf=CitizenCsrf(signer), calls=service.control)
 
 
 def line_settings(**overrides: Any) -> SipSettings:
