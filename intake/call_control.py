@@ -95,6 +95,8 @@ class SharedCalls(LocalCalls):
         self.connection: asyncpg.Connection | None = None
         self.pending: dict[str, _Answers] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.listening = asyncio.Event()
+        """Set while the listener is connected (tests wait for it)."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -147,6 +149,7 @@ class SharedCalls(LocalCalls):
 
     def _connected(self, conn: asyncpg.Connection | None) -> None:
         self.connection = conn
+        (self.listening.set if conn is not None else self.listening.clear)()
 
     async def keep_listening(self) -> None:
         """Hold the listening connection (reconnecting) until cancelled."""

@@ -105,7 +105,8 @@ async def _log(request: web.Request, me: Principal, case: tuple[int, str], call:
     deps = request.app[CONSOLE]
     async with deps.sessionmaker.begin() as session:
         session.add(Event(
-            case_id=case[0], at=deps.clock.now(), actor=me.actor, action=ACTION,
+            case_id=case[0], at=deps.clock.now(), action=ACTION,
+            actor=f"{me.display_name}@{me.unit_code or me.username}",
             from_state=None, to_state=None, reason=outcome_text(service, answer),
             data={"service": service, "target": str(answer.get("uri", ""))[:200],
                   "outcome": "connected" if answer.get("ok") else "failed",
