@@ -130,7 +130,7 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 2 BYE
+CSeq: {bye_cseq} BYE
 Contact: sip:{user}@[local_ip]:[local_port]
 Max-Forwards: 70
 Content-Length: 0
@@ -238,7 +238,9 @@ def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Z
         elif isinstance(step, Pause):
             body.append(f'  <pause milliseconds="{step.ms}"/>\n')
         elif isinstance(step, HangUpAfter):
-            body.append(f'  <pause milliseconds="{step.ms}"/>\n' + _BYE.format(**fields))
+            # After our NOTIFYs (CSeq 11, 12 …) the BYE must count on from them.
+            body.append(f'  <pause milliseconds="{step.ms}"/>\n'
+                        + _BYE.format(**fields, bye_cseq=11 + refers if refers else 2))
         elif isinstance(step, AwaitBye):
             body.append(AWAIT_BYE.format(timeout=step.timeout_ms))
         elif isinstance(step, AnswerRefer):

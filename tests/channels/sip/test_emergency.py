@@ -150,3 +150,31 @@ def test_emergency_numbers_are_checked_and_bare_numbers_go_through_the_trunk() -
     for bad in ({"999": "sip:999@10.0.0.9"}, {"110": "not a number"}, {"110": "110"}):
         with pytest.raises(ValidationError):
             SipSettings(emergency=bad)  # unknown service; neither URI nor number; no trunk
+
+
+@pytest.mark.parametrize("status", [200, 486])
+async def test_R3_8_emergency_refer_hands_the_caller_to_120_or_keeps_it_with_the_agent(
+        start_line: Any, service: Service, tmp_path: Path, status: int) -> None:
+    # emergency_transfer = "refer": the caller's side (SIPp, as a trunk would) calls 120 itself;
+    # its final NOTIFY says whether 120 answered. Refused: the caller stays with the agent.
+    from tests.channels.sip.sipp import AnswerRefer, AwaitBye
+
+    agent_port = _free_udp_port()
+    agent = asyncio.create_task(sipp.run("", None, tmp_path / "agent", builtin="uas", timeout_s=40,
+                                         extra=("-p", str(agent_port))))
+    settings = {"agents": (f"sip:agent1@127.0.0.1:{agent_port}",), "emergency_transfer": "refer",
+                "emergency": {"120": "sip:120@127.0.0.1:5999"}}
+    after = [AwaitBye(10_000)] if status == 200 else [HangUpAfter(3000)]
+    async with start_line(**settings) as started:
+        xml = sipp.scenario([Pause(300), Key("0"), AnswerRefer("120@127.0.0.1:5999", status=status),
+                             *after])
+        caller = asyncio.create_task(sipp.run(f"127.0.0.1:{started.ports['sip']}", xml,
+                                              tmp_path / "caller", timeout_s=40))
+        answer = await _pressed_when_bridged(service, "120")
+        assert (answer["ok"], answer["code"]) == (status == 200, status), answer
+        if status != 200:
+            await asyncio.sleep(1.0)
+            assert not agent.done() and not caller.done()  # still talking to each other
+        done, answered = await caller, await agent
+    assert (done.successful, done.failed) == (1, 0), done.output
+    assert answered.successful == 1, answered.output
