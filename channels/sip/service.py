@@ -161,8 +161,9 @@ class LineService:
 
         Returns how many were registered now.
         """
-        if worker is not None:
+        if worker is not None:  # a dead worker's calls are gone: no recording, no emergency key
             self.active = {k: w for k, w in self.active.items() if w != worker}
+            self.live = {k: w for k, w in self.live.items() if w != worker}
         done = 0
         for key in self.spool.waiting():
             if key in self.active:
