@@ -178,3 +178,42 @@ async def test_R3_8_emergency_refer_hands_the_caller_to_120_or_keeps_it_with_the
         done, answered = await caller, await agent
     assert (done.successful, done.failed) == (1, 0), done.output
     assert answered.successful == 1, answered.output
+
+
+async def test_line_service_routes_the_key_to_the_worker_holding_the_call(tmp_path: Path) -> None:
+    from channels.sip.service import LineService
+    from channels.sip.spool import Spool
+    from tests.channels.sip.conftest import line_settings, make_ports
+
+    service = Service()
+    line = LineService(line_settings(agents=("sip:agent1@127.0.0.1:5999",),
+                                     emergency={"120": "sip:120@127.0.0.1:5998"}),
+                       make_ports(service, tmp_path), Spool(tmp_path / "spool"), tmp_path / "tts")
+    call = "f" * 32
+    await line.handle(1, {"op": "agents", "id": 1, "caller": "+8613805912345", "call": call})
+    assert service.calls == [call] and line.live == {call: 1}
+    assert await line.control({"op": "hangup", "call": call}) is None  # not a request it takes
+    assert await line.control({"op": "emergency", "call": "0" * 32, "service": "120"}) is None
+    unset = await line.control({"op": "emergency", "call": call, "service": "110"})
+    assert unset is not None and unset["reason"] == "not_configured"
+    down = await line.control({"op": "emergency", "call": call, "service": "120"})
+    assert down is not None and down["reason"] == "line_down"
+    sent: list[tuple[int, dict[str, Any]]] = []
+
+    def to_worker(index: int, message: dict[str, Any]) -> bool:
+        sent.append((index, message))
+        return True
+
+    line.to_worker = to_worker
+    pressed = asyncio.create_task(line.control({"op": "emergency", "call": call, "service": "120"}))
+    await asyncio.sleep(0)  # the request goes out before it waits for the worker's report
+    [(worker, message)] = sent
+    assert (worker, message["op"], message["uri"]) == (1, "emergency", "sip:120@127.0.0.1:5998")
+    await line.handle(1, {"op": "emergency_result", "ref": message["ref"] + 1, "ok": True})  # not ours
+    assert not pressed.done()
+    await line.handle(1, {"op": "emergency_result", "ref": message["ref"], "ok": False, "code": 486,
+                          "reason": "refused", "caller": "+8613805912345"})
+    answer = await pressed
+    assert answer is not None and (answer["ok"], answer["code"], answer["reason"]) == (False, 486, "refused")
+    await line.handle(1, {"op": "call_ended", "call": call})
+    assert line.live == {}
