@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from contract.agents import AgentLine
 from contract.clock import Clock
 from contract.envelope import Sink
 from contract.notice import Deliverer
@@ -36,9 +37,13 @@ WEB = "web"
 WORKER = "worker"
 """The role that sends notices and runs background jobs (outbox, sweeper, reconciliation)."""
 
-Announce = Callable[[str], Awaitable[int]]
-"""Screen pop: ``announce(caller_e164)`` shows an incoming call on the agents' consoles;
-returns how many consoles it reached (0: nobody is signed in)."""
+class Announce(Protocol):
+    """Screen pop: ``announce(caller_e164)`` shows an incoming call on the agents' consoles
+    (``agent=``: only on that agent's, the one whose phone rings); returns how many consoles
+    it reached (0: nobody is signed in)."""
+
+    def __call__(self, caller: str, *, agent: str | None = None) -> Awaitable[int]: ...
+
 
 StatusRecorder = Callable[[str, str, str | None], Awaitable[None]]
 """``(notice_ref_or_provider_id, status, error_code)``: a provider's report on a send."""
@@ -72,6 +77,8 @@ class ChannelPorts:
     """Public cases only, for channels that answer status queries (Open311); None in narrow tests."""
     api_keys: ApiKeys | None = None
     """API clients' keys and rate limits, for channels that take calls from apps (Open311)."""
+    agents: AgentLine | None = None
+    """Agents' presence (SIP addresses, available / on a call / away), for the phone line."""
 
 
 @dataclass(frozen=True, slots=True)

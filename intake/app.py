@@ -223,6 +223,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
         emergency_rules=app[keys.INTAKE].emergency_rules, district_keys=organisation.district_keys,
-        workflow=workflow_context))
+        workflow=workflow_context, presence=app[keys.AGENTS]))
     app.cleanup_ctx.append(_screen_pop)
     return app

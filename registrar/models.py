@@ -513,8 +513,9 @@ class ThrottleRecord(Base):
 # The efficiency office's findings live in their own module; importing it here puts
 # their tables on ``Base.metadata`` for every user of the models (and for Alembic).
 # The Open311 channel's API clients likewise, the cockpit's summaries and bulletins, and the
-# knowledge base.
+# knowledge base, and the phone line's agents.
 from registrar import (  # noqa: E402, F401
+    models_agents,
     models_cockpit,
     models_knowledge,
     models_open311,

@@ -10,15 +10,13 @@ line is served directly; with several, Kamailio's dispatcher sits in front
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import time
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from config.validators import StrictSettings, split_csv
-
-_SIP_URI = re.compile(r"sips?:[^@\s]+@[^\s;]+(;[^\s]*)?")
+from contract.agents import SIP_URI
 
 
 class SipSettings(StrictSettings):
@@ -52,8 +50,16 @@ class SipSettings(StrictSettings):
     min_message_s: float = Field(1.0, ge=0, le=30)
     """Shorter recordings, or ones with no sound, are no message."""
 
-    # Agents (bridged transfer, tried in order) and their hours in the city's zone.
+    # Agents and their hours in the city's zone. Agents who gave their SIP address on the
+    # console are offered calls first (available, console open, longest idle first); the fixed
+    # list ``agents`` (PBX extensions, tried in order) only when none of them is free.
     agents: tuple[str, ...] = ()
+    agent_console_grace_s: float = Field(30.0, ge=15, le=3600)
+    """An agent whose console has been closed (websocket gone) this long is offered no calls;
+    open consoles are marked seen every 10 s."""
+    agent_lease_s: float = Field(60.0, ge=5, le=3600)
+    """How long "on a call" holds without the line renewing it (every third of it, while the
+    call goes on): a line that crashed lets its agents go within this."""
     agent_ring_s: float = Field(20.0, gt=0, le=120)
     agent_hours: tuple[str, str] = ("00:00", "24:00")
     """Opening and closing time (``"08:30"``, ``"17:30"``); outside them callers leave a message."""
@@ -100,7 +106,7 @@ class SipSettings(StrictSettings):
     @classmethod
     def _sip_uris(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for uri in value:
-            if not _SIP_URI.fullmatch(uri):
+            if not SIP_URI.fullmatch(uri):
                 raise ValueError(f"not a SIP URI: {uri!r} (want sip:user@host[:port])")
         return value
 

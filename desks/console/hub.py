@@ -104,7 +104,11 @@ async def announce_call(app: web.Application, caller: str, *, agent: str | None 
     so the phone channel can tell "nobody is connected" from "delivered" (on
     PostgreSQL: in every process sharing the database).
     """
-    message = {"type": "call", "caller": caller}
+    return await to_consoles(app, {"type": "call", "caller": caller}, agent=agent)
+
+
+async def to_consoles(app: web.Application, message: dict[str, Any], *, agent: str | None) -> int:
+    """Send ``message`` to every console (or ``agent``'s), in every process sharing the database."""
     relay = app.get(POP_RELAY)
     if relay is not None:
         return await relay.announce(message, agent=agent)

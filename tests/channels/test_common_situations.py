@@ -112,7 +112,7 @@ NOT_APPLICABLE = {
 def _ports(recorder: Recorder, tmp_path: Path) -> ChannelPorts:
     signer = Signer(b"harness-secret-0123456789abcdef")
 
-    async def announce(caller: str) -> int:
+    async def announce(caller: str, *, agent: str | None = None) -> int:
         return 0
 
     async def record_status(ref: str, status: str, error_code: str | None) -> None:

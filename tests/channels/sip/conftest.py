@@ -41,6 +41,8 @@ class Service:
     down: bool = False
     queries: list[tuple[str, str]] = field(default_factory=list)
     pops: list[str] = field(default_factory=list)
+    popped_to: list[str | None] = field(default_factory=list)
+    """Per pop, the agent whose console it was for (None: every console)."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, envelope: Envelope) -> Receipt:
@@ -68,8 +70,9 @@ class Service:
         """No rating request is ever open here: a bare "1" stays an item."""
         return RatingTaken(taken=False)
 
-    async def announce(self, caller: str) -> int:
+    async def announce(self, caller: str, *, agent: str | None = None) -> int:
         self.pops.append(caller)
+        self.popped_to.append(agent)
         self.changed.set()
         return 1
 

@@ -93,7 +93,7 @@ class Ports:
         first = next(i for i, e in enumerate(self.envelopes) if e.external_id == envelope.external_id)
         return Receipt(f"FZ12345-20261124-{first + 1:06d}", created=first == len(self.envelopes) - 1)
 
-    async def announce(self, caller: str) -> int:
+    async def announce(self, caller: str, *, agent: str | None = None) -> int:
         self.announced.append(caller)
         return 1
 
