@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from contract.agents import AgentStatus, OfferedAgent
+from desks.console.hub import HUB
 from intake import keys
 from tests.intake.test_console import Client, field, sign_in, staff
 
@@ -81,3 +83,20 @@ async def test_not_json_no_csrf_or_not_an_agent_is_refused(agent: Client) -> Non
     assert response.status == 403  # no CSRF token
     await sign_in(agent, "city")
     assert (await agent.get("/desk/console/agent")).status == 403
+
+
+async def test_a_closed_console_gets_no_calls_after_the_grace_period(agent: Client) -> None:
+    headers = await _csrf(agent)
+    await _post(agent, headers, {"sip_uri": PHONE})
+    async with agent.ws_connect("/desk/console/ws") as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    for _ in range(50):  # the server notices the close (and marks the console seen then)
+        if not agent.app[HUB].count():
+            break
+        await asyncio.sleep(0.05)
+    line, grace = agent.app[keys.AGENTS], timedelta(seconds=30)
+    agent.app[keys.CLOCK].advance(grace + timedelta(seconds=1))  # type: ignore[attr-defined]
+    assert await line.claim("c1", skip=(), console_grace=grace, lease=grace) is None
+    async with agent.ws_connect("/desk/console/ws") as ws:  # back: offered calls again
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        assert await line.claim("c1", skip=(), console_grace=grace, lease=grace) is not None

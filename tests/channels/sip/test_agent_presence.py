@@ -7,16 +7,26 @@ tests/registrar/test_agent_presence.py).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Collection, Mapping
+import os
+import re
+import signal
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from channels.sip.service import LineService
+from channels.sip.spec import SPEC
 from channels.sip.spool import Spool
 from contract.agents import OfferedAgent
+from contract.channel import Started
+from tests.channels.sip import sipp
 from tests.channels.sip.conftest import Service, line_settings, make_ports
+from tests.channels.sip.sipp import HangUpAfter, Key, Pause
+from tests.channels.sip.test_agents import _free_udp_port
 
 CALLER = "+8613805912345"
 
@@ -115,3 +125,48 @@ async def test_a_release_for_another_agent_or_call_does_not_free_the_held_one(tm
     await line.handle(0, {"op": "agent_busy", "agent": PBX, "busy": False, "call": "k1"})
     await line.handle(0, {"op": "agent_busy", "agent": A1.sip_uri, "busy": False, "call": "k2"})
     assert roster.released == []
+
+
+# With real workers: SIPp calls and presses 0, a SIPp uas answers as the agent's phone. ---------
+
+
+@asynccontextmanager
+async def _line_with(roster: Roster, service: Service, data: Path) -> AsyncIterator[Started]:
+    ports = dataclasses.replace(make_ports(service, data), agents=roster)
+    async with SPEC.start(line_settings(agent_lease_s=6.0), ports, frozenset({"sip"})) as started:
+        yield started
+
+
+async def _call_agent(tmp_path: Path, roster: Roster, service: Service, *,
+                      kill_worker: bool) -> tuple[sipp.Result, sipp.Result]:
+    port = _free_udp_port()
+    roster.free = [OfferedAgent("a1", f"sip:a1@127.0.0.1:{port}")]
+    phone = asyncio.create_task(sipp.run("", None, tmp_path / "phone", builtin="uas", timeout_s=30,
+                                         extra=("-p", str(port))))
+    async with _line_with(roster, service, tmp_path / "data") as started:
+        xml = sipp.scenario([Pause(300), Key("0"), HangUpAfter(6000)])
+        caller = asyncio.create_task(sipp.run(f"127.0.0.1:{started.ports['sip']}", xml,
+                                              tmp_path / "caller", timeout_s=30))
+        await service.wait_for(lambda: bool(service.pops), timeout_s=20)
+        await asyncio.sleep(2)  # the agent's phone answered: the call is bridged
+        assert roster.released == []
+        if kill_worker:
+            pid = int(re.search(r"pid (\d+)", started.listening[1]).group(1))  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        await service.wait_for(lambda: bool(roster.released), timeout_s=20)
+        return await caller, await phone
+
+
+async def test_the_agent_is_held_while_bridged_and_free_at_the_hang_up(tmp_path: Path) -> None:
+    service, roster = Service(), Roster()
+    caller, phone = await _call_agent(tmp_path, roster, service, kill_worker=False)
+    assert (caller.successful, phone.successful) == (1, 1), caller.output + phone.output
+    [(call, username)] = roster.held.items()
+    assert roster.released == [(username, call)] and username == "a1"
+    assert service.popped_to == ["a1"]
+
+
+async def test_kill_9_of_the_worker_mid_call_frees_its_agent_at_once(tmp_path: Path) -> None:
+    service, roster = Service(), Roster()
+    await _call_agent(tmp_path, roster, service, kill_worker=True)
+    assert roster.released == [("a1", next(iter(roster.held)))]
