@@ -12,6 +12,7 @@ the caller's BYE the status is back to available. Needs Chromium and SIPp
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,16 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
+from desks.access.accounts import create_account, demo_password
 from intake import keys
+from registrar.models import Role
 from tests.browser.conftest import Shots
 from tests.browser.kit import seed_accounts, sign_in
 from tests.channels.sip import sipp
 from tests.channels.sip.sipp import HangUpAfter, Key, Pause
 from tests.channels.sip.test_agents import _free_udp_port
 from tests.conftest import make_settings
+from tests.forwarder.api_kit import FAST_HASHER
 
 CALLER = "+8613805912345"
 
@@ -38,8 +42,22 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         "digit_timeout_s": 2.0, "agent_ring_s": 10.0})
 
 
+async def _other_agent(server: TestServer, browser: Any) -> Any:
+    """A second agent, ``aa`` (before ``agent`` by name), signed in on a console of their own."""
+    async with server.app[keys.SESSIONMAKER].begin() as session:
+        await create_account(session, username="aa", display_name="王坐席", role=Role.AGENT,
+                             unit_code="service-centre", password=demo_password("aa"),
+                             now=server.app[keys.CLOCK].now(), hasher=FAST_HASHER)
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    other = await context.new_page()
+    other.set_default_timeout(15_000)
+    await sign_in(server, other, "aa")
+    await other.wait_for_selector("#ws-state[data-state=on]")
+    return other
+
+
 async def test_a_call_on_the_line_pops_the_console_of_the_agent_whose_phone_rings(
-        server: TestServer, page: Any, shots: Shots, tmp_path: Path) -> None:
+        server: TestServer, browser: Any, page: Any, shots: Shots, tmp_path: Path) -> None:
     sipp.sipp_binary()  # skips (or fails on CI) before the browser work when SIPp is missing
     from playwright.async_api import expect
 
@@ -58,6 +76,13 @@ async def test_a_call_on_the_line_pops_the_console_of_the_agent_whose_phone_ring
     await expect(status).to_have_attribute("data-status", "available")
     await expect(page.locator("#agent-error")).to_be_hidden()
     await shots.take(page, "available")
+    # Another agent becomes available later: "agent" has been idle longest and gets the call;
+    # the other's phone (nothing answers there) never rings and their console never pops.
+    server.app[keys.CLOCK].advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+    other = await _other_agent(server, browser)
+    await other.fill("#agent-sip", f"sip:aa@127.0.0.1:{_free_udp_port()}")
+    await other.click("#agent-sip-save")
+    await expect(other.locator("#agent-status")).to_have_attribute("data-status", "available")
 
     answering = asyncio.create_task(sipp.run("", None, tmp_path / "phone", builtin="uas",
                                              timeout_s=40, extra=("-p", str(phone_port))))
@@ -77,6 +102,9 @@ async def test_a_call_on_the_line_pops_the_console_of_the_agent_whose_phone_ring
     await expect(status).to_have_attribute("data-status", "available")
     await expect(page.locator("#agent-call")).to_contain_text("上一通来电")
     await shots.take(page, "after-the-call")
+    await expect(other.locator("#caller")).to_have_value("")
+    await expect(other.locator("#agent-call")).to_be_hidden()
+    await expect(other.locator("#agent-status")).to_have_attribute("data-status", "available")
 
     # Away: the next caller gets no agent (there is none other and no fixed list).
     await page.keyboard.press("F9")

@@ -42,11 +42,11 @@ async def _claim(presence: AgentPresence, call: str, *, skip: tuple[str, ...] = 
 async def test_the_agent_idle_longest_is_offered_first_and_held_for_one_call_only(
         presence: tuple[AgentPresence, FixedClock, list[tuple[str, str]]]) -> None:
     agents, clock, told = presence
-    await agents.set_address("a1", "sip:a1@10.0.0.21:5060")
-    clock.advance(timedelta(seconds=5))
     await agents.set_address("a2", "sip:a2@10.0.0.22")
+    clock.advance(timedelta(seconds=5))
+    await agents.set_address("a1", "sip:a1@10.0.0.21:5060")
+    assert await _claim(agents, "c2") == OfferedAgent("a2", "sip:a2@10.0.0.22")  # idle longest
     assert await _claim(agents, "c1") == OfferedAgent("a1", "sip:a1@10.0.0.21:5060")
-    assert await _claim(agents, "c2") == OfferedAgent("a2", "sip:a2@10.0.0.22")
     assert await _claim(agents, "c3") is None  # both on a call
     assert ("a1", "on_call") in told
     got = await agents.get("a1")
@@ -55,12 +55,14 @@ async def test_the_agent_idle_longest_is_offered_first_and_held_for_one_call_onl
     await agents.release("a1", "c9")  # not the call that holds a1: nothing changes
     assert (await agents.get("a1")).status is AgentStatus.ON_CALL  # type: ignore[union-attr]
     clock.advance(timedelta(seconds=5))
-    await agents.release("a1", "c1")
-    assert told[-1] == ("a1", "available")
     await agents.release("a2", "c2")
-    # a1 has been free since before a2: a1 first again.
-    assert await _claim(agents, "c4") == OfferedAgent("a1", "sip:a1@10.0.0.21:5060")
-    assert await _claim(agents, "c5", skip=("a2",)) is None  # the call tried a2 already
+    assert told[-1] == ("a2", "available")
+    clock.advance(timedelta(seconds=5))
+    await agents.release("a1", "c1")
+    # a2 has been free since before a1: a2 first again, and a1 for a call that tried a2.
+    await agents.seen(["a1", "a2"])
+    assert await _claim(agents, "c5", skip=("a2",)) == OfferedAgent("a1", "sip:a1@10.0.0.21:5060")
+    assert await _claim(agents, "c4") == OfferedAgent("a2", "sip:a2@10.0.0.22")
 
 
 async def test_two_lines_claiming_at_once_never_hold_one_agent_for_two_calls(
