@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from config.settings import Settings
 from contract.agents import AgentStatus, OfferedAgent
-from desks.console.hub import HUB
+from contract.clock import FixedClock
+from desks.console.hub import HUB, POP_RELAY
 from intake import keys
 from tests.intake.test_console import Client, field, sign_in, staff
+from tests.intake.test_screen_pop_shared import app_instance
 
 PHONE = "sip:agent1@10.0.0.21:5060"
 
@@ -100,3 +103,27 @@ async def test_a_closed_console_gets_no_calls_after_the_grace_period(agent: Clie
     async with agent.ws_connect("/desk/console/ws") as ws:  # back: offered calls again
         assert (await ws.receive_json(timeout=5))["type"] == "hello"
         assert await line.claim("c1", skip=(), console_grace=grace, lease=grace) is not None
+
+
+async def test_a_line_in_another_process_sees_the_agent_and_updates_their_console(
+        backend: str, settings: Settings, clock: FixedClock) -> None:
+    """Two apps on one PostgreSQL database: the console in one, the phone line's claim in the other."""
+    if backend != "postgresql":
+        pytest.skip("SQLite runs as one process")
+    async with app_instance(settings, clock) as line_side, app_instance(settings, clock) as web:
+        await staff(web)
+        await sign_in(web, "agent")
+        await _post(web, await _csrf(web), {"sip_uri": PHONE})
+        for _ in range(100):  # the line's process listens for pops once its connection is up
+            if getattr(line_side.app[POP_RELAY], "current", None) is not None:
+                break
+            await asyncio.sleep(0.05)
+        async with web.ws_connect("/desk/console/ws") as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            grace = timedelta(seconds=30)
+            offered = await line_side.app[keys.AGENTS].claim("c1", skip=(), console_grace=grace,
+                                                              lease=grace)
+            assert offered == OfferedAgent("agent", PHONE)
+            assert (await ws.receive_json(timeout=5))["status"] == "on_call"
+            await line_side.app[keys.AGENTS].release("agent", "c1")
+            assert (await ws.receive_json(timeout=5))["status"] == "available"
