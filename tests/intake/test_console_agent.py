@@ -14,7 +14,7 @@ from contract.clock import FixedClock
 from desks.console.hub import HUB, POP_RELAY
 from intake import keys
 from tests.intake.test_console import Client, field, sign_in, staff
-from tests.intake.test_screen_pop_shared import app_instance
+from tests.intake.test_screen_pop_shared import two_processes
 
 PHONE = "sip:agent1@10.0.0.21:5060"
 
@@ -108,11 +108,7 @@ async def test_a_closed_console_gets_no_calls_after_the_grace_period(agent: Clie
 async def test_a_line_in_another_process_sees_the_agent_and_updates_their_console(
         backend: str, settings: Settings, clock: FixedClock) -> None:
     """Two apps on one PostgreSQL database: the console in one, the phone line's claim in the other."""
-    if backend != "postgresql":
-        pytest.skip("SQLite runs as one process")
-    async with app_instance(settings, clock) as line_side, app_instance(settings, clock) as web:
-        await staff(web)
-        await sign_in(web, "agent")
+    async with two_processes(backend, settings, clock) as (line_side, web):
         await _post(web, await _csrf(web), {"sip_uri": PHONE})
         for _ in range(100):  # the line's process listens for pops once its connection is up
             if getattr(line_side.app[POP_RELAY], "current", None) is not None:
