@@ -17,6 +17,7 @@ from pathlib import Path
 
 import gammu
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +29,7 @@ from contract.envelope import Channel
 from contract.sms_keywords import QUERY_HELP_TEXT
 from forwarder.outbox import OutboxDispatcher
 from forwarder.outbox_rules import RetryPolicy
+from intake.app import create_app
 from intake.service import IntakeService
 from intake.sms_commands import NOT_FOUND, UNSUBSCRIBED, RegistrarSmsCommands
 from registrar.attachments import AttachmentStore
@@ -35,6 +37,8 @@ from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Event, Notice, NoticeStatus
 from tests.channels.sms_gammu.conftest import Clock as ModemClock
 from tests.channels.sms_gammu.conftest import Script, port_factory
+from tests.conftest import make_settings
+from tests.intake.test_wiring import wait_for
 
 STRANGER = "+8613805912345"
 UNKNOWN_CASE = "FZ12345-20261124-999999"
@@ -152,5 +156,31 @@ async def test_item17_caseless_answers_in_twiml_leave_a_sent_notice(
         assert [(n.case_id, n.kind, n.text, n.status, n.provider_ref) for n in rows] == [
             (None, "keyword_reply", text, NoticeStatus.SENT, "in-reply:sms_twilio")
             for text in said]
+    finally:
+        await engine.dispose()
+
+
+async def test_item17_the_running_service_answers_a_bare_cx_through_its_outbox(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    """The composition root's commands (``intake.wiring``) queue the help; its worker sends it."""
+    settings = make_settings(
+        db_url, tmp_path / "data",
+        gammu={"enabled": True, "device": str(tmp_path / "modem"),
+               "state_dir": str(tmp_path / "parts"), "poll_interval_s": 0.2},
+        worker={"outbox_enabled": True, "outbox_interval_s": 0.2, "sweeper_enabled": False})
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
+
+    async def sent_help() -> Notice | None:
+        async with sessions() as s:
+            return (await s.execute(select(Notice).where(
+                Notice.kind == "keyword_reply", Notice.status == NoticeStatus.SENT))
+            ).scalar_one_or_none()
+
+    try:
+        async with TestClient(TestServer(create_app(settings, clock=clock))):
+            write_incoming_sms(tmp_path / "modem", "13805912345", "查询")
+            notice = await wait_for(sent_help)
+        assert (notice.case_id, notice.address, notice.text) == (None, STRANGER, QUERY_HELP_TEXT)
     finally:
         await engine.dispose()
