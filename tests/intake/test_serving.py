@@ -14,6 +14,7 @@ import logging
 import time
 from contextlib import AbstractAsyncContextManager
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -118,3 +119,24 @@ async def test_a_trickled_body_is_closed_below_the_minimum_rate(
     assert any("bytes in" in r.getMessage() and "closed" in r.getMessage()
                for r in caplog.records)
     assert any("went away" in r.getMessage() for r in caplog.records)
+
+
+async def _echo_ws(request: web.Request) -> web.WebSocketResponse:
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    async for message in socket:
+        await socket.send_str(f"echo:{message.data}")
+    return socket
+
+
+async def test_a_websocket_is_not_judged_by_the_http_deadlines() -> None:
+    """The agent console's screen pop is a websocket: quiet for long, then a frame."""
+    app = web.Application()
+    app.router.add_get("/ws", _echo_ws)
+    limits = WebSettings(header_timeout_s=0.3, body_window_s=0.3)
+    async with served(app, limits) as port, aiohttp.ClientSession() as session, \
+            session.ws_connect(f"http://127.0.0.1:{port}/ws") as socket:
+        for word in ("a", "b"):
+            await asyncio.sleep(0.6)
+            await socket.send_str(word)
+            assert await asyncio.wait_for(socket.receive_str(), timeout=5) == f"echo:{word}"
