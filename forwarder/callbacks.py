@@ -75,7 +75,8 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
     notice, or None when this answer asks for nothing (not an answer, not SMS,
     already asked or rated).
     """
-    if answer.kind not in ANSWER_KINDS or answer.channel not in SMS_CHANNELS or not answer.address:
+    if (answer.kind not in ANSWER_KINDS or answer.channel not in SMS_CHANNELS
+            or not answer.address or answer.case_id is None):
         return None
     asked = await session.execute(select(exists().where(
         Notice.case_id == answer.case_id, Notice.kind == REQUEST_KIND)))

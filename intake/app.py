@@ -163,12 +163,6 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
-    """What the HTTP server is started with (``web.run_app``, ``web.AppRunner``): a
-    connection that sends no whole request within the keep-alive timeout is closed."""
-    return {"keepalive_timeout": settings.web.keepalive_timeout_s}
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None,
                roles: frozenset[str] = ALL_ROLES) -> web.Application:
     """Build the application for ``settings``; ``clock`` is injected by tests.

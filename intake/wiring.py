@@ -63,6 +63,11 @@ class _LateCommands:
         return await self._commands().case_status(case_number, sender_e164, channel=channel,
                                                   in_reply=in_reply)
 
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        return await self._commands().query_help(sender_e164, channel=channel,
+                                                 in_reply=in_reply)
+
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         return await self._commands().unsubscribe(sender_e164, channel=channel,

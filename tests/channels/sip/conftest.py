@@ -26,7 +26,7 @@ from contract.channel import ChannelPorts, Started
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 from tests.channels.sip.pool import Kamailio, kamailio_binary, pool_settings, running_kamailio
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -60,6 +60,9 @@ class Service:
         self.queries.append((case_number, sender_e164))
         self.changed.set()
         return f"【12345】您的诉求{case_number}：办理中。"
+
+    async def query_help(self, sender_e164: str, *, channel: str, in_reply: bool) -> str:
+        return QUERY_HELP_TEXT
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str:

@@ -26,7 +26,7 @@ from contract.channel import ChannelPorts
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-voice-token-0123456789"
@@ -101,6 +101,9 @@ class Ports:
                           in_reply: bool) -> str:
         self.lookups.append((case_number, sender_e164))
         return f"【12345】您的诉求{case_number}：办理中。"
+
+    async def query_help(self, sender_e164: str, *, channel: str, in_reply: bool) -> str:
+        return QUERY_HELP_TEXT
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str:
