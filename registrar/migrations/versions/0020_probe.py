@@ -1,7 +1,7 @@
 """case-less notices: keyword replies that concern no case go through the outbox too
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-02 11:00:00.000000
 
 An SMS keyword answer that concerns no case ("case not found", the ``CX`` help
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0019'
-down_revision: str | None = '0018'
+revision: str = '0020'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
