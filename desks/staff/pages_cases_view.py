@@ -63,6 +63,7 @@ EVENT_ACTION.update({"clocks_paused": "退回待决定，期限暂停", "clocks_
 EVENT_ACTION.update({
     "rating_requested": "发送回访评价短信", "callback_rated": "回访评价",
     "callback_dissatisfied": "回访不满意，待跟进", "callback_followed_up": "回访不满意已跟进",
+    "callback_redo": "回访不满意，责成重新办理", "case_callback_redo": "回访不满意，重新办理",
 })
 NOTICE_KIND: dict[str, str] = {
     "receipt": "登记回执", "answer": "答复", "not_accepted": "不予受理告知", "internal": "内部办理告知",
