@@ -19,7 +19,7 @@ from forwarder import workflow as wf
 from forwarder import workflow_special as special
 from forwarder.callbacks import DISSATISFIED, record_callback, request_rating
 from forwarder.findings import record_charge
-from forwarder.workflow_base import Actor, unit_by_code
+from forwarder.workflow_base import Actor, Context, unit_by_code
 from registrar.attachments import AttachmentStore
 from registrar.models import Account, Case, Notice, NoticeStatus
 from registrar.registration import register
@@ -76,22 +76,6 @@ class Api:
             return result.case.number
         return await self.tx(work)
 
-    async def dissatisfy(self, session: AsyncSession, number: str) -> None:
-        """R12: publish the answered case, record its answer as sent by SMS (the outbox's part)
-        and the citizen's "3" on the rating request that follows."""
-        ctx, now = self.deps.ctx, self.deps.ctx.clock.now()
-        case = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
-        await wf.decide_publication(session, ctx, number, publish=True, actor=kit.CITY)
-        await session.flush()
-        answer = (await session.execute(select(Notice).where(
-            Notice.case_id == case.id, Notice.kind == "answer").order_by(Notice.id.desc())
-            .limit(1))).scalar_one()
-        answer.status, answer.sent_at = NoticeStatus.SENT, now
-        request = await request_rating(session, answer, now=now, window_days=7)
-        assert request is not None
-        request.status, request.sent_at = NoticeStatus.SENT, now
-        await record_callback(session, request, DISSATISFIED, via=Channel.SMS_MODEM, now=now)
-
     async def charge(self, unit: str = "city-urban") -> int:
         """An R11.2b finding against ``unit`` on a fresh dispatched case, as the sweeper records it."""
         number, aid = await self.case_at("dispatched", unit=unit)
@@ -113,7 +97,7 @@ class Api:
         ``dissatisfied`` (after the main path): answered, sent, and rated 3 on the call-back."""
         if stage == "dissatisfied":
             number, aid = await self.case_at("answered", unit=unit)
-            await self.tx(lambda session: self.dissatisfy(session, number))
+            await self.tx(lambda session: dissatisfy(session, self.deps.ctx, number))
             return number, aid
         number = await self.register()
         ctx = self.deps.ctx
@@ -152,6 +136,23 @@ class Api:
                                                  proposed_unit="city-housing", actor=handler)
             return assignment_id
         return number, await self.tx(work)
+
+
+async def dissatisfy(session: AsyncSession, ctx: Context, number: str) -> None:
+    """R12: publish an answered SMS case, record its answer as sent (the outbox's part) and
+    the citizen's "3" on the rating request that follows."""
+    now = ctx.clock.now()
+    case = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+    await wf.decide_publication(session, ctx, number, publish=True, actor=kit.CITY)
+    await session.flush()
+    answer = (await session.execute(select(Notice).where(
+        Notice.case_id == case.id, Notice.kind == "answer").order_by(Notice.id.desc())
+        .limit(1))).scalar_one()
+    answer.status, answer.sent_at = NoticeStatus.SENT, now
+    request = await request_rating(session, answer, now=now, window_days=7)
+    assert request is not None
+    request.status, request.sent_at = NoticeStatus.SENT, now
+    await record_callback(session, request, DISSATISFIED, via=Channel.SMS_MODEM, now=now)
 
 
 async def make_api(client: TestClient[Any, Any], root: Path) -> Api:
