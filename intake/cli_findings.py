@@ -19,7 +19,7 @@ from desks.access.permissions import require_role
 from desks.access.principal import Principal
 from desks.api import findings as api
 from forwarder.workflow_base import Context
-from intake.cli_args import Subparsers, acting_command
+from intake.operator_args import Subparsers, acting_command
 from registrar.models_supervision import Decision, FindingStatus
 
 

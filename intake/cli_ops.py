@@ -36,8 +36,8 @@ from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.rules import load_revisions
 from forwarder.workflow_base import Context, WorkflowError
-from intake.cli_args import Subparsers, acting_command
 from intake.cli_findings import register_findings, run_findings
+from intake.operator_args import Subparsers, acting_command
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Account, Case, Role
 from registrar.queries import case_detail
