@@ -9,7 +9,8 @@ A citizen's "3" puts the case on the city bureau's follow-up list
   it, even when closed. Each passed lead assignment moves to ``redo`` with a new
   redo clock: the regulation names one time for 重新办理, R8.4b's 3 working days,
   and says nothing of re-handling after a call-back, so the same clock is used
-  (docs/regulation-reading.md). The case is ``dispatched`` again; the unit redrafts
+  (docs/regulation-reading.md). The case is ``dispatched`` again and the citizen is
+  told on the original channel (``callback_redo`` notice); the unit redrafts
   in its inbox, the answer is approved, reviewed and sent out like any answer, and
   the outbox asks for a new rating once it is sent (one rating per request).
 * ``efficiency_office`` (提交效能办): a ``callback`` finding per answering unit,
@@ -112,6 +113,8 @@ async def _redo(session: AsyncSession, ctx: Context, case: Case, actor: Actor, *
                         deadline=clock.due_at, data={"unit": unit.code, "rule": "R12"})
         made.append({"assignment": assignment.id, "unit": unit.code,
                      "due": clock.due_at.isoformat()})
+    await wb.notify_citizen(session, ctx, case, "callback_redo", now=now,
+                            unit="、".join(unit.name for _, unit in rows))
     return made
 
 

@@ -119,6 +119,9 @@ async def test_R12_1_R8_4b_dissatisfied_redo_goes_to_the_unit_and_the_new_answer
     sms = await _send_outbox(settings, clock)
     texts = [n.text for n in sms.sent]
     assert any("更换灯具" in t for t in texts) and any("回复1满意" in t for t in texts)
+    told = next(i for i, t in enumerate(texts) if "已责成" in t)  # the citizen heard of the redo
+    assert number in texts[told] and "城市管理委员会" in texts[told]
+    assert told < next(i for i, t in enumerate(texts) if "更换灯具" in t)
     await _rate(settings, clock, 1)  # the redone answer is rated on its own request
     async with api.deps.sessionmaker() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
