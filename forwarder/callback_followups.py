@@ -13,7 +13,7 @@ A citizen's "3" puts the case on the city bureau's follow-up list
   told on the original channel (``callback_redo`` notice); the unit redrafts
   in its inbox, the answer is approved, reviewed and sent out like any answer, and
   the outbox asks for a new rating once it is sent (one rating per request).
-* ``efficiency_office`` (提交效能办): a ``callback`` finding per answering unit,
+* ``efficiency_office`` (提交效能办): a ``callback`` finding per lead unit,
   linked to the case, with the call-back as its reason, for the efficiency office
   to confirm or waive on its desk (``forwarder.findings``). It is a referral, not
   an R11.2 mark: the dissatisfied rating already counts in the satisfaction rate,
@@ -81,8 +81,9 @@ async def follow_up(session: AsyncSession, ctx: Context, number: str, *, outcome
     rating = (await session.execute(select(CallbackRating).where(
         CallbackRating.case_id == case.id).order_by(CallbackRating.id.desc()).limit(1))
     ).scalars().first()
-    why = f"回访不满意（{rating.created_at:%Y-%m-%d}，{rating.comment or rating.score}）" \
-        if rating is not None else "回访不满意"
+    # The citizen's own words where a call-back recorded more than the menu's label.
+    said = rating.comment if rating is not None and rating.comment not in (None, "不满意") else ""
+    why = f"回访不满意（{said}）" if said else "回访不满意"
     reason = f"{FOLLOW_UPS[outcome]}：{note.strip()}" if note.strip() else FOLLOW_UPS[outcome]
     data: dict[str, object] = {"outcome": outcome, "dissatisfied_event": dissatisfied.id,
                                "callback_rating": rating.id if rating is not None else None}
@@ -91,7 +92,7 @@ async def follow_up(session: AsyncSession, ctx: Context, number: str, *, outcome
     elif outcome == "efficiency_office":
         data["findings"] = await _refer(session, case, reason=f"{why}，{reason}", ctx=ctx)
     return wb.add_event(session, case, actor, "callback_followed_up", now=now, reason=reason,
-                     data=data)
+                        data=data)
 
 
 async def _redo(session: AsyncSession, ctx: Context, case: Case, actor: Actor, *,
@@ -110,7 +111,7 @@ async def _redo(session: AsyncSession, ctx: Context, case: Case, actor: Actor, *
                                     kind=DeadlineKind.REDO, rule="R8.4b", start=now,
                                     working_days=ctx.clocks_at(now).redo_days)
         wb.move_assignment(session, case, assignment, "callback_redo", actor, now=now, reason=reason,
-                        deadline=clock.due_at, data={"unit": unit.code, "rule": "R12"})
+                           deadline=clock.due_at, data={"unit": unit.code, "rule": "R12"})
         made.append({"assignment": assignment.id, "unit": unit.code,
                      "due": clock.due_at.isoformat()})
     await wb.notify_citizen(session, ctx, case, "callback_redo", now=now,
@@ -119,7 +120,8 @@ async def _redo(session: AsyncSession, ctx: Context, case: Case, actor: Actor, *
 
 
 async def _refer(session: AsyncSession, case: Case, *, reason: str, ctx: Context) -> list[int]:
-    """One ``callback`` finding per answering unit (or, failing that, per lead unit)."""
+    """One ``callback`` finding per lead unit of the case (of its parts, for a split item):
+    the units whose answer the citizen was not satisfied with."""
     now = ctx.clock.now()
     units = (await session.execute(
         select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
