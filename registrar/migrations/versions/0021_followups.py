@@ -7,8 +7,8 @@ so a rating now belongs to the ``rating_request`` notice it answers
 linked to their case's newest request. ``finding.kind`` gains ``callback``: a
 dissatisfied call-back submitted to the efficiency office (提交效能办).
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-02 13:00:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0019'
-down_revision: str | None = '0018'
+revision: str = '0021'
+down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
