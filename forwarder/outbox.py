@@ -139,7 +139,8 @@ class OutboxDispatcher:
                      or_(Notice.next_attempt_at <= now, Notice.next_attempt_at.is_(None))),
                 and_(Notice.status == NoticeStatus.SENDING, Notice.next_attempt_at <= now),
             )
-            query = (select(Notice, Case.number).join(Case, Case.id == Notice.case_id)
+            # Outer join: a keyword answer that concerns no case has no number.
+            query = (select(Notice, Case.number).outerjoin(Case, Case.id == Notice.case_id)
                      .where(due).order_by(Notice.next_attempt_at, Notice.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 # Lock the notice rows only, never the case: the workflow may be updating it.
@@ -153,7 +154,7 @@ class OutboxDispatcher:
         report.claimed = len(claims)
         return claims
 
-    async def _claim_one(self, session: AsyncSession, notice: Notice, number: str,
+    async def _claim_one(self, session: AsyncSession, notice: Notice, number: str | None,
                          report: DispatchReport) -> _Claim | None:
         now = self._clock.now()
         before = notice.status
@@ -175,7 +176,7 @@ class OutboxDispatcher:
         wire, problem = self._wire(notice, number)
         return _Claim(notice.id, notice.attempts, wire, problem)
 
-    def _wire(self, notice: Notice, number: str) -> tuple[WireNotice | None, str]:
+    def _wire(self, notice: Notice, number: str | None) -> tuple[WireNotice | None, str]:
         """The channel's view of the row, or why no channel can take it."""
         if notice.channel not in self._deliverers:
             return None, f"no deliverer for channel {notice.channel} (channel not enabled)"
@@ -186,7 +187,7 @@ class OutboxDispatcher:
         if not notice.address:
             return None, "notice has no address"
         return WireNotice(notice_id=notice.id, channel=channel, address=notice.address,
-                          text=notice.text, case_number=number), ""
+                          text=notice.text, case_number=number or ""), ""
 
     # -- step 2 -----------------------------------------------------------------------------
 

@@ -182,12 +182,6 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
-    """What the HTTP server is started with (``web.run_app``, ``web.AppRunner``): a
-    connection that sends no whole request within the keep-alive timeout is closed."""
-    return {"keepalive_timeout": settings.web.keepalive_timeout_s}
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None,
                roles: frozenset[str] = ALL_ROLES) -> web.Application:
     """Build the application for ``settings``; ``clock`` is injected by tests.
@@ -245,6 +239,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
         emergency_rules=app[keys.INTAKE].emergency_rules, district_keys=organisation.district_keys,
-        workflow=workflow_context, calls=app[keys.CALLS]))
+        workflow=workflow_context, presence=app[keys.AGENTS], calls=app[keys.CALLS]))
     app.cleanup_ctx.append(_screen_pop)
     return app

@@ -104,6 +104,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.last_voice = 0.0
         self.ended = False
         self.agents: list[str] = []
+        self.more_agents = False
+        """The service may have another agent once these are tried (``agent_next``)."""
         self.agent: AgentLeg | None = None
         self.referring = ""
         """The agent a REFER is out to (``transfer = "refer"``), until its final NOTIFY."""
@@ -170,10 +172,10 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             self.line.ask(self, {"op": "status", "digits": action.case_digits,
                                  "caller": self.caller.number})
         elif isinstance(action, AskAgent):
-            self.line.ask(self, {"op": "agents", "caller": self.caller.number or "anonymous",
-                                 "call": self.key})
+            self.line.ask(self, {"op": "agents", "call": self.key,
+                                 "caller": self.caller.number or "anonymous"})
         elif isinstance(action, Transfer):
-            self._next_agent()
+            self.next_agent()
         elif isinstance(action, HangUp) and not self.ended:
             self.hangup(pj.CallOpParam(True))
 
@@ -243,7 +245,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.media = None
 
     # Agents ------------------------------------------------------------------------------------
-    def _next_agent(self) -> None:
+    def next_agent(self) -> None:
+        """Ring (or refer to) the next agent; ask the service for more, or give up."""
         if self.line.config.transfer == "refer":
             self._refer_next()
             return
@@ -254,12 +257,25 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 leg.makeCall(uri, pj.CallOpParam(True))
             except pj.Error as exc:
                 log.warning("agent %s: %s", uri, exc.info())
+                self._agent_done(uri)
                 continue
             self.agent = leg
             self.line.legs.append(leg)
             self.line.timer(self.line.config.agent_ring_s, self, ("ring", id(leg)))
             return
+        self._no_more_agents()
+
+    def _no_more_agents(self) -> None:
+        if self.more_agents and not self.ended:
+            self.more_agents = False
+            self.line.ask(self, {"op": "agent_next", "call": self.key,
+                                 "caller": self.caller.number or "anonymous"})
+            return
         self.feed(TransferDone(connected=False))
+
+    def _agent_done(self, uri: str) -> None:
+        """Tell the service this call is done with agent ``uri`` (never reached, or hung up)."""
+        self.line.send({"op": "agent_busy", "agent": uri, "busy": False, "call": self.key})
 
     def ring_timeout(self, leg_id: int) -> None:
         """An agent let it ring too long: try the next one."""
@@ -267,6 +283,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             # The caller's side accepted the REFER but never reported the end: it carries the
             # call now (RFC 3515 leaves the transfer to the transferee); free the slot.
             log.warning("call %s: no final NOTIFY for the REFER to %s; leaving", self.key, self.referring)
+            self._agent_done(self.referring)
             self.referring = ""
             if not self.ended:
                 self.hangup(pj.CallOpParam(True))
@@ -282,12 +299,13 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 self.xfer(uri, pj.CallOpParam(True))
             except pj.Error as exc:
                 log.warning("call %s: REFER to %s: %s", self.key, uri, exc.info())
+                self._agent_done(uri)
                 continue
             self.referring = uri
             log.info("call %s refers to %s", self.key, uri)
             self.line.timer(self.line.config.agent_ring_s, self, ("ring", id(self)))
             return
-        self.feed(TransferDone(connected=False))
+        self._no_more_agents()
 
     def onCallTransferStatus(self, prm: Any) -> None:
         """The caller's side reports on the REFER (its response, then NOTIFYs with the agent's)."""
@@ -301,6 +319,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         if not final:
             return
         uri, self.referring = self.referring, ""
+        self._agent_done(uri)  # the line cannot follow a referred call: the agent is free to it
         if 200 <= code < 300:  # the agent answered the caller: our part is done
             prm.cont = False
             self.feed(TransferDone(connected=True))
@@ -318,7 +337,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self._stop_player()
         self.media.startTransmit(leg.media)
         leg.media.startTransmit(self.media)
-        self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": True})
+        self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": True, "call": self.key})
         self.feed(TransferDone(connected=True))
 
     def agent_ended(self, leg: AgentLeg) -> None:
@@ -329,12 +348,12 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             return
         was_connected = leg.media is not None
         self.agent = None
+        self._agent_done(leg.uri)
         if was_connected:
-            self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": False})
             if not self.ended:
                 self.hangup(pj.CallOpParam(True))
         elif not self.ended:
-            self._next_agent()
+            self.next_agent()
 
     def _hangup_leg(self, leg: AgentLeg) -> None:
         with contextlib.suppress(pj.Error):
@@ -408,7 +427,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             with contextlib.suppress(pj.Error):
                 self.media.stopTransmit(agent.media)
                 agent.media.stopTransmit(self.media)
-        self.line.send({"op": "agent_busy", "agent": agent.uri, "busy": False})
+        self._agent_done(agent.uri)  # free for the next call (their console's status follows)
         self._hangup_leg(agent)
 
     def _rescue_answered(self, leg: AgentLeg) -> None:

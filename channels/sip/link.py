@@ -10,8 +10,9 @@ Worker → service:
     ``record_start`` {call, sip_call_id, caller, display_name}
     ``record_done`` {id, call, listening}     → {result: registered|kept|discarded, case}
     ``status`` {id, digits, caller}           → {text, wav}
-    ``agents`` {id, caller}                   → {agents: [uri…]} (and the screen pop)
-    ``agent_busy`` {agent, busy}
+    ``agents`` {id, call, caller}             → {agents: [uri…], more} (and the screen pop)
+    ``agent_next`` {id, call, caller}         → the same, the next agent (``more`` was true)
+    ``agent_busy`` {agent, busy, call}        bridged (busy) / done with that agent
     ``call`` {calls}                          how many calls it holds now
     ``call_ended`` {call}                     a caller's call is over (no more emergency key)
     ``emergency_result`` {ref, call, ok, code, reason, caller, display_name}

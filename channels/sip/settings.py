@@ -17,9 +17,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.validators import StrictSettings, split_csv
+from contract.agents import SIP_URI
 from contract.emergency import EMERGENCY_SERVICES
-
-_SIP_URI = re.compile(r"sips?:[^@\s]+@[^\s;]+(;[^\s]*)?")
 
 
 class SipSettings(StrictSettings):
@@ -53,8 +52,16 @@ class SipSettings(StrictSettings):
     min_message_s: float = Field(1.0, ge=0, le=30)
     """Shorter recordings, or ones with no sound, are no message."""
 
-    # Agents (bridged transfer, tried in order) and their hours in the city's zone.
+    # Agents and their hours in the city's zone. Agents who gave their SIP address on the
+    # console are offered calls first (available, console open, longest idle first); the fixed
+    # list ``agents`` (PBX extensions, tried in order) only when none of them is free.
     agents: tuple[str, ...] = ()
+    agent_console_grace_s: float = Field(30.0, ge=15, le=3600)
+    """An agent whose console has been closed (websocket gone) this long is offered no calls;
+    open consoles are marked seen every 10 s."""
+    agent_lease_s: float = Field(60.0, ge=5, le=3600)
+    """How long "on a call" holds without the line renewing it (every third of it, while the
+    call goes on): a line that crashed lets its agents go within this."""
     agent_ring_s: float = Field(20.0, gt=0, le=120)
     agent_hours: tuple[str, str] = ("00:00", "24:00")
     """Opening and closing time (``"08:30"``, ``"17:30"``); outside them callers leave a message."""
@@ -112,7 +119,7 @@ class SipSettings(StrictSettings):
     @classmethod
     def _sip_uris(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for uri in value:
-            if not _SIP_URI.fullmatch(uri):
+            if not SIP_URI.fullmatch(uri):
                 raise ValueError(f"not a SIP URI: {uri!r} (want sip:user@host[:port])")
         return value
 
@@ -123,7 +130,7 @@ class SipSettings(StrictSettings):
             if service not in EMERGENCY_SERVICES:
                 raise ValueError(f"not an emergency service: {service!r} "
                                  f"(want one of {', '.join(EMERGENCY_SERVICES)})")
-            if not (_SIP_URI.fullmatch(target) or re.fullmatch(r"\+?[0-9]{2,20}", target)):
+            if not (SIP_URI.fullmatch(target) or re.fullmatch(r"\+?[0-9]{2,20}", target)):
                 raise ValueError(f"emergency {service}: not a SIP URI or a number: {target!r}")
         return value
 
@@ -152,7 +159,7 @@ class SipSettings(StrictSettings):
     def _consistent(self) -> SipSettings:
         if self.registrar and not (self.username and self.password):
             raise ValueError("registrar needs username and password")
-        if any(not _SIP_URI.fullmatch(t) for t in self.emergency.values()) and not self.registrar:
+        if any(not SIP_URI.fullmatch(t) for t in self.emergency.values()) and not self.registrar:
             raise ValueError("an emergency number without a SIP URI is dialled through the trunk: "
                              "it needs registrar (or write sip:110@trunk-host)")
         if self.port and self.port + self.workers - 1 > 65535:
@@ -165,7 +172,7 @@ class SipSettings(StrictSettings):
     def emergency_uri(self, service: str) -> str | None:
         """Where ``service`` (``"120"``) is dialled, or None when this site has not set it."""
         target = self.emergency.get(service)
-        if target is None or _SIP_URI.fullmatch(target):
+        if target is None or SIP_URI.fullmatch(target):
             return target
         return f"sip:{target}@{self.registrar.split(':', 1)[1]}"
 

@@ -74,6 +74,7 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._keep_running(w), name=f"sip-worker-{w.index}")
                        for w in self.workers]
         self._tasks.append(asyncio.create_task(self._sweep(), name="sip-spool-sweep"))
+        self._tasks.append(asyncio.create_task(self._renew(), name="sip-agent-leases"))
         async with asyncio.timeout(READY_TIMEOUT_S):
             await asyncio.gather(*(w.ready.wait() for w in self.workers))
 
@@ -120,6 +121,7 @@ class WorkerPool:
                 log.error("sip worker %d could not start: %s", worker.index, exc)
             if self._stopping:
                 return
+            await self.service.worker_gone(worker.index)
             recovered = await self.service.recover(worker=worker.index)
             log.warning("sip worker %d exited; %d recording(s) registered from the spool; restarting",
                         worker.index, recovered)
@@ -200,6 +202,16 @@ class WorkerPool:
             registered = await self.service.recover()
             if registered:
                 log.info("sip: %d spooled recording(s) registered", registered)
+
+
+    async def _renew(self) -> None:
+        """Keep the agents on this pool's calls "on a call": their leases renewed every third."""
+        while True:
+            await asyncio.sleep(self.settings.agent_lease_s / 3)
+            try:
+                await self.service.renew_holds()
+            except Exception:  # the database is away: the leases may lapse, the calls go on
+                log.exception("sip: agents' leases not renewed")
 
 
 async def _forward_log(index: int, stream: asyncio.StreamReader) -> None:

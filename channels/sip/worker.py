@@ -168,8 +168,10 @@ class Line:
             return
         key, op = request
         call = self.calls.get(key)
-        if call is None:
-            return  # the caller hung up meanwhile
+        if call is None:  # the caller hung up meanwhile: an agent held for it is free again
+            for uri in message.get("agents", []) if op in ("agents", "agent_next") else []:
+                self.send({"op": "agent_busy", "agent": str(uri), "busy": False, "call": key})
+            return
         if op == "record_done":
             result = message.get("result")
             call.feed(Registered(str(message.get("case", ""))) if result == "registered"
@@ -179,9 +181,13 @@ class Line:
             if text and wav:
                 call.spoken[text] = str(wav)
             call.feed(StatusText(text))
-        elif op == "agents":
+        elif op in ("agents", "agent_next"):
             call.agents = [str(uri) for uri in message.get("agents", [])]
-            call.feed(AgentsOffered(available=bool(call.agents)))
+            call.more_agents = message.get("more") is True
+            if op == "agents":
+                call.feed(AgentsOffered(available=bool(call.agents)))
+            else:
+                call.next_agent()
 
     def _emergency(self, message: Message) -> None:
         """The service asks to hand a live call to an emergency line (the agent's key, R3.8)."""

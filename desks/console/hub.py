@@ -109,6 +109,11 @@ async def announce_call(app: web.Application, caller: str, *, agent: str | None 
     message = {"type": "call", "caller": caller}
     if call:  # the line's id of the live call: the console sends it back with the emergency key
         message["call"] = call
+    return await to_consoles(app, message, agent=agent)
+
+
+async def to_consoles(app: web.Application, message: dict[str, Any], *, agent: str | None) -> int:
+    """Send ``message`` to every console (or ``agent``'s), in every process sharing the database."""
     relay = app.get(POP_RELAY)
     if relay is not None:
         return await relay.announce(message, agent=agent)

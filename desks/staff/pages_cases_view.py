@@ -65,11 +65,13 @@ EVENT_ACTION.update({"clocks_paused": "退回待决定，期限暂停", "clocks_
 EVENT_ACTION.update({
     "rating_requested": "发送回访评价短信", "callback_rated": "回访评价",
     "callback_dissatisfied": "回访不满意，待跟进", "callback_followed_up": "回访不满意已跟进",
+    "callback_redo": "回访不满意，责成重新办理", "case_callback_redo": "回访不满意，重新办理",
 })
 NOTICE_KIND: dict[str, str] = {
     "receipt": "登记回执", "answer": "答复", "not_accepted": "不予受理告知", "internal": "内部办理告知",
     "stopped": "停止交办告知", "emergency_advice": "紧急求助提示", "rating_request": "回访评价请求",
-    "rating_thanks": "评价致谢", "rating_followup": "不满意回复", "keyword_reply": "短信指令回复",
+    "rating_thanks": "评价致谢", "rating_followup": "不满意回复",
+    "callback_redo": "责成重办告知", "keyword_reply": "短信指令回复",
 }
 NOTICE_STATUS: dict[str, str] = {
     "pending": "待发送", "sending": "发送中", "sent": "已发送", "delivered": "已送达", "failed": "发送失败",

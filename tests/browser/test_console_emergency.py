@@ -2,7 +2,7 @@
 
 The phone line is the stand-in of ``tests/intake/test_console_emergency.py`` (served on
 the app's call control; SIP itself is ``tests/channels/sip/test_emergency*.py``): this
-checks what the agent's browser does — the pop arms the key, F9 then 3 asks for 120,
+checks what the agent's browser does — the pop arms the key, F8 then 3 asks for 120,
 a refusal is shown at once, the case registered during the call gets the log.
 """
 
@@ -45,7 +45,7 @@ async def test_R3_8_f9_then_3_asks_for_120_shows_the_refusal_and_logs_on_the_cal
     await page.click("#submit")
     number = (await page.inner_text("#case-number")).strip()
     await expect(page.locator("#emergency-call")).to_contain_text(number)
-    await page.keyboard.press("F9")
+    await page.keyboard.press("F8")
     await page.keyboard.press("3")
     result = page.locator("#emergency-result")
     await expect(result).to_have_text("转接120（急救）失败：对方线路拒接或忙（SIP 486）；来电仍与您通话")

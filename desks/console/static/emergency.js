@@ -1,5 +1,5 @@
 // The emergency key (R3.8): hands the live call the phone line bridged to this agent to
-// 110 / 119 / 120 / 122. F9 arms the panel, then 1–4 (or a click) picks the service; the
+// 110 / 119 / 120 / 122. F8 arms the panel, then 1–4 (or a click) picks the service; the
 // answer says at once whether the line took the caller or the caller is still with us.
 // The live call (the screen pop's id) and the case registered during it survive the form's
 // page reload in this tab's sessionStorage, so the transfer is logged on that case.
@@ -72,7 +72,7 @@
 
   let armed = false;
   document.addEventListener("keydown", (event) => {
-    if (event.key === "F9") {
+    if (event.key === "F8") {
       event.preventDefault();
       armed = !keys[0].disabled;
       if (armed) { keys[0].focus(); say("按 1 转 110，2 转 119，3 转 120，4 转 122（Esc 取消）", true); }
