@@ -1,5 +1,15 @@
 """Engines and sessions for both backends.
 
+On PostgreSQL a pooled connection is pinged before use only when it sat idle
+(``PING_AFTER_IDLE_S``): that is when a server restart or a dropped network
+leaves it dead. SQLAlchemy's own ``pool_pre_ping`` pings on every checkout,
+which on asyncpg is three round trips (BEGIN, ``;``, ROLLBACK) before every
+intake batch and every page: a fifth of a batch's round trips. A connection
+that failed anyway (the server died within the last second) fails its
+transaction, which every caller already survives (the intake's group commit
+retries an invalidated batch once; a page answers 503), and the pool then
+replaces every connection older than that failure.
+
 SQLite is the embedded default. It is made durable and safe for concurrent
 writers here: WAL, ``synchronous=FULL`` (a commit survives a power cut), a busy
 timeout, foreign keys on, and every transaction begun ``IMMEDIATE`` so two
@@ -9,6 +19,7 @@ reader upgrades to a writer.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +27,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
@@ -52,8 +64,48 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         _sqlite_durable(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 1.0
+"""A pooled connection unused for longer than this is pinged before it is handed out."""
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling, paid only after idleness (SQLAlchemy's checkout recipe)."""
+    pool, dialect = engine.sync_engine.pool, engine.sync_engine.dialect
+
+    @event.listens_for(pool, "connect")
+    @event.listens_for(pool, "checkin")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (up to three tries).
+            raise DisconnectionError(f"pooled connection dead after idling: {exc}") from exc
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """True when the database cannot be reached at all (not a refusal of one statement):
+    retrying item by item is pointless, and a page should say "try later" (503), not 500."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def stale_connection(exc: BaseException) -> bool:
+    """True when a statement failed because its pooled connection had died: SQLAlchemy has
+    invalidated it (and every older one), so the same work on a new connection may succeed."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
