@@ -114,7 +114,11 @@ async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             parsed = make_url(url)
             proxy = RoundTrips(parsed.host or "127.0.0.1", parsed.port or 5432)
             app_url = parsed.set(port=proxy.port).render_as_string(hide_password=False)
-        runner, port = await serve(create_app(service_settings(args.db, app_url, root)))
+        settings = service_settings(args.db, app_url, root)
+        if args.pipeline:
+            settings = settings.model_copy(update={"intake": settings.intake.model_copy(
+                update={"batch_pipeline": args.pipeline})})
+        runner, port = await serve(create_app(settings))
         counts = {"statements": 0, "commits": 0, "checkouts": 0}
         sync_engine = runner.app[keys.ENGINE].sync_engine
 
@@ -182,5 +186,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--round-trips", action="store_true",
                         help="count PostgreSQL round trips through a proxy (adds CPU: not with CPU figures)")
+    parser.add_argument("--pipeline", type=int, default=None, help="[intake] batch_pipeline")
     parser.add_argument("--profile", default=None, help="write a cProfile of the server side here")
     asyncio.run(main(parser.parse_args()))

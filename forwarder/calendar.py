@@ -154,6 +154,7 @@ class WorkingCalendar:
         # intake's CPU. The layers and package never change after construction, so an
         # answer once given holds; the bound only stops an odd caller from growing it forever.
         self._working: dict[date, bool] = {}
+        self._deadlines: dict[tuple[date, int], Deadline] = {}
 
     @classmethod
     def load(
@@ -276,6 +277,15 @@ class WorkingCalendar:
         if n < 0:
             raise ValueError(f"a deadline needs n >= 0 working days, got {n}")
         start = self.local_date(moment)
+        # Every intake counts the same few deadlines from the same day: count each once.
+        known = self._deadlines.get((start, n))
+        if known is None:
+            if len(self._deadlines) >= _MAX_CACHED_DAYS:
+                self._deadlines.clear()
+            known = self._deadlines[(start, n)] = self._count(start, n)
+        return known
+
+    def _count(self, start: date, n: int) -> Deadline:
         day = start
         for _ in range(n):
             day = self.next_working_day(day)
