@@ -30,6 +30,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 from channels.fax_smtp.auth import AuthHooks, GatewayAuthenticator
+from channels.fax_smtp.bulk_data import BulkDataSMTP
 from channels.fax_smtp.document import DocumentInfo, analyse, same_fax, too_many_pages
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.ocr import ocr_pages
@@ -190,7 +191,7 @@ async def fax_smtp_server(settings: FaxSettings, sink: Sink, *,
     tls = _tls_context(settings)
 
     def protocol() -> SMTP:
-        return SMTP(handler, data_size_limit=settings.max_message_bytes,
+        return BulkDataSMTP(handler, data_size_limit=settings.max_message_bytes,
                     timeout=settings.idle_timeout_s,
                     hostname=settings.server_name, tls_context=tls,
                     require_starttls=settings.require_starttls,
