@@ -20,10 +20,11 @@ reader upgrades to a writer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import Column, Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -112,8 +113,47 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def insert_in(dialect: str, table: Table | type[Any]) -> Insert:
+    """An INSERT that knows ``ON CONFLICT`` (both backends spell it alike) in ``dialect``."""
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
 def insert_for(session: AsyncSession, table: Table | type[Any]) -> Insert:
-    """An INSERT that knows ``ON CONFLICT`` (both backends spell it alike) in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
+    """``insert_in`` the session's dialect."""
+    return insert_in(session.get_bind().dialect.name, table)
+
+
+Statement = TypeVar("Statement")
+
+
+def prebuilt(build: Callable[[str], Statement]) -> Callable[[AsyncSession], Statement]:
+    """The statement ``build(dialect)`` makes, built once per dialect and then reused.
+
+    Building a statement (``insert(…).on_conflict_do_nothing(…).returning(…)``) costs more
+    than executing it from SQLAlchemy's compiled cache: a registration batch spent about
+    0.5 ms of CPU building its statements anew. Built statements are immutable, so one
+    per dialect serves every session; the values go in as bind parameters.
+    """
+    built: dict[str, Statement] = {}
+
+    def statement(session: AsyncSession) -> Statement:
+        dialect = session.get_bind().dialect.name
+        found = built.get(dialect)
+        if found is None:
+            found = built[dialect] = build(dialect)
+        return found
+
+    return statement
+
+
+def insert_new_only(table: Table, key: Sequence[Column[Any]]) -> Callable[[AsyncSession], Insert]:
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key…, id``, prebuilt: a row whose key
+    is stored already (a concurrent writer's) is skipped, not an error, and not returned."""
+
+    def build(dialect: str) -> Insert:
+        stmt: Any = insert_in(dialect, table)
+        result: Insert = stmt.on_conflict_do_nothing(index_elements=list(key)).returning(
+            *key, table.c.id)
+        return result
+
+    return prebuilt(build)

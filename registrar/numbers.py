@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
-from registrar.db import insert_for
+from registrar.db import insert_in, prebuilt
 from registrar.models import CaseSequence
 
 QUERY_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -37,10 +40,17 @@ async def take_sequence(session: AsyncSession, day: date, count: int) -> int:
     """
     if count < 1:
         raise ValueError("take at least one number")
-    stmt = insert_for(session, CaseSequence).values(day=day, last=count).on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=[CaseSequence.day], set_={"last": CaseSequence.last + count},
+    return int((await session.execute(_take(session), {"day": day, "count": count})).scalar_one())
+
+
+@prebuilt
+def _take(dialect: str) -> Insert:
+    """Create the day's row with ``count`` or add ``count`` to it (``excluded.last`` is ``count``)."""
+    stmt: Any = insert_in(dialect, CaseSequence).values(day=bindparam("day"), last=bindparam("count"))
+    result: Insert = stmt.on_conflict_do_update(
+        index_elements=[CaseSequence.day], set_={"last": CaseSequence.last + stmt.excluded.last},
     ).returning(CaseSequence.last)
-    return int((await session.execute(stmt)).scalar_one())
+    return result
 
 
 def new_query_code() -> str:

@@ -35,7 +35,7 @@ from contract.contact_kinds import channel_for
 from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
 from registrar.contacts import ContactKey, contact_keys, contact_kind, resolve_contacts
-from registrar.db import insert_for
+from registrar.db import insert_new_only
 from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
@@ -77,6 +77,18 @@ def _table(model: type[Any]) -> Table:
 
 CASE, CASE_CONTACT, ATTACHMENT = _table(Case), _table(CaseContact), _table(AttachmentRecord)
 ASSIGNMENT, DEADLINE, EVENT, NOTICE = _table(Assignment), _table(Deadline), _table(Event), _table(Notice)
+
+# The batch's statements, built once (``registrar.db.prebuilt``): values go in as parameters.
+_INSERT_LINKS, _INSERT_FILES = insert(CASE_CONTACT), insert(ATTACHMENT)
+_INSERT_DEADLINES, _INSERT_EVENTS, _INSERT_NOTICES = insert(DEADLINE), insert(EVENT), insert(NOTICE)
+_INSERT_QUEUES = insert(ASSIGNMENT).returning(ASSIGNMENT.c.case_id, ASSIGNMENT.c.id)
+_SET_NUMBERS = (update(CASE).where(CASE.c.id == bindparam("case_id"))
+                .values(number=bindparam("case_number")))
+_EXISTING = (select(Case.channel, Case.external_id, Case.id, Case.number, Case.query_code)
+             .where(tuple_(Case.channel, Case.external_id).in_(bindparam("keys", expanding=True))))
+
+#: The cases; one stored meanwhile (a concurrent delivery) is skipped, not an error.
+_insert_new_cases = insert_new_only(CASE, [CASE.c.channel, CASE.c.external_id])
 
 CaseKey = tuple[str, str]
 """``(channel, external_id)``: an item's identity (a unique constraint)."""
@@ -244,9 +256,8 @@ async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: 
         last = await take_sequence(session, now.date(), len(new))
         for offset, (_, row) in enumerate(new):
             row["number"] = format_number(prefix, now.date(), last - len(new) + 1 + offset)
-        await session.execute(update(CASE).where(CASE.c.id == bindparam("case_id"))
-                              .values(number=bindparam("case_number")),
-                              [{"case_id": row["id"], "case_number": row["number"]} for _, row in new])
+        await session.execute(_SET_NUMBERS, [{"case_id": row["id"], "case_number": row["number"]}
+                                             for _, row in new])
         await _insert_events_and_notices(session, new, queues, bureau, now, sms_channel)
         for item, row in new:
             outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
@@ -286,19 +297,14 @@ def _case_row(item: Item, contacts: Mapping[ContactKey, int], now: datetime) -> 
 
 async def _insert_cases(session: AsyncSession, rows: Mapping[CaseKey, dict[str, Any]]) -> dict[CaseKey, int]:
     """Insert the cases; an item stored meanwhile (a concurrent delivery) is skipped, not an error."""
-    stmt = insert_for(session, CASE).on_conflict_do_nothing(  # type: ignore[attr-defined]
-        index_elements=[CASE.c.channel, CASE.c.external_id],
-    ).returning(CASE.c.channel, CASE.c.external_id, CASE.c.id)
-    result = await session.execute(stmt, list(rows.values()))
+    result = await session.execute(_insert_new_cases(session), list(rows.values()))
     return {(channel, external_id): ident for channel, external_id, ident in result}
 
 
 async def _existing(session: AsyncSession, keys: Sequence[CaseKey]) -> dict[CaseKey, Registered]:
     if not keys:
         return {}
-    result = await session.execute(
-        select(Case.channel, Case.external_id, Case.id, Case.number, Case.query_code)
-        .where(tuple_(Case.channel, Case.external_id).in_(keys)))
+    result = await session.execute(_EXISTING, {"keys": list(keys)})
     return {(channel, external_id): Registered(ident, number, code, created=False)
             for channel, external_id, ident, number, code in result}
 
@@ -313,21 +319,21 @@ async def _insert_children(session: AsyncSession, new: Sequence[tuple[Item, dict
     links = [{"case_id": row["id"], "contact_id": contacts[key], "rank": rank}
              for item, row in new for rank, key in enumerate(contact_keys(item.envelope))]
     if links:
-        await session.execute(insert(CASE_CONTACT), links)
+        await session.execute(_INSERT_LINKS, links)
     files = [{"case_id": row["id"], "sha256": digest, "filename": attachment.filename,
               "content_type": attachment.content_type, "size": attachment.size}
              for item, row in new
              for attachment, digest in zip(item.envelope.attachments, item.digests, strict=True)]
     if files:
-        await session.execute(insert(ATTACHMENT), files)
+        await session.execute(_INSERT_FILES, files)
     result = await session.execute(
-        insert(ASSIGNMENT).returning(ASSIGNMENT.c.case_id, ASSIGNMENT.c.id),
+        _INSERT_QUEUES,
         [{"case_id": row["id"], "unit_id": bureau.id, "role": AssignmentRole.BUREAU,
           "state": AssignmentState.QUEUED, "created_at": now} for _, row in new])
     queues = {case_id: ident for case_id, ident in result}
     if due is not None:
         clock = due.due(now, dispatch_days)
-        await session.execute(insert(DEADLINE), [
+        await session.execute(_INSERT_DEADLINES, [
             {"case_id": case_id, "assignment_id": queue, "kind": DeadlineKind.DISPATCH, "rule": "R7.2",
              "started_at": now, "working_days": dispatch_days, "due_at": clock.at,
              "provisional": clock.provisional, "warn_at": clock.warn_at, "warned": False,
@@ -354,8 +360,8 @@ async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[
                                        sms_channel))
         if item.emergency is not None and envelope.channel not in ADVICE_GIVEN_IN_SESSION:
             notices.append(_emergency_notice(row["id"], envelope, item.emergency, now))
-    await session.execute(insert(EVENT), events)
-    await session.execute(insert(NOTICE), notices)
+    await session.execute(_INSERT_EVENTS, events)
+    await session.execute(_INSERT_NOTICES, notices)
 
 
 def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelope,
