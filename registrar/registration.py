@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -52,7 +52,7 @@ from registrar.models import (
     NoticeStatus,
     Unit,
 )
-from registrar.numbers import format_number, new_query_code, take_sequence
+from registrar.numbers import new_query_code, number_cases
 
 __all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", "Registration",
            "RegistrationError", "bureau_ref", "city_bureau", "contact_kind", "find_case",
@@ -82,8 +82,6 @@ ASSIGNMENT, DEADLINE, EVENT, NOTICE = _table(Assignment), _table(Deadline), _tab
 _INSERT_LINKS, _INSERT_FILES = insert(CASE_CONTACT), insert(ATTACHMENT)
 _INSERT_DEADLINES, _INSERT_EVENTS, _INSERT_NOTICES = insert(DEADLINE), insert(EVENT), insert(NOTICE)
 _INSERT_QUEUES = insert(ASSIGNMENT).returning(ASSIGNMENT.c.case_id, ASSIGNMENT.c.id)
-_SET_NUMBERS = (update(CASE).where(CASE.c.id == bindparam("case_id"))
-                .values(number=bindparam("case_number")))
 _EXISTING = (select(Case.channel, Case.external_id, Case.id, Case.number, Case.query_code)
              .where(tuple_(Case.channel, Case.external_id).in_(bindparam("keys", expanding=True))))
 
@@ -253,11 +251,9 @@ async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: 
     if new:
         queues = await _insert_children(session, new, contacts, bureau=bureau, due=due,
                                         dispatch_days=dispatch_days, now=now)
-        last = await take_sequence(session, now.date(), len(new))
-        for offset, (_, row) in enumerate(new):
-            row["number"] = format_number(prefix, now.date(), last - len(new) + 1 + offset)
-        await session.execute(_SET_NUMBERS, [{"case_id": row["id"], "case_number": row["number"]}
-                                             for _, row in new])
+        numbers = await number_cases(session, prefix, now.date(), [row["id"] for _, row in new])
+        for (_, row), number in zip(new, numbers, strict=True):
+            row["number"] = number
         await _insert_events_and_notices(session, new, queues, bureau, now, sms_channel)
         for item, row in new:
             outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
