@@ -165,8 +165,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """What the HTTP server is started with (``web.run_app``, ``web.AppRunner``): a
-    connection that sends no whole request within the keep-alive timeout is closed."""
-    return {"keepalive_timeout": settings.web.keepalive_timeout_s}
+    connection that sends no whole request within the keep-alive timeout is closed; no
+    access log where ``web.access_log`` is off (nginx in front logs every request)."""
+    options: dict[str, Any] = {"keepalive_timeout": settings.web.keepalive_timeout_s}
+    if not settings.web.access_log:
+        options["access_log"] = None
+    return options
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
