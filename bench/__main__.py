@@ -12,7 +12,9 @@ load coming from another process (``bench/load.py``):
 - ``scale`` (``bench/scale.py``): CPU per request with two web processes
   behind nginx against one.
 
-Nothing is asserted on speed: this measures, the tests prove.
+Nothing is asserted on speed: this measures, the tests prove. What one intake
+costs, in measures that load on the machine does not distort (statements, round
+trips, server CPU, a profile), is ``python -m bench.cost`` (``bench/cost.py``).
 
     python -m bench [--quick] [--parts intake,pages,scale] [--only sqlite|postgresql]
 """

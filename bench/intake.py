@@ -37,7 +37,7 @@ from bench.figures import Figure, print_figure
 from bench.harness import hello_world, load, serve
 from channels import SETTINGS_SECTIONS
 from config.organisation import load_organisation
-from config.settings import DEMO_ORGANISATION_FILE, load_settings
+from config.settings import DEMO_ORGANISATION_FILE, Settings, load_settings
 from intake import keys
 from intake.app import create_app
 from registrar.db import create_engine, make_sessionmaker
@@ -121,14 +121,18 @@ async def check_stored(engine: AsyncEngine, acked: list[str]) -> str:
     return f"{len(acked)} acknowledged, all stored; {len(stored)} cases, numbers gap-free"
 
 
-async def bench_database(db: str, url: str, root: Path, args: argparse.Namespace) -> list[Figure]:
-    engine = await prepare(url, root)
-    settings = load_settings(environ={}, overrides={
+def service_settings(db: str, url: str, root: Path) -> Settings:
+    """The whole service on ``url`` with the web form and fax on free ports, no background jobs."""
+    return load_settings(environ={}, overrides={
         "database_url": url, "data_dir": str(root / db),
         "web": {"secret_key": "bench-secret-key-0123456789abcdef", "port": 0},
         "fax": {"enabled": True, "port": 0}, "gammu": {"enabled": False}, "sip": {"enabled": False},
         "worker": {"outbox_enabled": False, "sweeper_enabled": False}}, sections=SETTINGS_SECTIONS)
-    app_runner, port = await serve(create_app(settings))
+
+
+async def bench_database(db: str, url: str, root: Path, args: argparse.Namespace) -> list[Figure]:
+    engine = await prepare(url, root)
+    app_runner, port = await serve(create_app(service_settings(db, url, root)))
     hello_runner, hello_port = await serve(hello_world())
     figures: list[Figure] = []
     acked: list[str] = []

@@ -107,6 +107,7 @@ async def web_processes(database_url: str, count: int, root: Path) -> AsyncItera
             port = free_port()
             env = {**os.environ, "HOTLINE_DATABASE_URL": database_url, "HOTLINE_WEB__PORT": str(port),
                    "HOTLINE_WEB__SECRET_KEY": "bench-secret-key-0123456789abcdef",
+                   "HOTLINE_WEB__ACCESS_LOG": "false",  # nginx logs; as docs/production.md says
                    "HOTLINE_DATA_DIR": str(root / f"web{i}")}
             with (root / f"web{i}.log").open("wb") as log:
                 proc = await asyncio.create_subprocess_exec(

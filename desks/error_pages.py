@@ -19,6 +19,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from desks.staff.auth_pages import render
+from registrar.db import store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,12 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
             if name.lower() not in ("content-type", "content-length"):
                 page.headers.setdefault(name, value)
         return page
-    except Exception:
+    except Exception as exc:
         if not wants_page(request):
             raise
+        if store_unavailable(exc):
+            # The database is down or a pooled connection just died: "try again", not a bug.
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            return error_page(request, 503)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_page(request, 500)

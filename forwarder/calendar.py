@@ -65,6 +65,8 @@ FIXED_HOLIDAYS: frozenset[tuple[int, int]] = frozenset(
 
 #: No calendar has a year without a working day; longer means broken overrides.
 _MAX_SCAN_DAYS = 366
+#: Working-day answers kept per calendar (about 55 years of days): ample, never unbounded.
+_MAX_CACHED_DAYS = 20_000
 
 
 class YearState(StrEnum):
@@ -147,6 +149,12 @@ class WorkingCalendar:
         self._layers = tuple(layers)
         self._package = package
         self._status: dict[int, YearStatus] = {}
+        # Every receipt and clock counts days ahead, and the package's check scans its whole
+        # holiday table per day asked (min/max over its keys): that was a third of a web
+        # intake's CPU. The layers and package never change after construction, so an
+        # answer once given holds; the bound only stops an odd caller from growing it forever.
+        self._working: dict[date, bool] = {}
+        self._deadlines: dict[tuple[date, int], Deadline] = {}
 
     @classmethod
     def load(
@@ -172,6 +180,14 @@ class WorkingCalendar:
         """Whether ``day`` (a date, not a datetime) is a working day."""
         if isinstance(day, datetime):
             raise TypeError("is_working_day takes a date; use local_date(moment) first")
+        known = self._working.get(day)
+        if known is None:
+            if len(self._working) >= _MAX_CACHED_DAYS:
+                self._working.clear()
+            known = self._working[day] = self._decide(day)
+        return known
+
+    def _decide(self, day: date) -> bool:
         for override in reversed(self._overrides(day.year)):
             decided = override.working(day)
             if decided is not None:
@@ -261,6 +277,15 @@ class WorkingCalendar:
         if n < 0:
             raise ValueError(f"a deadline needs n >= 0 working days, got {n}")
         start = self.local_date(moment)
+        # Every intake counts the same few deadlines from the same day: count each once.
+        known = self._deadlines.get((start, n))
+        if known is None:
+            if len(self._deadlines) >= _MAX_CACHED_DAYS:
+                self._deadlines.clear()
+            known = self._deadlines[(start, n)] = self._count(start, n)
+        return known
+
+    def _count(self, start: date, n: int) -> Deadline:
         day = start
         for _ in range(n):
             day = self.next_working_day(day)

@@ -30,22 +30,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registrar.db import stale_connection, store_unavailable
 from registrar.registration import Item, Registered
+
+__all__ = ["CommitStats", "GroupCommitter", "RegisterMany", "store_unavailable"]
 
 log = logging.getLogger(__name__)
 
 RegisterMany = Callable[[AsyncSession, Sequence[Item]], Awaitable[list[Registered]]]
 """Registers items in the given session's transaction (``register_many`` with its options bound)."""
-
-
-def store_unavailable(exc: BaseException) -> bool:
-    """True when the database cannot be reached at all, so retrying item by item is pointless."""
-    if isinstance(exc, OSError | ConnectionError | TimeoutError | OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @dataclass(slots=True)
@@ -56,6 +51,7 @@ class CommitStats:
     items: int = 0
     largest: int = 0
     retried_batches: int = 0
+    reconnects: int = 0
     failed_items: int = 0
 
 
@@ -119,8 +115,7 @@ class GroupCommitter:
         self.stats.items += len(items)
         self.stats.largest = max(self.stats.largest, len(items))
         try:
-            async with self.begin() as session:
-                results: list[Registered | BaseException] = list(await self.register(session, items))
+            results: list[Registered | BaseException] = list(await self._once(items))
         except Exception as exc:
             if self.on_failure is not None:
                 self.on_failure(exc)
@@ -131,6 +126,26 @@ class GroupCommitter:
             self.stats.retried_batches += 1
             results = await self._one_by_one(items)
         self._settle(batch, results)
+
+    async def _once(self, items: list[Item]) -> list[Registered]:
+        """The batch in one transaction; once more on a new connection if its pooled one had died.
+
+        The pool pings only connections that sat idle (``registrar.db``), so one that the
+        server dropped a moment ago fails here first. Trying again is safe even if that
+        failure hid a commit: registration is idempotent, so a stored item comes back as
+        its case (``created=False``), never twice.
+        """
+        try:
+            async with self.begin() as session:
+                return await self.register(session, items)
+        except Exception as exc:
+            if not stale_connection(exc):
+                raise
+            log.info("batch of %d met a dead pooled connection (%s); trying a new one",
+                     len(items), exc)
+            self.stats.reconnects += 1
+        async with self.begin() as session:
+            return await self.register(session, items)
 
     async def _one_by_one(self, items: list[Item]) -> list[Registered | BaseException]:
         """Each item under its own SAVEPOINT, one commit for the survivors."""

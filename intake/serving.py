@@ -184,10 +184,20 @@ class DeadlineRunner(web.AppRunner):
         return _DeadlineServer(await super()._make_server(), self._limits)
 
 
+def server_options(settings: WebSettings) -> dict[str, Any]:
+    """What the HTTP server is started with besides the deadlines: a connection idle for the
+    keep-alive timeout is closed; no access log where ``web.access_log`` is off (nginx in
+    front logs every request already)."""
+    options: dict[str, Any] = {"keepalive_timeout": settings.keepalive_timeout_s}
+    if not settings.access_log:
+        options["access_log"] = None
+    return options
+
+
 def runner_for(app: web.Application, settings: WebSettings, **kwargs: Any) -> DeadlineRunner:
     """The runner ``hotline serve`` uses for ``app`` (tests start the same one)."""
     return DeadlineRunner(app, limits=ClientLimits.of(settings),
-                          keepalive_timeout=settings.keepalive_timeout_s, **kwargs)
+                          **(server_options(settings) | kwargs))
 
 
 def serve(app: web.Application, settings: WebSettings) -> None:

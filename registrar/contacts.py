@@ -13,12 +13,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, tuple_
+from sqlalchemy import Table, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.contact_kinds import EMAIL, FAX, PHONE
 from contract.envelope import Channel, Envelope
-from registrar.db import insert_for
+from registrar.db import insert_new_only
 from registrar.models import Contact
 
 ContactKey = tuple[str, str]
@@ -41,13 +41,18 @@ def contact_keys(envelope: Envelope) -> list[ContactKey]:
     return [(contact_kind(envelope.channel, a), a) for a in dict.fromkeys(addresses)]
 
 
+_SELECT = (CONTACT.select().with_only_columns(CONTACT.c.kind, CONTACT.c.address, CONTACT.c.id)
+           .where(tuple_(CONTACT.c.kind, CONTACT.c.address).in_(bindparam("keys", expanding=True))))
+
+
+_insert = insert_new_only(CONTACT, [CONTACT.c.kind, CONTACT.c.address])
+
+
 async def _select(session: AsyncSession, keys: Iterable[ContactKey]) -> dict[ContactKey, int]:
     wanted = list(keys)
     if not wanted:
         return {}
-    rows = await session.execute(
-        CONTACT.select().with_only_columns(CONTACT.c.kind, CONTACT.c.address, CONTACT.c.id)
-        .where(tuple_(CONTACT.c.kind, CONTACT.c.address).in_(wanted)))
+    rows = await session.execute(_SELECT, {"keys": wanted})
     return {(kind, address): ident for kind, address, ident in rows}
 
 
@@ -73,10 +78,7 @@ async def resolve_keys(session: AsyncSession, names: dict[ContactKey, str | None
         {"kind": kind, "address": address, "display_name": names[(kind, address)],
          "opted_out": False, "created_at": now}
         for kind, address in missing]
-    stmt = insert_for(session, CONTACT).on_conflict_do_nothing(  # type: ignore[attr-defined]
-        index_elements=[CONTACT.c.kind, CONTACT.c.address],
-    ).returning(CONTACT.c.kind, CONTACT.c.address, CONTACT.c.id)
-    inserted = await session.execute(stmt, rows)
+    inserted = await session.execute(_insert(session), rows)
     found.update({(kind, address): ident for kind, address, ident in inserted})
     raced = [key for key in missing if key not in found]
     found.update(await _select(session, raced))

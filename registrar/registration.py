@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -35,7 +35,7 @@ from contract.contact_kinds import channel_for
 from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
 from registrar.contacts import ContactKey, contact_keys, contact_kind, resolve_contacts
-from registrar.db import insert_for
+from registrar.db import insert_new_only
 from registrar.deadlines import DuePolicy
 from registrar.models import (
     Assignment,
@@ -52,7 +52,7 @@ from registrar.models import (
     NoticeStatus,
     Unit,
 )
-from registrar.numbers import format_number, new_query_code, take_sequence
+from registrar.numbers import new_query_code, number_cases
 
 __all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", "Registration",
            "RegistrationError", "bureau_ref", "city_bureau", "contact_kind", "find_case",
@@ -77,6 +77,16 @@ def _table(model: type[Any]) -> Table:
 
 CASE, CASE_CONTACT, ATTACHMENT = _table(Case), _table(CaseContact), _table(AttachmentRecord)
 ASSIGNMENT, DEADLINE, EVENT, NOTICE = _table(Assignment), _table(Deadline), _table(Event), _table(Notice)
+
+# The batch's statements, built once (``registrar.db.prebuilt``): values go in as parameters.
+_INSERT_LINKS, _INSERT_FILES = insert(CASE_CONTACT), insert(ATTACHMENT)
+_INSERT_DEADLINES, _INSERT_EVENTS, _INSERT_NOTICES = insert(DEADLINE), insert(EVENT), insert(NOTICE)
+_INSERT_QUEUES = insert(ASSIGNMENT).returning(ASSIGNMENT.c.case_id, ASSIGNMENT.c.id)
+_EXISTING = (select(Case.channel, Case.external_id, Case.id, Case.number, Case.query_code)
+             .where(tuple_(Case.channel, Case.external_id).in_(bindparam("keys", expanding=True))))
+
+#: The cases; one stored meanwhile (a concurrent delivery) is skipped, not an error.
+_insert_new_cases = insert_new_only(CASE, [CASE.c.channel, CASE.c.external_id])
 
 CaseKey = tuple[str, str]
 """``(channel, external_id)``: an item's identity (a unique constraint)."""
@@ -241,12 +251,9 @@ async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: 
     if new:
         queues = await _insert_children(session, new, contacts, bureau=bureau, due=due,
                                         dispatch_days=dispatch_days, now=now)
-        last = await take_sequence(session, now.date(), len(new))
-        for offset, (_, row) in enumerate(new):
-            row["number"] = format_number(prefix, now.date(), last - len(new) + 1 + offset)
-        await session.execute(update(CASE).where(CASE.c.id == bindparam("case_id"))
-                              .values(number=bindparam("case_number")),
-                              [{"case_id": row["id"], "case_number": row["number"]} for _, row in new])
+        numbers = await number_cases(session, prefix, now.date(), [row["id"] for _, row in new])
+        for (_, row), number in zip(new, numbers, strict=True):
+            row["number"] = number
         await _insert_events_and_notices(session, new, queues, bureau, now, sms_channel)
         for item, row in new:
             outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
@@ -286,19 +293,14 @@ def _case_row(item: Item, contacts: Mapping[ContactKey, int], now: datetime) -> 
 
 async def _insert_cases(session: AsyncSession, rows: Mapping[CaseKey, dict[str, Any]]) -> dict[CaseKey, int]:
     """Insert the cases; an item stored meanwhile (a concurrent delivery) is skipped, not an error."""
-    stmt = insert_for(session, CASE).on_conflict_do_nothing(  # type: ignore[attr-defined]
-        index_elements=[CASE.c.channel, CASE.c.external_id],
-    ).returning(CASE.c.channel, CASE.c.external_id, CASE.c.id)
-    result = await session.execute(stmt, list(rows.values()))
+    result = await session.execute(_insert_new_cases(session), list(rows.values()))
     return {(channel, external_id): ident for channel, external_id, ident in result}
 
 
 async def _existing(session: AsyncSession, keys: Sequence[CaseKey]) -> dict[CaseKey, Registered]:
     if not keys:
         return {}
-    result = await session.execute(
-        select(Case.channel, Case.external_id, Case.id, Case.number, Case.query_code)
-        .where(tuple_(Case.channel, Case.external_id).in_(keys)))
+    result = await session.execute(_EXISTING, {"keys": list(keys)})
     return {(channel, external_id): Registered(ident, number, code, created=False)
             for channel, external_id, ident, number, code in result}
 
@@ -313,21 +315,21 @@ async def _insert_children(session: AsyncSession, new: Sequence[tuple[Item, dict
     links = [{"case_id": row["id"], "contact_id": contacts[key], "rank": rank}
              for item, row in new for rank, key in enumerate(contact_keys(item.envelope))]
     if links:
-        await session.execute(insert(CASE_CONTACT), links)
+        await session.execute(_INSERT_LINKS, links)
     files = [{"case_id": row["id"], "sha256": digest, "filename": attachment.filename,
               "content_type": attachment.content_type, "size": attachment.size}
              for item, row in new
              for attachment, digest in zip(item.envelope.attachments, item.digests, strict=True)]
     if files:
-        await session.execute(insert(ATTACHMENT), files)
+        await session.execute(_INSERT_FILES, files)
     result = await session.execute(
-        insert(ASSIGNMENT).returning(ASSIGNMENT.c.case_id, ASSIGNMENT.c.id),
+        _INSERT_QUEUES,
         [{"case_id": row["id"], "unit_id": bureau.id, "role": AssignmentRole.BUREAU,
           "state": AssignmentState.QUEUED, "created_at": now} for _, row in new])
     queues = {case_id: ident for case_id, ident in result}
     if due is not None:
         clock = due.due(now, dispatch_days)
-        await session.execute(insert(DEADLINE), [
+        await session.execute(_INSERT_DEADLINES, [
             {"case_id": case_id, "assignment_id": queue, "kind": DeadlineKind.DISPATCH, "rule": "R7.2",
              "started_at": now, "working_days": dispatch_days, "due_at": clock.at,
              "provisional": clock.provisional, "warn_at": clock.warn_at, "warned": False,
@@ -354,8 +356,8 @@ async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[
                                        sms_channel))
         if item.emergency is not None and envelope.channel not in ADVICE_GIVEN_IN_SESSION:
             notices.append(_emergency_notice(row["id"], envelope, item.emergency, now))
-    await session.execute(insert(EVENT), events)
-    await session.execute(insert(NOTICE), notices)
+    await session.execute(_INSERT_EVENTS, events)
+    await session.execute(_INSERT_NOTICES, notices)
 
 
 def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelope,

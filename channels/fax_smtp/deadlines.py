@@ -23,13 +23,14 @@ import contextlib
 import logging
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from channels.fax_smtp.bulk_data import BulkDataSMTP
 
 log = logging.getLogger(__name__)
 
 
-class DeadlineSMTP(SMTP):
-    """``aiosmtpd.smtp.SMTP`` with a DATA deadline of its own and 421 on every timeout."""
+class DeadlineSMTP(BulkDataSMTP):
+    """``BulkDataSMTP`` (aiosmtpd with DATA read in bulk) with a DATA deadline of its own and
+    421 on every timeout."""
 
     def __init__(self, handler: Any, *, command_timeout_s: float, data_timeout_s: float,
                  **kwargs: Any) -> None:

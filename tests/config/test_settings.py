@@ -9,6 +9,7 @@ import pytest
 from channels import SETTINGS_SECTIONS
 from channels.fax_smtp.settings import FaxSettings
 from config.settings import ConfigError, load_settings
+from intake.serving import server_options
 
 
 def test_defaults_are_the_embedded_demo() -> None:
@@ -58,3 +59,12 @@ def test_each_channel_section_is_validated_by_its_own_model() -> None:
 def test_a_section_no_channel_claims_is_an_unknown_key() -> None:
     with pytest.raises(ConfigError, match="fax"):
         load_settings(sections={}, environ={"HOTLINE_FAX__PORT": "2626"})
+
+
+def test_the_access_log_is_on_by_default_and_off_behind_nginx() -> None:
+    """nginx logs every request; ``HOTLINE_WEB__ACCESS_LOG=false`` spares the web processes
+    logging each one again (``intake.serving.server_options``)."""
+    default = load_settings(sections=SETTINGS_SECTIONS, environ={})
+    behind = load_settings(sections=SETTINGS_SECTIONS, environ={"HOTLINE_WEB__ACCESS_LOG": "false"})
+    assert "access_log" not in server_options(default.web)
+    assert server_options(behind.web) == {"keepalive_timeout": 60.0, "access_log": None}

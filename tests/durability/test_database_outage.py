@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from channels.sms_gammu import write_incoming_sms
+from contract.clock import FixedClock
+from contract.envelope import Channel, Envelope
+from intake.service import IntakeService
+from registrar.attachments import AttachmentStore
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Case
+from tests.conftest import TZ
 from tests.durability.server import Acks, Service, free_port, new_ids, post_web, send_fax, until
 
 pytestmark = pytest.mark.durability
@@ -126,3 +132,58 @@ async def test_postgresql_away_mid_burst_then_back_everything_once(
         await engine.dispose()
     assert counts == {"web": 20, "fax": 3, "sms_modem": 4}
     assert all(numbers[s] == acks.web[s] for s in acks.web)
+
+
+async def _proxied(db_url: str, backend: str) -> tuple[Proxy, str]:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no connection to lose")
+    url = make_url(db_url)
+    proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    await proxy.up()
+    return proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+
+
+async def test_an_idle_pooled_connection_is_pinged_and_replaced(
+        db_url: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool pings only after idleness (registrar.db); a connection the network dropped
+    while it idled is found dead before use and replaced, so the caller never sees it."""
+    proxy, url = await _proxied(db_url, backend)
+    monkeypatch.setattr("registrar.db.PING_AFTER_IDLE_S", 0.0)  # every checkout counts as idle
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(select(1))
+        await proxy.down()  # cuts the pooled connection
+        await proxy.up()
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(1))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+        await proxy.down()
+
+
+async def test_a_batch_on_a_connection_that_just_died_goes_through_on_a_new_one(
+        db_url: str, backend: str, tmp_path: Path, clock: FixedClock) -> None:
+    """Under load nothing is pinged; a batch that meets a dropped connection is tried once
+    more on a fresh one (safe: registration is idempotent), so its senders are not refused."""
+    proxy, url = await _proxied(db_url, backend)
+    engine = create_engine(url)
+    intake = IntakeService(make_sessionmaker(engine), clock, AttachmentStore(tmp_path / "files"),
+                           "FZ12345")
+    try:
+        first = await intake(_sms("SM-before"))
+        await proxy.down()  # within the ping-free second after the connection's last use
+        await proxy.up()
+        receipts = await asyncio.gather(*(intake(_sms(f"SM-after-{i}")) for i in range(3)))
+    finally:
+        await engine.dispose()
+        await proxy.down()
+    assert intake.committer.stats.reconnects == 1
+    assert [first.case_number, *(r.case_number for r in receipts)] == [
+        f"FZ12345-20261124-{i:06d}" for i in range(1, 5)]
+
+
+def _sms(external_id: str) -> Envelope:
+    return Envelope(channel=Channel.SMS_MODEM, external_id=external_id,
+                    received_at=datetime(2026, 11, 24, 9, 58, tzinfo=TZ), text="鼓楼区路灯不亮",
+                    sender="+8613905910001", reply_address="+8613905910001")

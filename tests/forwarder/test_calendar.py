@@ -230,3 +230,29 @@ def test_property_deadlines_grow_with_n_and_compose(
     assert shorter.provisional <= longer.provisional
     if n >= 1:
         assert cal.add_working_days(cal.start_of(shorter.day), extra).day == longer.day
+
+
+class _CountingSource:
+    """A holiday table that counts how often it is asked (weekends off, nothing else)."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def working(self, day: date) -> bool | None:
+        self.asked += 1
+        return day.weekday() < 5
+
+
+def test_each_day_is_decided_once_and_each_deadline_counted_once() -> None:
+    """Intake counts the same deadlines for every item of a day: the package (which scans its
+    whole table per question) is asked once per day, and the answers stay the same."""
+    source = _CountingSource()
+    calendar = WorkingCalendar(zone="Asia/Shanghai", package=source)
+    moment = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    first = calendar.add_working_days(moment, 15)
+    asked = source.asked
+    assert all(calendar.add_working_days(moment + timedelta(hours=h), 15) == first for h in range(5))
+    assert calendar.add_working_days(moment, 16).day == calendar.next_working_day(first.day)
+    assert source.asked == asked + 1  # only the one new day the 16th working day needed

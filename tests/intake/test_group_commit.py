@@ -23,7 +23,8 @@ from contract.envelope import Channel, Envelope, Receipt, TryLater
 from intake.service import IntakeService
 from registrar.attachments import AttachmentStore
 from registrar.db import create_engine, make_sessionmaker
-from registrar.models import Assignment, Case, Event, Notice
+from registrar.models import Assignment, Case, CaseSequence, Event, Notice
+from registrar.numbers import format_number
 from tests.conftest import TZ
 
 
@@ -181,3 +182,16 @@ async def test_one_item_after_another_is_each_committed_never_left_waiting(
     for i in range(6):
         receipt = await asyncio.wait_for(intake(envelope(f"SQ{i}")), timeout=30)
         assert receipt.case_number == numbers(6)[i]
+
+
+async def test_numbers_past_six_digits_read_as_format_number_writes_them(
+        engine: AsyncEngine, clock: FixedClock, tmp_path: Path) -> None:
+    """PostgreSQL numbers a batch in one statement (registrar.numbers.number_cases); its
+    text must be ``format_number``'s, also where six digits no longer suffice."""
+    async with make_sessionmaker(engine).begin() as s:
+        s.add(CaseSequence(day=clock.now().date(), last=999_998))
+    intake = service(engine, clock, tmp_path)
+    receipts = await asyncio.gather(*(intake(envelope(f"BIG{i}")) for i in range(3)))
+    assert [r.case_number for r in receipts] == [
+        format_number("FZ12345", clock.now().date(), n) for n in (999_999, 1_000_000, 1_000_001)]
+    assert [r.case_number for r in receipts][1] == "FZ12345-20261124-1000000"

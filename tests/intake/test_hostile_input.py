@@ -13,7 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
 
+from desks.portal import PORTAL
 from tests.forwarder.test_desk_auth import desk, sign_in
 
 Client = TestClient[Any, Any]
@@ -140,3 +142,16 @@ async def test_fuzzed_posts_with_odd_bodies_and_content_types_never_answer_500(
     response = await desk.post(url, data=body, allow_redirects=False,
                                headers={"Content-Type": content_type, "X-CSRF-Token": token})
     assert response.status < 500, (url, content_type, body[:80], await response.text())
+
+
+
+
+async def test_a_page_that_cannot_reach_the_database_says_try_later_not_500(client: Client) -> None:
+    """The database down (or a pooled connection that just died) is "try again": 503."""
+
+    def down() -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    client.app[PORTAL].sessionmaker = down  # the list of published answers reads the database
+    response = await client.get("/answers", headers={"Accept": "text/html"})
+    assert response.status == 503 and "系统暂时繁忙" in await response.text()

@@ -6,12 +6,13 @@ import hashlib
 
 import pytest
 
+from channels.fax_smtp import parse as parse_module
 from channels.fax_smtp.document import analyse
 from channels.fax_smtp.envelope import build_envelope
-from channels.fax_smtp.parse import NotAFax, external_id, one_line, parse_fax_mail
+from channels.fax_smtp.parse import FaxMail, NotAFax, external_id, one_line, parse_fax_mail
 from contract.envelope import Channel
 
-from .conftest import NOW, fixture
+from .conftest import FIXTURES, NOW, fixture
 
 GOOD = [
     # fixture, sender E.164, where it was found, pages, resolution
@@ -132,3 +133,46 @@ def test_normal_resolution_thumbnail_has_square_pixels() -> None:
     with Image.open(BytesIO(info.thumbnails[0].png)) as thumb:
         # A fax page is 215 × 297 mm (1 : 1.38); undoubled 204x98 rows would give 1 : 0.68.
         assert 1.33 < thumb.height / thumb.width < 1.43
+
+
+FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.eml"))
+
+
+def _parsed_or_refused(raw: bytes) -> FaxMail | str:
+    try:
+        return parse_fax_mail(raw)
+    except NotAFax as exc:
+        return exc.smtp_reply
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_setting_base64_bodies_aside_parses_every_fixture_as_the_plain_parser_does(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path (large base64 bodies kept out of the line-by-line parser) changes
+    nothing: each recorded mail parses, or is refused, exactly as without it."""
+    raw = fixture(name)
+    fast = _parsed_or_refused(raw)
+    monkeypatch.setattr(parse_module, "_MIN_SET_ASIDE", len(raw) + 1)  # never set aside
+    assert fast == _parsed_or_refused(raw)
+
+
+def test_a_fax_sized_base64_body_is_set_aside_and_decodes_the_same() -> None:
+    raw = fixture("hylafax_faxrcvd_two_pages_tiff.eml")
+    light, bodies = parse_module._set_aside(raw)
+    assert bodies and len(light) < len(raw) // 4
+    assert parse_fax_mail(raw).documents[0].data[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def test_base64_looking_text_after_a_quoted_header_is_parsed_as_sent() -> None:
+    """A text part that quotes a "Content-Transfer-Encoding: base64" line followed by
+    base64-looking lines is not a base64 part: the token lands in a 7bit part, so the mail
+    is parsed as sent and the text comes back whole."""
+    quoted = ("QUJD" * 19 + "\r\n") * 100
+    raw = ("From: fax@gw.example\r\nSubject: Fax from 059187654321\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n'
+           "\r\nforwarded:\r\nContent-Transfer-Encoding: base64\r\n\r\n" + quoted
+           + "--B\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           "JVBERi0xLjQK\r\n--B--\r\n").encode()
+    assert parse_module._set_aside(raw)[1]  # the fast path was tempted
+    mail = parse_fax_mail(raw)
+    assert mail.documents[0].data == b"%PDF-1.4\n" and mail.sender == "+8659187654321"
