@@ -37,8 +37,11 @@ from registrar.models_cockpit import CallbackRating
 REQUEST_KIND = "rating_request"
 #: Notice kinds after whose sending the citizen is asked.
 ANSWER_KINDS = frozenset({"answer"})
-#: Channels that ask by SMS; phone call-backs with a keypad menu are not built yet.
+#: Channels that ask by SMS.
 SMS_CHANNELS = frozenset({Channel.SMS_MODEM, Channel.SMS_TWILIO})
+#: Channels that ask in an outbound call with a keypad menu (按1满意…), and the phone cases'
+#: own channels, whose citizen is asked by a call wherever the answer went.
+CALL_CHANNELS = frozenset({Channel.PHONE, Channel.TWILIO_VOICE})
 ACTOR = "callback"
 
 
@@ -68,14 +71,17 @@ async def already_rated(session: AsyncSession, case_id: int) -> bool:
 
 
 async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime,
-                         window_days: int) -> Notice | None:
-    """Queue the rating request after ``answer`` was sent by SMS, once per case.
+                         window_days: int, voice_channel: str = "") -> Notice | None:
+    """Queue the rating request after ``answer`` reached the citizen, once per case.
 
-    Called in the transaction that records the answer as sent; returns the new
-    notice, or None when this answer asks for nothing (not an answer, not SMS,
-    already asked or rated).
+    By SMS after an SMS answer; by a keypad call after an answer heard in a call,
+    and for a case that came by phone when the site calls out (``voice_channel``).
+    Called in the transaction that records the answer as sent (or heard);
+    returns the new notice, or None when this answer asks for nothing (not an
+    answer, no channel that asks, already asked or rated).
     """
-    if answer.kind not in ANSWER_KINDS or answer.channel not in SMS_CHANNELS or not answer.address:
+    asking = SMS_CHANNELS | CALL_CHANNELS
+    if answer.kind not in ANSWER_KINDS or answer.channel not in asking or not answer.address:
         return None
     asked = await session.execute(select(exists().where(
         Notice.case_id == answer.case_id, Notice.kind == REQUEST_KIND)))
@@ -84,10 +90,13 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
     case = await session.get(Case, answer.case_id)
     if case is None:
         return None
+    channel = answer.channel
+    if voice_channel and case.channel in CALL_CHANNELS:
+        channel = voice_channel  # 回访 of a phone case: a call, also to a mobile
     values = {"number": case.number, "days": str(window_days)}
-    request = Notice(case_id=case.id, kind=REQUEST_KIND, channel=answer.channel,
+    request = Notice(case_id=case.id, kind=REQUEST_KIND, channel=channel,
                      address=answer.address, text=render_notice(
-                         REQUEST_KIND, answer.channel, values, language=case.language),
+                         REQUEST_KIND, channel, values, language=case.language),
                      template_values=values, status=NoticeStatus.PENDING, essential=False,
                      attempts=0, created_at=now, next_attempt_at=now, sent_at=None,
                      provider_ref=None, last_error=None)
@@ -95,7 +104,7 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
     await session.flush()
     session.add(Event(case_id=case.id, at=now, actor=ACTOR, action="rating_requested",
                       from_state=None, to_state=None, reason=None, deadline=None,
-                      data={"notice": request.id, "channel": answer.channel,
+                      data={"notice": request.id, "channel": channel,
                             "answer_notice": answer.id, "window_days": window_days}))
     return request
 

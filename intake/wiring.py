@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,8 +30,9 @@ from contract.sms_keywords import RatingTaken
 from desks.console import announce_call
 from forwarder.bulletin_render import renderer as bulletin_renderer
 from forwarder.bulletins import bulletin_worker
+from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher, outbox_worker
-from forwarder.outbox_rules import RetryPolicy
+from forwarder.outbox_rules import CallPolicy, RetryPolicy
 from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
 from intake import keys
@@ -93,6 +94,13 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
                         api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]))
 
 
+def call_policy(settings: Settings, due: CalendarDuePolicy) -> CallPolicy:
+    """Outbound calls ring on the deadlines' working days within ``worker.call_hours``."""
+    opens, closes = (time.fromisoformat(t) for t in settings.worker.call_hours)
+    return CallPolicy(attempts=settings.worker.call_attempts, opens=opens, closes=closes,
+                      working_day=due.calendar.is_working_day, tz=settings.tz)
+
+
 def enabled_channels(settings: Settings) -> list[tuple[ChannelSpec[Any], Any]]:
     """The registry's channels whose section is enabled, each with its settings."""
     chosen = []
@@ -128,7 +136,9 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
             dispatcher = OutboxDispatcher(app[keys.SESSIONMAKER], deliverers, app[keys.CLOCK],
                                           policy=policy, sms_channel=worker.sms_channel,
                                           callback_window_days=settings.supervision
-                                          .callback_window_days)
+                                          .callback_window_days,
+                                          calls=call_policy(settings, app[keys.DUE]),
+                                          voice_channel=worker.voice_channel)
             app[keys.OUTBOX] = dispatcher
             if WORKER in roles and settings.worker.outbox_enabled:
                 await stack.enter_async_context(
@@ -138,6 +148,7 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
             if WORKER in roles and settings.worker.sweeper_enabled:
                 sweeper = Sweeper(app[keys.SESSIONMAKER], Context(
                     clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
+                    voice_channel=settings.worker.voice_channel,
                     revisions=app[keys.REGULATION]))
                 await stack.enter_async_context(
                     sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))
