@@ -7,6 +7,9 @@ from typing import Protocol
 
 from contract.envelope import Attachment, Channel
 
+RATING_REQUEST = "rating_request"
+"""The kind of a 回访 rating request: a call asks it with a keypad menu (按1满意…)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:

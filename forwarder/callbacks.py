@@ -29,12 +29,13 @@ from sqlalchemy.orm import aliased
 
 from config.notices import render_notice
 from contract.envelope import Channel
+from contract.notice import RATING_REQUEST
 from forwarder.workflow_base import WorkflowError
 from registrar.models import Case, Event, Notice, NoticeStatus, Rating
 from registrar.models_cockpit import CallbackRating
 
-#: Kind of the outbox notice that asks for the rating.
-REQUEST_KIND = "rating_request"
+#: Kind of the outbox notice that asks for the rating (the voice channels' keypad menu too).
+REQUEST_KIND = RATING_REQUEST
 #: Notice kinds after whose sending the citizen is asked.
 ANSWER_KINDS = frozenset({"answer"})
 #: Channels that ask by SMS.

@@ -13,7 +13,9 @@ Worker → service:
     ``agents`` {id, caller}                   → {agents: [uri…]} (and the screen pop)
     ``agent_busy`` {agent, busy}
     ``call`` {calls}                          how many calls it holds now
-Service → worker: the answers above, and ``stop``.
+    ``dialed`` {id, result, key, code}        an outbound call ended (``outcall_script.Result``)
+Service → worker: the answers above, ``stop``, and
+    ``dial`` {id, uri, items, ask, ring_s, key_timeout_s}  place an outbound call
 """
 
 from __future__ import annotations
