@@ -1,11 +1,15 @@
-"""Satisfaction call-backs by SMS (回访, R12; issue 14.4).
+"""Satisfaction call-backs by SMS and by keypad call (回访, R12; issue 14.4).
 
 Once the answer to a case has gone out by SMS, the citizen is asked on the
-same channel to rate it ("回复1满意，2基本满意，3不满意"). The request is
-queued by the outbox itself when it records the answer as sent, so it never
-overtakes an answer that is still being retried, and a citizen whose answer
-never left gets no request. It is non-essential: a number that sent ``TD`` is
-not asked.
+same channel to rate it ("回复1满意，2基本满意，3不满意"); an answer heard in a
+call, and any answer to a case that came by phone when the site calls out
+(``worker.voice_channel``), is followed by a call with a keypad menu whose key
+the outbox records through ``record_callback`` (``Heard.key``; Twilio's menu
+goes through ``SmsCommands.rate`` like an SMS reply). The request is queued by
+the outbox itself when it records the answer as sent (a call: heard), so it
+never overtakes an answer that is still being retried, and a citizen whose
+answer never left gets no request. It is non-essential: a number that sent
+``TD`` is not asked.
 
 A reply is a rating only while a request to that number is open: sent less
 than ``[supervision] callback_window_days`` ago, on a case with no call-back
