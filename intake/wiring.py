@@ -145,6 +145,11 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
                     outbox_worker(dispatcher, interval_s=settings.worker.outbox_interval_s))
                 app[keys.INTAKE].on_commit = dispatcher.poke
                 log.info("outbox worker running; deliverers: %s", ", ".join(sorted(deliverers)))
+                if worker.voice_channel and worker.voice_channel not in deliverers:
+                    log.warning("worker.voice_channel = %r, but that channel places no calls here "
+                                "(sip: outbound_uri and the sip role; twilio_voice: outbound_from)"
+                                ": notices to landlines fall back to the next contact",
+                                worker.voice_channel)
             if WORKER in roles and settings.worker.sweeper_enabled:
                 sweeper = Sweeper(app[keys.SESSIONMAKER], Context(
                     clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel,

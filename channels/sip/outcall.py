@@ -53,15 +53,17 @@ class OutboundCall(MediaCall):
     # pjsua2 callbacks ------------------------------------------------------------------------
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
-        if ci.state != pj.PJSIP_INV_STATE_DISCONNECTED or self.ended:
-            return
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
+            self._finish(int(ci.lastStatusCode))
+
+    def _finish(self, code: int) -> None:
+        """The call is over: decide how it ended and tell the line (once)."""
         self.ended = True
         answered = self.media is not None
         share = (time.monotonic() - self.message_at) / self.message_s if self.message_s else 0.0
         self.feed(Hangup(), heard_share=share)
         self.stop_player()
         self.media = None
-        code = int(ci.lastStatusCode)
         result = self.script.result or (Result.UNHEARD if answered else outcome_for_status(code))
         log.info("outcall %s ended: %s (SIP %d)%s", self.key, result, code,
                  f" key {self.script.key}" if self.script.key else "")
@@ -86,7 +88,14 @@ class OutboundCall(MediaCall):
         elif isinstance(action, StartTimer):
             self.line.timer(action.seconds, self, ("timeout", action.token))
         elif isinstance(action, HangUp) and not self.ended:
-            self.hangup(pj.CallOpParam(True))
+            try:
+                self.hangup(pj.CallOpParam(True))
+            except pj.Error as exc:
+                # Seen when four calls end and start at once: the session ended without this
+                # object's DISCONNECTED callback. Finish it here, or the service waits in vain.
+                log.warning("outcall %s: hang-up refused (%s); the call is over", self.key,
+                            exc.info())
+                self._finish(0)
 
     def _play(self, action: Play) -> None:
         paths = [resolve(item) for item in action.items]
