@@ -149,12 +149,7 @@ class Line:
         """Drop ended calls' objects, outside their own callbacks, while their slot is free."""
         self.dead += [leg for leg in self.legs if leg.ended]
         self.legs = [leg for leg in self.legs if not leg.ended]
-        kept = [call for call in self.dead if _slot_taken(call)]
-        if len(kept) < len(self.dead):
-            self.dead = kept
-            # Now, while their slots are free: an object freed later by the cycle collector
-            # would hang up (and silence) whichever call holds its slot by then.
-            gc.collect()
+        self.dead = [call for call in self.dead if _slot_taken(call)]
 
     def _drain(self) -> None:
         while True:
