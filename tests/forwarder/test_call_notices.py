@@ -70,14 +70,16 @@ def busy() -> SendError:
     return SendError("486 Busy Here", retryable=True, code="busy")
 
 
-async def _answered_phone_case(settings: Settings, clock: FixedClock, *, caller: str) -> str:
-    """A phone case from ``caller`` driven to its answer with the site calling out."""
-    ctx = Context(clock=clock, due=CalendarDuePolicy(CALENDAR), voice_channel=Channel.PHONE)
+async def _answered_phone_case(settings: Settings, clock: FixedClock, *, caller: str,
+                               channel: Channel = Channel.PHONE) -> str:
+    """A case left on ``channel`` by ``caller``, driven to its answer with the site calling
+    out on the same channel."""
+    ctx = Context(clock=clock, due=CalendarDuePolicy(CALENDAR), voice_channel=channel)
     engine = create_engine(settings.database_url)
     try:
         async with make_sessionmaker(engine).begin() as s:
             case = (await register(s, Envelope(
-                channel=Channel.PHONE, external_id=f"call-{caller}", received_at=clock.now(),
+                channel=channel, external_id=f"call-{caller}", received_at=clock.now(),
                 text="（语音留言）路灯不亮", sender=caller, reply_address=caller,
                 receipt_in_reply=True), clock=clock,
                 store=AttachmentStore(settings.attachments_dir), due=ctx.due)).case
