@@ -99,7 +99,7 @@ class _Nobody:
     async def unsubscribe(self, sender_e164: str) -> str:
         return ""
 
-    async def announce(self, caller: str) -> int:
+    async def announce(self, caller: str, *, agent: str | None = None) -> int:
         return 0
 
 

@@ -44,9 +44,17 @@ class WebSettings(_Strict):
     secret_key: str = ""
     # Behind HTTPS in production: mark cookies Secure so browsers never send them in clear.
     secure_cookies: bool = False
-    # A connection that has not sent a whole request by then is closed (slow headers,
-    # idle keep-alive); aiohttp's own default is an hour.
+    # A connection idle this long between requests (or before its first) is closed;
+    # aiohttp's own default is an hour.
     keepalive_timeout_s: float = Field(60.0, gt=0, le=3600)
+    header_timeout_s: float = Field(30.0, gt=0, le=600)
+    """A request head (request line and headers) not complete this long after its first
+    byte gets 408 and the connection is closed (slowloris; ``intake.serving``)."""
+    body_window_s: float = Field(60.0, gt=0, le=3600)
+    body_min_bytes_per_s: int = Field(256, ge=1)
+    """While a request body arrives, each ``body_window_s`` must bring at least this many
+    bytes a second on average, or the connection is closed: a slow but steady upload
+    completes, a trickle does not hold the connection forever."""
 
 
 class WorkerSettings(_Strict):

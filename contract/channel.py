@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from contract.agents import AgentLine
 from contract.clock import Clock
 from contract.envelope import Sink
 from contract.notice import Deliverer
@@ -36,9 +37,37 @@ WEB = "web"
 WORKER = "worker"
 """The role that sends notices and runs background jobs (outbox, sweeper, reconciliation)."""
 
-Announce = Callable[[str], Awaitable[int]]
-"""Screen pop: ``announce(caller_e164)`` shows an incoming call on the agents' consoles;
-returns how many consoles it reached (0: nobody is signed in)."""
+class Announce(Protocol):
+    """Screen pop: ``announce(caller_e164)`` shows an incoming call on the agents' consoles
+    (``agent=``: only on that agent's, the one whose phone rings); returns how many consoles
+    it reached (0: nobody is signed in). ``call``: the line's id for the live call, which
+    the console sends back to act on it (the emergency key)."""
+
+    def __call__(self, caller: str, *, agent: str | None = None, call: str = "") -> Awaitable[int]: ...
+
+
+CallRequest = Mapping[str, Any]
+CallAnswer = dict[str, Any]
+CallHandler = Callable[[CallRequest], Awaitable[CallAnswer | None]]
+"""Answers a request about a live call, or None when this process does not hold that call."""
+
+
+class CallControl(Protocol):
+    """Requests from the consoles to the process that holds a live call (the SIP workers' service).
+
+    The web process does not know which process runs the phone line: it ``ask``s, and
+    the one whose ``serve``d handler holds the call answers (in-process on SQLite,
+    LISTEN/NOTIFY between the processes sharing PostgreSQL).
+    """
+
+    def serve(self, handler: CallHandler) -> Callable[[], None]:
+        """Take requests with ``handler`` until the returned function is called."""
+        ...
+
+    async def ask(self, request: CallRequest, *, timeout_s: float) -> CallAnswer | None:
+        """The first answer of a handler that holds the call; None when nobody does (or in time)."""
+        ...
+
 
 StatusRecorder = Callable[[str, str, str | None], Awaitable[None]]
 """``(notice_ref_or_provider_id, status, error_code)``: a provider's report on a send."""
@@ -72,6 +101,11 @@ class ChannelPorts:
     """Public cases only, for channels that answer status queries (Open311); None in narrow tests."""
     api_keys: ApiKeys | None = None
     """API clients' keys and rate limits, for channels that take calls from apps (Open311)."""
+    agents: AgentLine | None = None
+    """Agents' presence (SIP addresses, available / on a call / away), for the phone line."""
+    calls: CallControl | None = None
+    """Where a channel holding live calls serves the consoles' requests on them (the phone
+    line's emergency transfer); None where no console can reach it (narrow tests)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,19 +107,25 @@ def parse_rating(text: str) -> int | None:
 class SmsCommands(Protocol):
     """Answers to keyword messages; implemented by the composition root.
 
-    A reply about a case is recorded in the outbox like every notice. With
-    ``in_reply`` the channel answers in its response (Twilio's TwiML): the
-    reply is returned and recorded as sent in reply. Without it (the modem) the
-    reply is queued for the outbox and ``None`` is returned: the channel sends
-    nothing. A reply that concerns no case (an unknown number, nothing filed
-    from this phone) has no case to be recorded on and is returned for the
-    channel to send. Both may raise ``contract.envelope.TryLater`` when the
-    store is down (the SMS is then kept and handled again later).
+    Every reply is recorded in the outbox like every notice, on its case when it
+    concerns one and case-less otherwise (an unknown number, the help text,
+    nothing filed from this phone). With ``in_reply`` the channel answers in its
+    response (Twilio's TwiML): the reply is returned and recorded as sent in
+    reply. Without it (the modem) the reply is queued for the outbox and
+    ``None`` is returned: the channel never sends a reply itself, so a modem that
+    is down delays the answer instead of losing it. All may raise
+    ``contract.envelope.TryLater`` when the store is down (the SMS is then kept
+    and handled again later).
     """
 
     async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         """Status of ``case_number``, revealed only to the number that filed it."""
+        ...
+
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        """How to ask (``QUERY_HELP_TEXT``) for a bare ``CX``; returned or queued as above."""
         ...
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.organisation import UnitKind
 from forwarder import guards
+from forwarder.callback_followups import has_waiting, redo_refusal
 from forwarder.rules import Clocks
 from forwarder.words import did, held, said
 from forwarder.workflow_base import ASSIGNMENT_MOVES, CASE_MOVES, unit_by_kind
@@ -41,7 +42,7 @@ from registrar.queries import CaseDetail
 
 S = AssignmentState
 CASE_ACTIONS = ("accept", "accept_dispatch", "not_accept", "dispatch", "split", "stop", "escalate",
-                "publication")
+                "publication", "callback_follow_up")
 ASSIGNMENT_ACTIONS = ("read", "draft", "approve", "approve_submit", "submit", "return",
                       "return_decision", "review", "coordinate")
 FORBIDDEN, ILLEGAL = "forbidden", "illegal"
@@ -82,6 +83,8 @@ class CaseFacts:
     city_code: str
     answered_before: int = 0
     """R8.5: earlier similar items of the same citizen that were answered."""
+    callback_waiting: bool = False
+    """R12: a dissatisfied call-back waits for the city bureau's follow-up."""
 
 
 class _No(Exception):
@@ -211,6 +214,17 @@ def _publication(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
     return guards.publication_choices(f.case)
 
 
+def _callback_follow_up(c: Caller, f: CaseFacts, clocks: Clocks) -> tuple[str, ...]:
+    """``callback_followups.follow_up``: the city bureau, while a dissatisfied call-back
+    waits; ``redo`` only where there is a passed answer to send back."""
+    _city(c, f, "following up a call-back")
+    if not f.callback_waiting:
+        raise _No(f"案件 {f.case.number} 没有待跟进的回访不满意")
+    answered = any(a.role == AssignmentRole.LEAD and a.state == S.PASSED for a, _ in f.assignments)
+    redo = () if redo_refusal(f.case, answered) else ("redo",)
+    return ("review", *redo, "efficiency_office")
+
+
 # --- assignment actions ----------------------------------------------------------------
 
 
@@ -287,7 +301,8 @@ def _coordinate(c: Caller, f: CaseFacts, a: Assignment, u: Unit,
 
 CASE_RULES = {"accept": _accept, "accept_dispatch": _accept_dispatch, "not_accept": _not_accept,
               "dispatch": _dispatch,
-              "split": _split, "stop": _stop, "escalate": _escalate, "publication": _publication}
+              "split": _split, "stop": _stop, "escalate": _escalate, "publication": _publication,
+              "callback_follow_up": _callback_follow_up}
 ASSIGNMENT_RULES: dict[str, AssignmentRule] = {
     "read": _unit_step("reading", "read"), "draft": _unit_step("drafting", "draft"),
     "approve": _unit_step("approval", "approve"), "approve_submit": _approve_submit,
@@ -325,10 +340,12 @@ async def case_facts(session: AsyncSession, detail: CaseDetail, *, city_code: st
                      caller: Caller) -> CaseFacts:
     """The facts of ``detail``'s case; earlier answered repeats are counted only for the
     city bureau (the one that may stop dispatch, R8.5b)."""
-    answered = 0
+    answered, waiting = 0, False
     if caller.role == Role.CITY_BUREAU:
         answered = sum(1 for r in await find_repeats(session, detail.case.number) if r.answered)
-    return CaseFacts(detail.case, detail.assignments, detail.deadlines, city_code, answered)
+        waiting = await has_waiting(session, detail.case.id)
+    return CaseFacts(detail.case, detail.assignments, detail.deadlines, city_code, answered,
+                     waiting)
 
 
 async def allowed_on(session: AsyncSession, caller: Caller, detail: CaseDetail, now: datetime, *,

@@ -13,13 +13,15 @@ answer never left gets no request. It is non-essential: a number that sent
 
 A reply is a rating only while a request to that number is open: sent less
 than ``[supervision] callback_window_days`` ago, on a case with no call-back
-rating yet. Otherwise a bare "1" is an ordinary item (the SMS channels decide
-through ``SmsCommands.rate``). The rating is stored in ``callback_rating`` (the
-service centre's call-back satisfaction, beside the portal's ``rating``); the
-cockpit, the bulletins and the yearly ranking read both. "Dissatisfied" opens
-the regulation's path: a ``callback_dissatisfied`` event, which the city
-bureau's follow-up list (``dissatisfied_cases``) shows until someone reviews
-the case, orders it redone, or notes it for the efficiency office.
+rating for that request yet. Otherwise a bare "1" is an ordinary item (the SMS
+channels decide through ``SmsCommands.rate``). The rating is stored in
+``callback_rating`` (the service centre's call-back satisfaction, beside the
+portal's ``rating``), one per request; the cockpit, the bulletins and the yearly
+ranking read both. "Dissatisfied" opens the regulation's path: a
+``callback_dissatisfied`` event, which the city bureau's follow-up list
+(``dissatisfied_cases``) shows until it reviews the case, orders it redone or
+submits it to the efficiency office (``forwarder.callback_followups``). A case
+redone is asked again once its new answer is sent: each answer is asked about once.
 """
 
 from __future__ import annotations
@@ -27,14 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from config.notices import render_notice
 from contract.envelope import Channel
 from contract.notice import RATING_REQUEST
-from forwarder.workflow_base import WorkflowError
 from registrar.models import Case, Event, Notice, NoticeStatus, Rating
 from registrar.models_cockpit import CallbackRating
 
@@ -67,12 +68,16 @@ CHOICES: dict[int, Choice] = {1: Choice("满意", 5), 2: Choice("基本满意", 
 DISSATISFIED = 3
 
 
-async def already_rated(session: AsyncSession, case_id: int) -> bool:
-    """True when the case has a call-back rating, or its citizen rated it on the portal."""
-    rated = await session.execute(select(
-        exists().where(CallbackRating.case_id == case_id)
-        | exists().where(Rating.case_id == case_id)))
-    return bool(rated.scalar())
+async def already_asked(session: AsyncSession, answer: Notice) -> bool:
+    """True when ``answer`` was asked about already, or the citizen rated the case on the portal.
+
+    A request made after this answer (a higher notice id) is this answer's; an earlier
+    one asked about an answer the city bureau has since had redone."""
+    asked = await session.execute(select(
+        exists().where(Notice.case_id == answer.case_id, Notice.kind == REQUEST_KIND,
+                       Notice.id > answer.id)
+        | exists().where(Rating.case_id == answer.case_id)))
+    return bool(asked.scalar())
 
 
 async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime,
@@ -86,11 +91,10 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
     answer, no channel that asks, already asked or rated).
     """
     asking = SMS_CHANNELS | CALL_CHANNELS
-    if answer.kind not in ANSWER_KINDS or answer.channel not in asking or not answer.address:
+    if (answer.kind not in ANSWER_KINDS or answer.channel not in asking
+            or not answer.address or answer.case_id is None):
         return None
-    asked = await session.execute(select(exists().where(
-        Notice.case_id == answer.case_id, Notice.kind == REQUEST_KIND)))
-    if asked.scalar() or await already_rated(session, answer.case_id):
+    if await already_asked(session, answer):
         return None
     case = await session.get(Case, answer.case_id)
     if case is None:
@@ -116,12 +120,12 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
 
 async def open_request(session: AsyncSession, sender: str, *, now: datetime,
                        window_days: int) -> Notice | None:
-    """The newest rating request sent to ``sender`` within the window whose case is unrated."""
+    """The newest rating request sent to ``sender`` within the window that is unanswered."""
     sent = (NoticeStatus.SENT, NoticeStatus.DELIVERED)
     query = (select(Notice).where(
         Notice.kind == REQUEST_KIND, Notice.address == sender, Notice.status.in_(sent),
         Notice.sent_at >= now - timedelta(days=window_days),
-        ~exists().where(CallbackRating.case_id == Notice.case_id))
+        ~exists().where(CallbackRating.request_notice_id == Notice.id))
         .order_by(Notice.sent_at.desc(), Notice.id.desc()).limit(1))
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -134,7 +138,8 @@ async def record_callback(session: AsyncSession, request: Notice, choice: int, *
     ``recorded_by`` so the cockpit can tell an SMS reply from an agent's call.
     """
     picked = CHOICES[choice]
-    rating = CallbackRating(case_id=request.case_id, score=picked.score, comment=picked.label,
+    rating = CallbackRating(case_id=request.case_id, request_notice_id=request.id,
+                            score=picked.score, comment=picked.label,
                             recorded_by=f"citizen:{via}", created_at=now)
     session.add(rating)
     session.add(Event(case_id=request.case_id, at=now, actor=ACTOR, action="callback_rated",
@@ -150,39 +155,26 @@ async def record_callback(session: AsyncSession, request: Notice, choice: int, *
     return rating
 
 
+def open_dissatisfied() -> ColumnElement[bool]:
+    """``Event`` is a ``callback_dissatisfied`` that no ``callback_followed_up`` came after.
+
+    Paired by order, not by count: a case redone and rated 3 again waits once more."""
+    done = aliased(Event)
+    return and_(Event.action == "callback_dissatisfied", ~exists().where(
+        done.case_id == Event.case_id, done.action == "callback_followed_up", done.id > Event.id))
+
+
 async def dissatisfied_cases(session: AsyncSession, *,
                              limit: int = 100) -> list[tuple[Case, datetime]]:
     """The city bureau's follow-up list: each case with a dissatisfied call-back that no one
-    has followed up yet (a ``callback_followed_up`` event closes it), and when; oldest first."""
-    done = aliased(Event)
-    followed = exists().where(done.case_id == Case.id, done.action == "callback_followed_up")
+    has followed up yet, and when; oldest first."""
     rows = (await session.execute(
         select(Case, Event.at).join(Event, Event.case_id == Case.id)
-        .where(Event.action == "callback_dissatisfied", ~followed)
-        .order_by(Event.at, Case.id).limit(limit))).all()
+        .where(open_dissatisfied()).order_by(Event.at, Case.id).limit(limit))).all()
     return [(case, at) for case, at in rows]
 
 
-#: How the city bureau closes a dissatisfied call-back (the regulation's path).
+#: How the city bureau closes a dissatisfied call-back (the regulation's path); what each
+#: does is in ``forwarder.callback_followups``.
 FOLLOW_UPS: dict[str, str] = {"review": "复核后维持答复", "redo": "责成承办单位重新办理",
                               "efficiency_office": "提交效能办"}
-
-
-async def follow_up(session: AsyncSession, case_id: int, *, outcome: str, actor: str,
-                    now: datetime, note: str = "") -> None:
-    """Close the case's open dissatisfied call-back with ``outcome`` (``FOLLOW_UPS``).
-
-    The event is the record: the queue drops the case, and the efficiency office
-    reads ``efficiency_office`` follow-ups from the case history. Refused (409)
-    when the case has no dissatisfied call-back waiting.
-    """
-    if outcome not in FOLLOW_UPS:
-        raise WorkflowError(f"unknown follow-up {outcome!r}", code="invalid")
-    actions = set((await session.execute(select(Event.action).where(
-        Event.case_id == case_id,
-        Event.action.in_(["callback_dissatisfied", "callback_followed_up"])))).scalars())
-    if actions != {"callback_dissatisfied"}:
-        raise WorkflowError("no dissatisfied call-back waits for a follow-up on this case")
-    session.add(Event(case_id=case_id, at=now, actor=actor, action="callback_followed_up",
-                      from_state=None, to_state=None, reason=note or FOLLOW_UPS[outcome],
-                      deadline=None, data={"outcome": outcome}))

@@ -45,6 +45,11 @@ _OUTCOME: dict[Decision, FindingStatus | None] = {
 }
 #: The office's judgements of R11.2b (not answers to a contest).
 JUDGEMENTS = (Decision.CONFIRM, Decision.WAIVE, Decision.LEAD_UNJUSTIFIED, Decision.LEAD_JUSTIFIED)
+#: The judgements open on each kind: a call-back referral (R12) is confirmed or waived; a
+#: hand notice was the office's own decision already.
+JUDGING: dict[str, tuple[Decision, ...]] = {
+    FindingKind.R11_2B: JUDGEMENTS, FindingKind.CALLBACK: (Decision.CONFIRM, Decision.WAIVE)}
+RULE_OF: dict[str, str] = {FindingKind.R11_2B: "R11.2b", FindingKind.CALLBACK: "R12"}
 #: The office's answers to a unit's contest.
 ANSWERS = (Decision.UPHOLD, Decision.WITHDRAW)
 #: Findings that stand against the unit, and so may be contested.
@@ -91,7 +96,7 @@ async def decide(session: AsyncSession, finding_id: int, decision: Decision, *, 
     if not reason.strip():
         raise WorkflowError("R11.2b: 请写明认定理由（是否因人为原因）", code="invalid")
     finding, charged = await _locked(session, finding_id)
-    if decision not in JUDGEMENTS or finding.kind != FindingKind.R11_2B:
+    if decision not in JUDGING.get(finding.kind, ()):
         raise WorkflowError("这不是对此项认定可作的决定", code="invalid")
     office = await _office(session, actor, charged)
     if finding.status == FindingStatus.CONTESTED:
@@ -119,7 +124,7 @@ async def decide(session: AsyncSession, finding_id: int, decision: Decision, *, 
         assert case is not None
         add_event(session, case, actor, "finding_decided", now=at, reason=reason.strip(),
                   data={"finding_id": finding.id, "decision": decision, "status": finding.status,
-                        "rule": "R11.2b", **data})
+                        "rule": RULE_OF.get(finding.kind, finding.kind), **data})
     await session.flush()
     return finding
 

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,7 +40,7 @@ from contract.clock import Clock
 from contract.envelope import Channel, TryLater
 from contract.notice import Deliverer, Heard, SendError
 from contract.notice import Notice as WireNotice
-from forwarder.callbacks import CHOICES, REQUEST_KIND, already_rated, record_callback, request_rating
+from forwarder.callbacks import CHOICES, REQUEST_KIND, record_callback, request_rating
 from forwarder.outbox_rules import (
     CallPolicy,
     DispatchReport,
@@ -52,6 +52,7 @@ from forwarder.outbox_rules import (
 from forwarder.outbox_states import add_event, cancel, mark_failed, mark_retry, mark_sent, opted_out
 from forwarder.outbox_states import record_status as _record_status
 from registrar.models import Case, Notice, NoticeStatus
+from registrar.models_cockpit import CallbackRating
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,8 @@ class OutboxDispatcher:
                      or_(Notice.next_attempt_at <= now, Notice.next_attempt_at.is_(None))),
                 and_(Notice.status == NoticeStatus.SENDING, Notice.next_attempt_at <= now),
             )
-            query = (select(Notice, Case.number).join(Case, Case.id == Notice.case_id)
+            # Outer join: a keyword answer that concerns no case has no number.
+            query = (select(Notice, Case.number).outerjoin(Case, Case.id == Notice.case_id)
                      .where(due).order_by(Notice.next_attempt_at, Notice.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 # Lock the notice rows only, never the case: the workflow may be updating it.
@@ -173,7 +175,7 @@ class OutboxDispatcher:
         report.claimed = len(claims)
         return claims
 
-    async def _claim_one(self, session: AsyncSession, notice: Notice, number: str,
+    async def _claim_one(self, session: AsyncSession, notice: Notice, number: str | None,
                          report: DispatchReport) -> _Claim | None:
         now = self._clock.now()
         before = notice.status
@@ -202,7 +204,7 @@ class OutboxDispatcher:
         wire, problem = self._wire(notice, number)
         return _Claim(notice.id, notice.attempts, wire, problem)
 
-    def _wire(self, notice: Notice, number: str) -> tuple[WireNotice | None, str]:
+    def _wire(self, notice: Notice, number: str | None) -> tuple[WireNotice | None, str]:
         """The channel's view of the row, or why no channel can take it."""
         if notice.channel not in self._deliverers:
             return None, f"no deliverer for channel {notice.channel} (channel not enabled)"
@@ -213,7 +215,7 @@ class OutboxDispatcher:
         if not notice.address:
             return None, "notice has no address"
         return WireNotice(notice_id=notice.id, channel=channel, address=notice.address,
-                          text=notice.text, case_number=number, kind=notice.kind), ""
+                          text=notice.text, case_number=number or "", kind=notice.kind), ""
 
     # -- step 2 -----------------------------------------------------------------------------
 
@@ -317,7 +319,9 @@ class OutboxDispatcher:
             log.warning("outbox: key %r on notice %s (%s) is no rating; ignored", key, notice.id,
                         notice.kind)
             return
-        if await already_rated(session, notice.case_id):
+        answered = await session.execute(select(
+            exists().where(CallbackRating.request_notice_id == notice.id)))
+        if answered.scalar():  # a repeated result of the same call: rated once
             return
         await record_callback(session, notice, int(key), via=notice.channel, now=self._clock.now())
 

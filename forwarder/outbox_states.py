@@ -30,7 +30,16 @@ FINAL = frozenset({NoticeStatus.DELIVERED, NoticeStatus.FAILED, NoticeStatus.CAN
 def add_event(session: AsyncSession, notice: Notice, action: str, *, now: datetime,
               from_state: str | None, reason: str | None = None,
               deadline: datetime | None = None, **data: Any) -> None:
-    """Append the event for one status change of ``notice`` (no personal data in ``data``)."""
+    """Append the event for one status change of ``notice`` (no personal data in ``data``).
+
+    A case-less notice (a keyword answer about no case) has no case log to write to:
+    its row (status, attempts, last error, sent_at, provider reference) is its trace,
+    and the change is logged.
+    """
+    if notice.case_id is None:
+        log.info("outbox: notice %s (%s on %s, no case): %s -> %s%s", notice.id, notice.kind,
+                 notice.channel, from_state, notice.status, f" ({reason})" if reason else "")
+        return
     session.add(Event(case_id=notice.case_id, at=now, actor=ACTOR, action=action,
                       from_state=from_state, to_state=notice.status, reason=reason,
                       deadline=deadline,
@@ -100,8 +109,10 @@ async def enqueue_fallback(session: AsyncSession, failed: Notice, *, now: dateti
     its address on the channel it would get now, when that channel has no
     deliverer here, or when it opted out and the notice is not essential (a
     phone number whose voice notice failed still gets the SMS). ``None`` when
-    no way is left.
+    no way is left, and always for a case-less notice (no contacts to fall back on).
     """
+    if failed.case_id is None:
+        return None
     earlier = await session.execute(select(Event.data).where(
         Event.case_id == failed.case_id, Event.action == "notice_fallback"))
     if any(data.get("from_notice") == failed.id for data in earlier.scalars()):

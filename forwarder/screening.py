@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import CONFIG_DIR, ConfigError
+from contract.emergency import EMERGENCY_SERVICES
 from registrar.registration import EmergencyAdvice
 
 SCREENING_FILE = CONFIG_DIR / "screening.toml"
-SERVICE_NAMES = {"110": "110（报警）", "119": "119（火警）", "120": "120（急救）",
-                 "122": "122（交通事故）"}
+SERVICE_NAMES = {number: f"{number}（{name}）" for number, name in EMERGENCY_SERVICES.items()}
 
 
 @dataclass(frozen=True, slots=True)

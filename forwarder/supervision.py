@@ -140,6 +140,8 @@ async def _findings(session: AsyncSession, start: datetime,
         .group_by(Unit.code, Finding.kind, Finding.status))).all()
     out: dict[str, list[int]] = {}
     for code, kind, status, count in rows:
+        if kind == FindingKind.CALLBACK:
+            continue  # a referral for the office's judgement; the rating counts as satisfaction
         gone = status in (FindingStatus.WAIVED, FindingStatus.WITHDRAWN)
         if kind == FindingKind.NOTICE:
             if gone:

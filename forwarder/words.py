@@ -33,6 +33,8 @@ ACTION: dict[str, str] = {
     "coordination": "提出协调意见", "coordinated": "提出协调意见", "contribute": "提交协办意见",
     "close": "办结", "reopen": "重新交办", "withdraw": "撤回", "screened": "甄别",
     "screening": "甄别", "answered": "答复", "findings": "查看效能认定",
+    "callback_redo": "责成重新办理", "callback_follow_up": "跟进回访不满意",
+    "following up a call-back": "跟进回访不满意",
     "decide_finding": "作出效能认定", "hand_notice": "发出通报", "contest_finding": "申诉",
 }
 ROLE: dict[str, str] = {

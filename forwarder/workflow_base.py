@@ -52,6 +52,8 @@ CASE_MOVES: dict[str, dict[str, str]] = {
     # R8.7: every part of a split item was screened out; each told the citizen on its own.
     "parts_screened_out": {C.SPLIT: C.CLOSED},
     "answer_on_call": {C.REGISTERED: C.CLOSED},
+    # R12 回访不满意: the city bureau has the answer redone (forwarder.callback_followups).
+    "callback_redo": {C.ANSWERED: C.DISPATCHED, C.CLOSED: C.DISPATCHED},
 }
 
 #: action → {from state: to state} for one unit's assignment.
@@ -73,6 +75,7 @@ ASSIGNMENT_MOVES: dict[str, dict[str, str]] = {
     "return_refused_queued": {S.RETURN_REQUESTED: S.QUEUED},
     "withdraw": {s: S.WITHDRAWN for s in (S.QUEUED, S.DISPATCHED, S.READ, S.DRAFTED, S.APPROVED)},
     "coordinated": {S.DISPATCHED: S.DONE, S.READ: S.DONE},
+    "callback_redo": {S.PASSED: S.REDO},
 }
 
 #: States in which an assignment still owes work.

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from forwarder.rules import load_revisions
 from forwarder.screening import load_rules
 from forwarder.workflow_base import Context
 from intake import keys, wiring
+from intake.call_control import LocalCalls, SharedCalls
 from intake.health import DatabaseProbe
 from intake.service import IntakeService
 from intake.wiring import ALL_ROLES
@@ -137,6 +138,29 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def _in_background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``job`` (a listener that reconnects on its own) while the block runs; cancel it after."""
+    keeper = asyncio.create_task(job)
+    try:
+        yield
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+
+
+async def _call_control(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL, listen for the consoles' requests on live calls (the emergency key) for
+    as long as the app runs: the phone line may run in another process."""
+    calls = app[keys.CALLS]
+    if not isinstance(calls, SharedCalls):
+        yield
+        return
+    async with _in_background(calls.keep_listening()):
+        yield
+
+
 async def _screen_pop(app: web.Application) -> AsyncIterator[None]:
     """On PostgreSQL the console's screen pop reaches every web process sharing the database
     (LISTEN/NOTIFY); on SQLite the service is one process and the hub stays in-process."""
@@ -146,13 +170,8 @@ async def _screen_pop(app: web.Application) -> AsyncIterator[None]:
         return
     relay = ResilientPop(app[HUB], app[keys.ENGINE], url)
     app[POP_RELAY] = relay
-    keeper = asyncio.create_task(relay.keep_listening())
-    try:
+    async with _in_background(relay.keep_listening()):
         yield
-    finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -161,12 +180,6 @@ async def healthz(request: web.Request) -> web.Response:
     if problem is not None:
         return web.json_response({"status": "unavailable", "database": problem}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
-
-
-def server_options(settings: Settings) -> dict[str, Any]:
-    """What the HTTP server is started with (``web.run_app``, ``web.AppRunner``): a
-    connection that sends no whole request within the keep-alive timeout is closed."""
-    return {"keepalive_timeout": settings.web.keepalive_timeout_s}
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -189,6 +202,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.DUE] = CalendarDuePolicy(calendar)
     app[keys.REGULATION] = load_revisions(settings.regulation_path)
     app.cleanup_ctx.append(_database)
+    app[keys.CALLS] = (LocalCalls() if is_sqlite(settings.database_url)
+                       else SharedCalls(lambda: app[keys.ENGINE], settings.database_url))
+    app.cleanup_ctx.append(_call_control)
 
     template_dirs = [spec.templates for spec in CHANNELS if spec.templates] + UI_TEMPLATE_DIRS
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
@@ -224,6 +240,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         sessionmaker=app[keys.SESSIONMAKER], sink=app[keys.INTAKE], clock=the_clock,
         attachments=app[keys.INTAKE].store, tz=settings.tz, districts=organisation.districts,
         emergency_rules=app[keys.INTAKE].emergency_rules, district_keys=organisation.district_keys,
-        workflow=workflow_context))
+        workflow=workflow_context, presence=app[keys.AGENTS], calls=app[keys.CALLS]))
     app.cleanup_ctx.append(_screen_pop)
     return app

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
 from pydantic import ValidationError
 
 from channels import ROLES, SETTINGS_SECTIONS
@@ -143,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     """Run the parsed command with loaded settings; returns the exit status."""
     if args.command == "serve":
-        from intake.app import create_app, server_options
+        from intake import serving
+        from intake.app import create_app
 
         if args.workers is not None:
             sections = dict(settings.channel_sections)
@@ -162,8 +162,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"hotline: serving on http://{settings.web.host}:{settings.web.port}/ "
               f"({', '.join(sorted(roles))}); channels: "
               f"{', '.join(spec.name for spec, _ in enabled_channels(settings))}", flush=True)
-        web.run_app(create_app(settings, roles=roles), host=settings.web.host,
-                    port=settings.web.port, print=None, **server_options(settings))
+        serving.serve(create_app(settings, roles=roles), settings.web)
         return 0
     if args.command == "sip":
         from channels.sip.kamailio import write

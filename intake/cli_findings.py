@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +19,8 @@ from desks.access.permissions import require_role
 from desks.access.principal import Principal
 from desks.api import findings as api
 from forwarder.workflow_base import Context
+from intake.operator_args import Subparsers, acting_command
 from registrar.models_supervision import Decision, FindingStatus
-
-Subparsers = argparse._SubParsersAction  # the type argparse gives no public name
 
 
 def register_findings(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -28,11 +28,7 @@ def register_findings(sub: Subparsers[argparse.ArgumentParser]) -> None:
     commands = sub.add_parser("findings", help="the efficiency office's findings (R11.2b, R11.1)"
                               ).add_subparsers(dest="findings_command", required=True)
 
-    def op(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--as", dest="as_user", required=True, metavar="USERNAME",
-                            help="the account acting (its role and unit are used)")
-        return parser
+    op = partial(acting_command, commands)
 
     listing = op("list", "findings within the account's scope, newest first, with history")
     listing.add_argument("--status", choices=[s.value for s in FindingStatus])

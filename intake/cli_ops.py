@@ -15,6 +15,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,11 +37,11 @@ from forwarder.due import CalendarDuePolicy
 from forwarder.rules import load_revisions
 from forwarder.workflow_base import Context, WorkflowError
 from intake.cli_findings import register_findings, run_findings
+from intake.operator_args import Subparsers, acting_command
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Account, Case, Role
 from registrar.queries import case_detail
 
-Subparsers = argparse._SubParsersAction  # the type argparse gives no public name
 CASE_OPS = ("accept", "not-accept", "dispatch", "review", "publish", "repeats", "act", "actions")
 
 
@@ -50,6 +51,7 @@ CASE_ACTIONS: dict[str, tuple[str, api_actions.CaseCall]] = {
     "dispatch": ("dispatch", api_actions.dispatch), "split": ("split", api_actions.split),
     "escalate": ("escalate", api_actions.escalate), "stop": ("stop", api_actions.stop),
     "publication": ("publication", api_actions.publication),
+    "callback-follow-up": ("callback_follow_up", api_actions.callback_follow_up),
 }
 ASSIGNMENT_ACTIONS: dict[str, tuple[str, api_actions.AssignmentCall]] = {
     "read": ("read", api_actions.read), "draft": ("draft", api_actions.draft),
@@ -86,11 +88,7 @@ def register_ops(sub: Subparsers[argparse.ArgumentParser],
     revoke.add_argument("username")
     revoke.add_argument("--label", help="only the tokens with this label")
 
-    def op(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = case_commands.add_parser(name, help=help_text)
-        parser.add_argument("--as", dest="as_user", required=True, metavar="USERNAME",
-                            help="the account acting (its role and unit are used)")
-        return parser
+    op = partial(acting_command, case_commands)
 
     accept = op("accept", "screening passed: accept and classify (R4.3, R6)")
     accept.add_argument("number")
@@ -329,7 +327,7 @@ async def _actions(s: AsyncSession, ctx: Context, p: Principal, args: argparse.N
     """``hotline case actions``: the API's action list, one line each, allowed ones first."""
     case = await visible_case(s, p, args.number)
     entries = sorted(await _allowed(s, ctx, p, case), key=lambda e: not e.ok)
-    lines = [f"{'yes' if e.ok else 'no ':<4}{e.action.replace('_', '-'):<16}"
+    lines = [f"{'yes' if e.ok else 'no ':<4}{e.action.replace('_', '-'):<20}"
              f"{e.target if isinstance(e.target, str) else '#' + str(e.target):<28}"
              + (", ".join(e.choices) if e.ok else f"{e.code}: {e.reason}") for e in entries]
     return "\n".join(lines)

@@ -12,8 +12,10 @@ from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher
 from forwarder.rules import Clocks
+from intake.call_control import LocalCalls
 from intake.health import DatabaseProbe
 from intake.service import IntakeService
+from registrar.agents import AgentPresence
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -28,5 +30,9 @@ REGULATION = web.AppKey("regulation", tuple[Clocks, ...])
 OUTBOX = web.AppKey("outbox", OutboxDispatcher)
 BOUND_PORTS = web.AppKey("bound_ports", dict[str, int])
 """Ports the channels bound, by ``"<channel>.<purpose>"`` (``"fax.smtp"``), for tests and logs."""
+AGENTS = web.AppKey("agents", AgentPresence)
+"""Agents' presence for the phone line, shared by the console and the SIP channel."""
 SIGNER = web.AppKey("signer", Signer)
 CSRF = web.AppKey("csrf", CitizenCsrf)
+CALLS = web.AppKey("calls", LocalCalls)
+"""The consoles' requests on live calls (``intake.call_control``): shared over PostgreSQL."""

@@ -4,12 +4,15 @@ A case's status is told only to the phone number that filed it (or the one it
 replies to): anyone else gets the same "not found" as for a wrong number, so a
 number cannot be probed.
 
-Every answer about a case is an outbox notice (kind ``keyword_reply``) on that
-case, so the desk sees what the citizen was told and a failed send is retried
-like any notice: queued for the outbox when the channel sends nothing itself
-(the modem), recorded as sent in reply when the channel answers in its response
-(Twilio's TwiML, as the receipt is). An unsubscribe is recorded on the number's
-latest case. Only answers that concern no case go back to the channel to send.
+Every answer is an outbox notice (kind ``keyword_reply``), so a failed send is
+retried like any notice and each answer leaves a trace: queued for the outbox
+when the channel sends nothing itself (the modem), recorded as sent in reply
+when the channel answers in its response (Twilio's TwiML, as the receipt is).
+An answer about a case is a notice on that case (the desk sees what the citizen
+was told); an unsubscribe is recorded on the number's latest case. An answer
+that concerns no case ("not found", the help text, ``TD`` from a number that
+filed nothing) is a case-less notice (``case_id`` NULL): the outbox sends it the
+same way, but it has no case log and no fallback.
 
 A bare "1"/"2"/"3" is a rating (R12 回访) only when the number has an open
 rating request (``forwarder.callbacks.open_request``); otherwise ``rate``
@@ -28,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.notices import render_notice
 from contract.clock import Clock
 from contract.envelope import TryLater
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 from forwarder.callbacks import CHOICES, DISSATISFIED, open_request, record_callback
 from forwarder.rules import CITIZEN_STATUS
 from registrar.models import Case, Contact, Notice, NoticeStatus
@@ -39,9 +42,10 @@ UNSUBSCRIBED = "【12345】已为您退订进度提醒短信；受理回执和�
 KIND = "keyword_reply"
 
 
-def _reply_notice(case_id: int, *, channel: str, address: str, text: str, in_reply: bool,
+def _reply_notice(case_id: int | None, *, channel: str, address: str, text: str, in_reply: bool,
                   now: datetime) -> Notice:
-    """The answer as an outbox row: pending for the outbox, or already sent in reply."""
+    """The answer as an outbox row: pending for the outbox, or already sent in reply
+    (``case_id`` None when it concerns no case)."""
     return Notice(case_id=case_id, kind=KIND, channel=channel, address=address, text=text,
                   status=NoticeStatus.SENT if in_reply else NoticeStatus.PENDING,
                   essential=True, attempts=0, created_at=now,
@@ -57,6 +61,27 @@ class RegistrarSmsCommands:
     clock: Clock
     callback_window_days: int = 7
 
+    async def _reply(self, case_id: int | None, text: str, sender_e164: str, *, channel: str,
+                     in_reply: bool, session: AsyncSession | None = None) -> str | None:
+        """Record ``text`` as the answer to ``sender_e164`` (in ``session``, else in its own
+        transaction); the text when the channel answers in its response, else None."""
+        notice = _reply_notice(case_id, channel=channel, address=sender_e164, text=text,
+                               in_reply=in_reply, now=self.clock.now())
+        if session is not None:
+            session.add(notice)
+        else:
+            try:
+                async with self.sessionmaker.begin() as own:
+                    own.add(notice)
+            except (SQLAlchemyError, OSError) as exc:
+                raise TryLater("the registry is unavailable") from exc
+        return text if in_reply else None
+
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        return await self._reply(None, QUERY_HELP_TEXT, sender_e164, channel=channel,
+                                 in_reply=in_reply)
+
     async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         number = case_number.strip().upper()
@@ -67,14 +92,15 @@ class RegistrarSmsCommands:
                     or_(Case.sender == sender_e164, Case.reply_address == sender_e164),
                 ))).scalar_one_or_none()
                 if case is None:
-                    return NOT_FOUND.format(number=number)
-                text = STATUS.format(number=case.number,
-                                     status=CITIZEN_STATUS.get(case.status, case.status))
-                session.add(_reply_notice(case.id, channel=channel, address=sender_e164,
-                                          text=text, in_reply=in_reply, now=self.clock.now()))
+                    text, case_id = NOT_FOUND.format(number=number), None
+                else:
+                    text, case_id = STATUS.format(
+                        number=case.number,
+                        status=CITIZEN_STATUS.get(case.status, case.status)), case.id
+                return await self._reply(case_id, text, sender_e164, channel=channel,
+                                         in_reply=in_reply, session=session)
         except (SQLAlchemyError, OSError) as exc:
             raise TryLater("the registry is unavailable") from exc
-        return text if in_reply else None
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
@@ -87,14 +113,10 @@ class RegistrarSmsCommands:
                                               Case.reply_address == sender_e164))
                     .order_by(Case.received_at.desc(), Case.id.desc()).limit(1)
                 )).scalar_one_or_none()
-                if latest is None:
-                    return UNSUBSCRIBED
-                session.add(_reply_notice(latest, channel=channel, address=sender_e164,
-                                          text=UNSUBSCRIBED, in_reply=in_reply,
-                                          now=self.clock.now()))
+                return await self._reply(latest, UNSUBSCRIBED, sender_e164, channel=channel,
+                                         in_reply=in_reply, session=session)
         except (SQLAlchemyError, OSError) as exc:
             raise TryLater("the registry is unavailable") from exc
-        return UNSUBSCRIBED if in_reply else None
 
     async def rate(self, choice: int, sender_e164: str, *, channel: str,
                    in_reply: bool) -> RatingTaken:

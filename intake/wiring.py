@@ -23,11 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import CHANNELS, ROLES
 from config.settings import Settings
+from contract.agents import AgentStatus
 from contract.channel import WEB, WORKER, ChannelPorts, ChannelSpec
 from contract.envelope import Envelope, Receipt
 from contract.notice import Deliverer
 from contract.sms_keywords import RatingTaken
 from desks.console import announce_call
+from desks.console.hub import to_consoles
+from desks.console.presence import status_message
 from forwarder.bulletin_render import renderer as bulletin_renderer
 from forwarder.bulletins import bulletin_worker
 from forwarder.due import CalendarDuePolicy
@@ -39,6 +42,7 @@ from intake import keys
 from intake.public_cases import RegistrarApiKeys, RegistrarPublicCases
 from intake.sms_commands import RegistrarSmsCommands
 from intake.transcribe import engine_factory, transcription_worker
+from registrar.agents import AgentPresence
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,11 @@ class _LateCommands:
         return await self._commands().case_status(case_number, sender_e164, channel=channel,
                                                   in_reply=in_reply)
 
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        return await self._commands().query_help(sender_e164, channel=channel,
+                                                 in_reply=in_reply)
+
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         return await self._commands().unsubscribe(sender_e164, channel=channel,
@@ -77,8 +86,11 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
     async def sink(envelope: Envelope) -> Receipt:
         return await app[keys.INTAKE](envelope)
 
-    async def announce(caller: str) -> int:
-        return await announce_call(app, caller)
+    async def announce(caller: str, *, agent: str | None = None, call: str = "") -> int:
+        return await announce_call(app, caller, agent=agent, call=call)
+
+    async def agent_changed(username: str, status: AgentStatus) -> None:
+        await to_consoles(app, status_message(status), agent=username)
 
     async def record_status(ref: str, status: str, error_code: str | None) -> None:
         await app[keys.OUTBOX].record_delivery_status(ref, status, error_code)
@@ -86,12 +98,13 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
     def sessions() -> async_sessionmaker[AsyncSession]:
         return app[keys.SESSIONMAKER]
 
-    return ChannelPorts(sink=sink, clock=app[keys.CLOCK], announce=announce,
+    app[keys.AGENTS] = AgentPresence(sessions, app[keys.CLOCK], on_change=agent_changed)
+    return ChannelPorts(sink=sink, clock=app[keys.CLOCK], announce=announce, agents=app[keys.AGENTS],
                         data_dir=settings.data_dir, tz=settings.tz, commands=_LateCommands(app),
                         record_status=record_status, signer=app[keys.SIGNER],
                         csrf=app[keys.CSRF], districts=districts,
                         public_cases=RegistrarPublicCases(sessions),
-                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]))
+                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS])
 
 
 def call_policy(settings: Settings, due: CalendarDuePolicy) -> CallPolicy:

@@ -14,6 +14,7 @@ See https://www.postgresql.org/docs/current/sql-notify.html (payloads under
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -74,3 +75,26 @@ async def listeners(engine: AsyncEngine, name: str) -> int:
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = :name"), {"name": name})
     return int(found or 0)
+
+
+async def keep_listening(database_url: str, channel: str, on_message: Callable[[str], None], *,
+                         name: str, on_change: Callable[[asyncpg.Connection | None], None],
+                         retry_s: float = 1.0, max_retry_s: float = 30.0) -> None:
+    """LISTEN on ``channel`` until cancelled, reconnecting with backoff when the database drops
+    the connection or cannot be reached; ``on_change`` gets the connection, or None while
+    there is none (the caller then works in this process only)."""
+    delay = retry_s
+    while True:
+        try:
+            async with listening(database_url, channel, on_message, name=name) as conn:
+                on_change(conn)
+                delay = retry_s
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await lost.wait()
+        except (OSError, ConnectionError, asyncpg.PostgresError) as exc:
+            log.warning("%s: listener unavailable (%s); retrying in %.0f s", name, exc, delay)
+        finally:
+            on_change(None)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_retry_s)

@@ -411,7 +411,10 @@ class Notice(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    """None only for an SMS keyword answer that concerns no case ("not found", the help
+    text, ``TD`` from a number that filed nothing): it still goes through the outbox
+    so it is retried and leaves a trace, but has no case events and no fallback."""
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(320))
@@ -513,8 +516,9 @@ class ThrottleRecord(Base):
 # The efficiency office's findings live in their own module; importing it here puts
 # their tables on ``Base.metadata`` for every user of the models (and for Alembic).
 # The Open311 channel's API clients likewise, the cockpit's summaries and bulletins, and the
-# knowledge base.
+# knowledge base, and the phone line's agents.
 from registrar import (  # noqa: E402, F401
+    models_agents,
     models_cockpit,
     models_knowledge,
     models_open311,

@@ -111,13 +111,20 @@ class SummaryMark(Base):
 
 
 class CallbackRating(Base):
-    """The citizen's satisfaction as the service centre heard it on a call-back (回访)."""
+    """The citizen's satisfaction as the service centre heard it on a call-back (回访).
+
+    One per rating request: a case the city bureau ordered redone after a
+    dissatisfied call-back is asked again once the new answer is out, and both
+    ratings stay (each answer the unit gave was rated)."""
 
     __tablename__ = "callback_rating"
     __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    request_notice_id: Mapped[int | None] = mapped_column(ForeignKey("notice.id"), unique=True)
+    """The ``rating_request`` notice this rating answers (None: rows from before 0019 whose
+    case had no request)."""
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(100))

@@ -44,6 +44,8 @@ class FindingKind(StrEnum):
     """逾期办理 or 过期未处理, charged by the rules."""
     NOTICE = "notice"
     """A notice (通报) the efficiency office issued by hand (R11.1, R11.2)."""
+    CALLBACK = "callback"
+    """A dissatisfied call-back (回访不满意) the city bureau submitted to the office (R12)."""
 
 
 class Decision(StrEnum):

@@ -13,35 +13,19 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from channels.fax_smtp.layout import PAGE_H_MM, paginate
+from contract import cjk_font
+from contract.cjk_font import CjkFont as CjkFont
+from contract.cjk_font import FontNotFound as FontNotFound
 
-# (path, face index in the collection): Noto's index 2 is Simplified Chinese.
-KNOWN_FONTS: tuple[tuple[str, int], ...] = (
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
-    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
-)
+#: The face fax replies were always drawn with, when installed (then the shared list's order).
+FAX_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 FAX_WIDTH_PX = 1728
 FAX_DPI = (204, 196)
 MM_PER_INCH = 25.4
-
-
-class FontNotFound(RuntimeError):
-    """No CJK font is installed, so a Chinese reply cannot be rendered."""
-
-
-@dataclass(frozen=True, slots=True)
-class CjkFont:
-    """A font file and the face to use from it."""
-
-    path: Path
-    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +40,9 @@ class FaxReply:
 
 
 def find_cjk_font(path: str = "", index: int = -1) -> CjkFont:
-    """The configured font, else the first known Debian CJK font present."""
-    if path:
-        found = Path(path)
-        if not found.is_file():
-            raise FontNotFound(f"configured fax font {path!r} does not exist")
-        return CjkFont(found, max(index, 0))
-    for candidate, face in KNOWN_FONTS:
-        if Path(candidate).is_file():
-            return CjkFont(Path(candidate), face if index < 0 else index)
-    raise FontNotFound("no CJK font found for fax replies; install the Debian package "
-                       "fonts-wqy-zenhei (or fonts-noto-cjk), or set fax.outbound.font_path. "
-                       f"Looked in: {', '.join(p for p, _ in KNOWN_FONTS)}")
+    """The configured fax font, else a known Debian CJK font (``contract.cjk_font``),
+    WenQuanYi Zen Hei first as before the lookup was shared."""
+    return cjk_font.find_cjk_font(path, index, prefer=FAX_FONT, setting="fax.outbound.font_path")
 
 
 def render_pdf(reply: FaxReply, font: CjkFont, *, max_pages: int = 2) -> bytes:

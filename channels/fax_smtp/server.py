@@ -30,6 +30,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 from channels.fax_smtp.auth import AuthHooks, GatewayAuthenticator
+from channels.fax_smtp.deadlines import DeadlineSMTP
 from channels.fax_smtp.document import DocumentInfo, analyse, same_fax, too_many_pages
 from channels.fax_smtp.envelope import build_envelope
 from channels.fax_smtp.ocr import ocr_pages
@@ -189,12 +190,13 @@ async def fax_smtp_server(settings: FaxSettings, sink: Sink, *,
     handler = FaxHandler(settings, sink, clock=clock, authenticator=authenticator)
     tls = _tls_context(settings)
 
-    def protocol() -> SMTP:
-        return SMTP(handler, data_size_limit=settings.max_message_bytes,
-                    timeout=settings.idle_timeout_s,
-                    hostname=settings.server_name, tls_context=tls,
-                    require_starttls=settings.require_starttls,
-                    auth_require_tls=settings.auth_require_tls, loop=loop)
+    def protocol() -> DeadlineSMTP:
+        return DeadlineSMTP(handler, data_size_limit=settings.max_message_bytes,
+                            command_timeout_s=settings.idle_timeout_s,
+                            data_timeout_s=settings.data_timeout_s,
+                            hostname=settings.server_name, tls_context=tls,
+                            require_starttls=settings.require_starttls,
+                            auth_require_tls=settings.auth_require_tls, loop=loop)
 
     server = await loop.create_server(protocol, host=settings.host, port=settings.port)
     port = int(server.sockets[0].getsockname()[1])

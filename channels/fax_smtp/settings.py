@@ -61,8 +61,11 @@ class FaxSettings(StrictSettings):
     """Name in the SMTP greeting (set explicitly: looking up the FQDN can hang)."""
     max_message_bytes: int = Field(26_214_400, gt=0)
     idle_timeout_s: float = Field(60.0, gt=0, le=600)
-    """A gateway silent this long in the middle of a session is disconnected (aiosmtpd's
-    ``timeout``, 5 minutes by default): slow or stalled clients do not hold connections."""
+    """Each SMTP command line must be complete within this of the previous one (idle time
+    and a trickled command both count); then 421 and the connection is closed."""
+    data_timeout_s: float = Field(600.0, gt=0, le=3600)
+    """The whole message after DATA must arrive within this (25 MB in 10 min is 42 KB/s);
+    then 421 and closed. Larger than ``idle_timeout_s`` so a big fax on a slow link arrives."""
     max_pages: int = Field(100, ge=1, le=1000)
     thumbnail_pages: int = Field(20, ge=0, le=200)
     thumbnail_width: int = Field(400, ge=50, le=1728)

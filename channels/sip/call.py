@@ -46,18 +46,31 @@ log = logging.getLogger(__name__)
 
 
 class AgentLeg(pj.Call):  # type: ignore[misc]
-    """The outbound call to an agent's phone, bridged to the caller once it answers."""
+    """An outbound call (an agent's phone, or an emergency line), bridged to the caller once it answers.
 
-    def __init__(self, account: Any, owner: PhoneCall, uri: str) -> None:
+    ``confirmed_only``: answered means the final 2xx, not early media (a carrier's 183
+    with ringback would otherwise take the caller away from the agent too soon).
+    """
+
+    def __init__(self, account: Any, owner: PhoneCall, uri: str, *, confirmed_only: bool = False) -> None:
         super().__init__(account)
         self.owner, self.uri = owner, uri
         self.media: Any = None
         self.ended = False
+        self.confirmed_only = confirmed_only
+        self.confirmed = False
+        self.status = 0
+        """The final SIP status once the leg ended (486 busy, 603 declined …)."""
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
+            self.confirmed = True
+            if self.confirmed_only and self.media is not None:
+                self.owner.agent_answered(self)
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
             self.ended = True
+            self.status = int(ci.lastStatusCode)
             self.owner.line.gate.ended()
             self.owner.agent_ended(self)
 
@@ -66,7 +79,8 @@ class AgentLeg(pj.Call):  # type: ignore[misc]
         for index, media in enumerate(ci.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.media = self.getAudioMedia(index)
-                self.owner.agent_answered(self)
+                if self.confirmed or not self.confirmed_only:
+                    self.owner.agent_answered(self)
                 return
 
 
@@ -89,11 +103,20 @@ class PhoneCall(MediaCall):
         self.last_voice = 0.0
         self.ended = False
         self.agents: list[str] = []
+        self.more_agents = False
+        """The service may have another agent once these are tried (``agent_next``)."""
         self.agent: AgentLeg | None = None
         self.referring = ""
         """The agent a REFER is out to (``transfer = "refer"``), until its final NOTIFY."""
         self.spoken: dict[str, str] = {}
         """Status text → its synthesized WAV, for ``say:`` prompts."""
+        self.rescue: AgentLeg | None = None
+        """R3.8: the leg to an emergency line, while it rings and once it holds the caller."""
+        self.rescue_ref = 0
+        """The service's request the emergency transfer in progress answers (0: none)."""
+        self.rescue_refer = ""
+        """The emergency line a REFER is out to (``emergency_transfer = "refer"``)."""
+        self.rescue_late = False
 
     # pjsua2 callbacks ------------------------------------------------------------------------
     def onCallState(self, prm: Any) -> None:
@@ -104,6 +127,10 @@ class PhoneCall(MediaCall):
             self._release_media()
             if self.agent is not None and not self.agent.ended:
                 self._hangup_leg(self.agent)
+            if self.rescue is not None and not self.rescue.ended:
+                self._hangup_leg(self.rescue)
+            if self.rescue_ref:
+                self._emergency_result(ok=False, code=0, reason="caller_gone")
             self.line.call_ended(self)
 
     def answered(self) -> None:
@@ -133,9 +160,10 @@ class PhoneCall(MediaCall):
             self.line.ask(self, {"op": "status", "digits": action.case_digits,
                                  "caller": self.caller.number})
         elif isinstance(action, AskAgent):
-            self.line.ask(self, {"op": "agents", "caller": self.caller.number or "anonymous"})
+            self.line.ask(self, {"op": "agents", "call": self.key,
+                                 "caller": self.caller.number or "anonymous"})
         elif isinstance(action, Transfer):
-            self._next_agent()
+            self.next_agent()
         elif isinstance(action, HangUp) and not self.ended:
             self.hangup(pj.CallOpParam(True))
 
@@ -191,7 +219,8 @@ class PhoneCall(MediaCall):
         self.media = None
 
     # Agents ------------------------------------------------------------------------------------
-    def _next_agent(self) -> None:
+    def next_agent(self) -> None:
+        """Ring (or refer to) the next agent; ask the service for more, or give up."""
         if self.line.config.transfer == "refer":
             self._refer_next()
             return
@@ -202,12 +231,25 @@ class PhoneCall(MediaCall):
                 leg.makeCall(uri, pj.CallOpParam(True))
             except pj.Error as exc:
                 log.warning("agent %s: %s", uri, exc.info())
+                self._agent_done(uri)
                 continue
             self.agent = leg
             self.line.legs.append(leg)
             self.line.timer(self.line.config.agent_ring_s, self, ("ring", id(leg)))
             return
+        self._no_more_agents()
+
+    def _no_more_agents(self) -> None:
+        if self.more_agents and not self.ended:
+            self.more_agents = False
+            self.line.ask(self, {"op": "agent_next", "call": self.key,
+                                 "caller": self.caller.number or "anonymous"})
+            return
         self.feed(TransferDone(connected=False))
+
+    def _agent_done(self, uri: str) -> None:
+        """Tell the service this call is done with agent ``uri`` (never reached, or hung up)."""
+        self.line.send({"op": "agent_busy", "agent": uri, "busy": False, "call": self.key})
 
     def ring_timeout(self, leg_id: int) -> None:
         """An agent let it ring too long: try the next one."""
@@ -215,6 +257,7 @@ class PhoneCall(MediaCall):
             # The caller's side accepted the REFER but never reported the end: it carries the
             # call now (RFC 3515 leaves the transfer to the transferee); free the slot.
             log.warning("call %s: no final NOTIFY for the REFER to %s; leaving", self.key, self.referring)
+            self._agent_done(self.referring)
             self.referring = ""
             if not self.ended:
                 self.hangup(pj.CallOpParam(True))
@@ -230,15 +273,19 @@ class PhoneCall(MediaCall):
                 self.xfer(uri, pj.CallOpParam(True))
             except pj.Error as exc:
                 log.warning("call %s: REFER to %s: %s", self.key, uri, exc.info())
+                self._agent_done(uri)
                 continue
             self.referring = uri
             log.info("call %s refers to %s", self.key, uri)
             self.line.timer(self.line.config.agent_ring_s, self, ("ring", id(self)))
             return
-        self.feed(TransferDone(connected=False))
+        self._no_more_agents()
 
     def onCallTransferStatus(self, prm: Any) -> None:
         """The caller's side reports on the REFER (its response, then NOTIFYs with the agent's)."""
+        if self.rescue_refer and not self.ended:
+            self._rescue_refer_status(prm)
+            return
         if not self.referring or self.ended:
             return
         code, final = int(prm.statusCode), bool(prm.finalNotify)
@@ -246,6 +293,7 @@ class PhoneCall(MediaCall):
         if not final:
             return
         uri, self.referring = self.referring, ""
+        self._agent_done(uri)  # the line cannot follow a referred call: the agent is free to it
         if 200 <= code < 300:  # the agent answered the caller: our part is done
             prm.cont = False
             self.feed(TransferDone(connected=True))
@@ -255,25 +303,31 @@ class PhoneCall(MediaCall):
             self._refer_next()
 
     def agent_answered(self, leg: AgentLeg) -> None:
+        if leg is self.rescue:
+            self._rescue_answered(leg)
+            return
         if leg is not self.agent or self.media is None or self.ended:
             return
         self.stop_player()
         self.media.startTransmit(leg.media)
         leg.media.startTransmit(self.media)
-        self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": True})
+        self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": True, "call": self.key})
         self.feed(TransferDone(connected=True))
 
     def agent_ended(self, leg: AgentLeg) -> None:
+        if leg is self.rescue:
+            self._rescue_ended(leg)
+            return
         if leg is not self.agent:
             return
         was_connected = leg.media is not None
         self.agent = None
+        self._agent_done(leg.uri)
         if was_connected:
-            self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": False})
             if not self.ended:
                 self.hangup(pj.CallOpParam(True))
         elif not self.ended:
-            self._next_agent()
+            self.next_agent()
 
     def _hangup_leg(self, leg: AgentLeg) -> None:
         with contextlib.suppress(pj.Error):
@@ -281,3 +335,106 @@ class PhoneCall(MediaCall):
 
     def prompt_done(self, token: int) -> None:
         self.feed(PromptDone(token))
+
+    # Emergency transfer (R3.8): the agent's key hands the caller to 110/119/120/122 ------------
+    def emergency(self, ref: int, uri: str) -> None:
+        """Hand the caller to ``uri``; the agent stays on until the emergency line answers."""
+        problem = self._emergency_blocked()
+        if problem:
+            self.line.send(self._result(ref, ok=False, code=0, reason=problem))
+            return
+        self.rescue_ref, self.rescue_late = ref, False
+        log.info("call %s: emergency transfer to %s (%s)", self.key, uri, self.line.config.emergency_transfer)
+        try:
+            if self.line.config.emergency_transfer == "refer":
+                self.xfer(uri, pj.CallOpParam(True))
+                self.rescue_refer = uri
+            else:
+                leg = AgentLeg(self.line.account, self, uri, confirmed_only=True)
+                leg.makeCall(uri, pj.CallOpParam(True))
+                self.rescue = leg
+                self.line.legs.append(leg)
+        except pj.Error as exc:  # no slot left, an unroutable URI: the caller stays with the agent
+            log.warning("call %s: emergency transfer to %s: %s", self.key, uri, exc.info())
+            self._emergency_result(ok=False, code=0, reason="not_dialled")
+            return
+        self.line.timer(self.line.config.emergency_ring_s, self, ("rescue", ref))
+
+    def _emergency_blocked(self) -> str:
+        if self.ended or self.media is None:
+            return "call_ended"
+        if self.rescue_ref:
+            return "in_progress"
+        if self.agent is None or self.agent.media is None:
+            return "not_with_agent"
+        return ""
+
+    def _result(self, ref: int, *, ok: bool, code: int, reason: str) -> dict[str, Any]:
+        return {"op": "emergency_result", "ref": ref, "call": self.key, "ok": ok, "code": code,
+                "reason": reason, "caller": self.caller.number,
+                "display_name": self.caller.display_name}
+
+    def _emergency_result(self, *, ok: bool, code: int, reason: str) -> None:
+        ref, self.rescue_ref = self.rescue_ref, 0
+        if ref:
+            log.info("call %s: emergency transfer %s (%d %s)", self.key, "done" if ok else "failed",
+                     code, reason)
+            self.line.send(self._result(ref, ok=ok, code=code, reason=reason))
+
+    def rescue_timeout(self, ref: int) -> None:
+        """The emergency line rang ``emergency_ring_s`` unanswered: give up; the agent keeps the caller."""
+        if ref != self.rescue_ref:
+            return
+        self.rescue_late = True
+        if self.rescue is not None and self.rescue.media is None:
+            self._hangup_leg(self.rescue)  # its end reports the failure
+        elif self.rescue_refer:
+            self.rescue_refer = ""
+            self._emergency_result(ok=False, code=408, reason="no_answer")
+
+    def _leave_agent(self) -> None:
+        """Take the caller off the agent's leg and hang that leg up (the transfer succeeded)."""
+        agent, self.agent = self.agent, None
+        if agent is None:
+            return
+        if agent.media is not None and self.media is not None:
+            with contextlib.suppress(pj.Error):
+                self.media.stopTransmit(agent.media)
+                agent.media.stopTransmit(self.media)
+        self._agent_done(agent.uri)  # free for the next call (their console's status follows)
+        self._hangup_leg(agent)
+
+    def _rescue_answered(self, leg: AgentLeg) -> None:
+        if not self.rescue_ref:
+            return  # bridged already (a re-INVITE's media update)
+        if self.ended or self.media is None:
+            self._hangup_leg(leg)
+            return
+        self._leave_agent()
+        self.media.startTransmit(leg.media)
+        leg.media.startTransmit(self.media)
+        self._emergency_result(ok=True, code=200, reason="")
+
+    def _rescue_ended(self, leg: AgentLeg) -> None:
+        self.rescue = None
+        if leg.media is not None and leg.confirmed and not self.rescue_ref:
+            if not self.ended:  # the emergency line hung up after taking the call: it is over
+                self.hangup(pj.CallOpParam(True))
+            return
+        code = 408 if self.rescue_late else leg.status
+        self._emergency_result(ok=False, code=code, reason="no_answer" if self.rescue_late else "refused")
+
+    def _rescue_refer_status(self, prm: Any) -> None:
+        code, final = int(prm.statusCode), bool(prm.finalNotify)
+        log.info("call %s emergency REFER to %s: %d%s", self.key, self.rescue_refer, code,
+                 " (final)" if final else "")
+        if not final and code < 300:
+            return
+        self.rescue_refer = ""
+        if 200 <= code < 300:  # the emergency line answered the caller: agent and worker leave
+            prm.cont = False
+            self._leave_agent()
+            self._emergency_result(ok=True, code=code, reason="")
+            self.hangup(pj.CallOpParam(True))
+        else:
+            self._emergency_result(ok=False, code=code, reason="refused")

@@ -10,11 +10,16 @@ Worker → service:
     ``record_start`` {call, sip_call_id, caller, display_name}
     ``record_done`` {id, call, listening}     → {result: registered|kept|discarded, case}
     ``status`` {id, digits, caller}           → {text, wav}
-    ``agents`` {id, caller}                   → {agents: [uri…]} (and the screen pop)
-    ``agent_busy`` {agent, busy}
+    ``agents`` {id, call, caller}             → {agents: [uri…], more} (and the screen pop)
+    ``agent_next`` {id, call, caller}         → the same, the next agent (``more`` was true)
+    ``agent_busy`` {agent, busy, call}        bridged (busy) / done with that agent
     ``call`` {calls}                          how many calls it holds now
     ``dialed`` {id, result, key, code}        an outbound call ended (``outcall_script.Result``)
+    ``call_ended`` {call}                     a caller's call is over (no more emergency key)
+    ``emergency_result`` {ref, call, ok, code, reason, caller, display_name}
+                                              how an emergency transfer ended (R3.8)
 Service → worker: the answers above, ``stop``, and
+    ``emergency`` {ref, call, uri}            hand the live call to an emergency line
     ``dial`` {id, uri, items, ask, ring_s, key_timeout_s}  place an outbound call
 """
 
@@ -58,6 +63,8 @@ class WorkerConfig:
     log_level: int = 1
     transfer: str = "bridge"
     """``bridge`` or ``refer`` (``SipSettings.transfer``)."""
+    emergency_transfer: str = "bridge"
+    emergency_ring_s: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -17,8 +17,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.validators import StrictSettings, split_csv
-
-_SIP_URI = re.compile(r"sips?:[^@\s]+@[^\s;]+(;[^\s]*)?")
+from contract.agents import SIP_URI
+from contract.emergency import EMERGENCY_SERVICES
 
 
 class SipSettings(StrictSettings):
@@ -52,8 +52,16 @@ class SipSettings(StrictSettings):
     min_message_s: float = Field(1.0, ge=0, le=30)
     """Shorter recordings, or ones with no sound, are no message."""
 
-    # Agents (bridged transfer, tried in order) and their hours in the city's zone.
+    # Agents and their hours in the city's zone. Agents who gave their SIP address on the
+    # console are offered calls first (available, console open, longest idle first); the fixed
+    # list ``agents`` (PBX extensions, tried in order) only when none of them is free.
     agents: tuple[str, ...] = ()
+    agent_console_grace_s: float = Field(30.0, ge=15, le=3600)
+    """An agent whose console has been closed (websocket gone) this long is offered no calls;
+    open consoles are marked seen every 10 s."""
+    agent_lease_s: float = Field(60.0, ge=5, le=3600)
+    """How long "on a call" holds without the line renewing it (every third of it, while the
+    call goes on): a line that crashed lets its agents go within this."""
     agent_ring_s: float = Field(20.0, gt=0, le=120)
     agent_hours: tuple[str, str] = ("00:00", "24:00")
     """Opening and closing time (``"08:30"``, ``"17:30"``); outside them callers leave a message."""
@@ -64,6 +72,17 @@ class SipSettings(StrictSettings):
     but holds two of the worker's four call slots for the whole conversation). ``refer``:
     the worker sends the caller's side a REFER to the agent and leaves the call once the
     agent answers (one slot, only while ringing; the trunk or PBX must accept REFER)."""
+
+    # R3.8: the agent's one key that hands a live call to the emergency services.
+    emergency: dict[str, str] = Field(default_factory=dict)
+    """Service → where to dial it: ``{"110" = "sip:110@trunk.example:5060", "120" = "120"}``.
+    A bare number goes through the trunk (``sip:<number>@<registrar's host>``), so it needs
+    ``registrar``. Services: 110 police, 119 fire, 120 ambulance, 122 traffic accidents."""
+    emergency_transfer: Literal["bridge", "refer"] = "bridge"
+    """``bridge``: the worker calls the service and bridges the caller to it, then drops the
+    agent's leg. ``refer``: the worker REFERs the caller's side (trunk, PBX) to the service."""
+    emergency_ring_s: float = Field(30.0, gt=0, le=120)
+    """How long the service's line may ring before the key reports it unanswered."""
 
     # Registration to a PBX or carrier trunk (empty registrar: answer directly).
     registrar: str = ""
@@ -111,8 +130,19 @@ class SipSettings(StrictSettings):
     @classmethod
     def _sip_uris(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for uri in value:
-            if not _SIP_URI.fullmatch(uri):
+            if not SIP_URI.fullmatch(uri):
                 raise ValueError(f"not a SIP URI: {uri!r} (want sip:user@host[:port])")
+        return value
+
+    @field_validator("emergency")
+    @classmethod
+    def _emergency(cls, value: dict[str, str]) -> dict[str, str]:
+        for service, target in value.items():
+            if service not in EMERGENCY_SERVICES:
+                raise ValueError(f"not an emergency service: {service!r} "
+                                 f"(want one of {', '.join(EMERGENCY_SERVICES)})")
+            if not (SIP_URI.fullmatch(target) or re.fullmatch(r"\+?[0-9]{2,20}", target)):
+                raise ValueError(f"emergency {service}: not a SIP URI or a number: {target!r}")
         return value
 
     @field_validator("agent_hours")
@@ -153,12 +183,22 @@ class SipSettings(StrictSettings):
     def _consistent(self) -> SipSettings:
         if self.registrar and not (self.username and self.password):
             raise ValueError("registrar needs username and password")
+        if any(not SIP_URI.fullmatch(t) for t in self.emergency.values()) and not self.registrar:
+            raise ValueError("an emergency number without a SIP URI is dialled through the trunk: "
+                             "it needs registrar (or write sip:110@trunk-host)")
         if self.port and self.port + self.workers - 1 > 65535:
             raise ValueError("port + workers exceeds 65535")
         if self.rtp_port_start and (
                 self.rtp_port_start + self.workers * self.rtp_ports_per_worker > 65535):
             raise ValueError("rtp_port_start + workers * rtp_ports_per_worker exceeds 65535")
         return self
+
+    def emergency_uri(self, service: str) -> str | None:
+        """Where ``service`` (``"120"``) is dialled, or None when this site has not set it."""
+        target = self.emergency.get(service)
+        if target is None or SIP_URI.fullmatch(target):
+            return target
+        return f"sip:{target}@{self.registrar.split(':', 1)[1]}"
 
     def worker_sip_port(self, index: int) -> int:
         """SIP port of worker ``index`` (0 stays 0: a free port chosen by the worker)."""

@@ -24,15 +24,21 @@ async def _start(settings: SipSettings, ports: ChannelPorts,
         return
     state = ports.data_dir / "sip"
     service = LineService(settings, ports, Spool(state / "spool"), state / "tts")
-    async with running_pool(settings, service) as pool:
-        first = pool.workers[0].port
-        lines = tuple(f"SIP worker {w.index} on udp:{settings.host}:{w.port} (pid {w.pid})"
-                      for w in pool.workers)
-        # Outbound calls (answers to landlines, 回访 keypad menus) where a trunk URI is set.
-        calls = (SipCallDeliverer(settings, pool, service),) if settings.outbound_uri else ()
-        yield Started(ports={ROLE: first, **{f"worker{w.index}": w.port for w in pool.workers}},
-                      listening=(f"phone line sip:{settings.number}@{settings.host}:{first}", *lines),
-                      deliverers=calls)
+    # The consoles' emergency key reaches this process's workers through ``ports.calls``.
+    stop_serving = ports.calls.serve(service.control) if ports.calls is not None else None
+    try:
+        async with running_pool(settings, service) as pool:
+            first = pool.workers[0].port
+            lines = tuple(f"SIP worker {w.index} on udp:{settings.host}:{w.port} (pid {w.pid})"
+                          for w in pool.workers)
+            # Outbound calls (answers to landlines, 回访 keypad menus) where a trunk URI is set.
+            calls = (SipCallDeliverer(settings, pool, service),) if settings.outbound_uri else ()
+            yield Started(ports={ROLE: first, **{f"worker{w.index}": w.port for w in pool.workers}},
+                          listening=(f"phone line sip:{settings.number}@{settings.host}:{first}",
+                                     *lines), deliverers=calls)
+    finally:
+        if stop_serving is not None:
+            stop_serving()
 
 
 SPEC = ChannelSpec(name="sip", title="phone line (SIP, pjsua2 workers): voice menu, messages, agents",

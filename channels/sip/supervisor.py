@@ -62,7 +62,8 @@ def worker_config(settings: SipSettings, index: int, spool_dir: Path) -> WorkerC
         agent_ring_s=settings.agent_ring_s, readback_times=settings.readback_times,
         registrar=settings.registrar,
         username=settings.username, password=settings.password, realm=settings.realm,
-        log_level=settings.log_level, transfer=settings.transfer)
+        log_level=settings.log_level, transfer=settings.transfer,
+        emergency_transfer=settings.emergency_transfer, emergency_ring_s=settings.emergency_ring_s)
 
 
 class WorkerPool:
@@ -71,6 +72,7 @@ class WorkerPool:
     def __init__(self, settings: SipSettings, service: LineService) -> None:
         self.settings, self.service = settings, service
         self.workers = [Worker(i) for i in range(settings.workers)]
+        service.to_worker = self.send_to
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._dial_ids = itertools.count(1)
@@ -80,6 +82,7 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._keep_running(w), name=f"sip-worker-{w.index}")
                        for w in self.workers]
         self._tasks.append(asyncio.create_task(self._sweep(), name="sip-spool-sweep"))
+        self._tasks.append(asyncio.create_task(self._renew(), name="sip-agent-leases"))
         async with asyncio.timeout(READY_TIMEOUT_S):
             await asyncio.gather(*(w.ready.wait() for w in self.workers))
 
@@ -103,6 +106,17 @@ class WorkerPool:
                 return await future
         finally:
             worker.dials.pop(ident, None)
+
+    def send_to(self, index: int, message: dict[str, object]) -> bool:
+        """Write ``message`` to worker ``index``; False when it is not running now."""
+        writer = self.workers[index].writer if 0 <= index < len(self.workers) else None
+        if writer is None or writer.is_closing():
+            return False
+        try:
+            writer.write(encode(message))
+        except (OSError, RuntimeError):
+            return False
+        return True
 
     async def stop(self) -> None:
         self._stopping = True
@@ -136,6 +150,7 @@ class WorkerPool:
                 log.error("sip worker %d could not start: %s", worker.index, exc)
             if self._stopping:
                 return
+            await self.service.worker_gone(worker.index)
             recovered = await self.service.recover(worker=worker.index)
             log.warning("sip worker %d exited; %d recording(s) registered from the spool; restarting",
                         worker.index, recovered)
@@ -224,6 +239,16 @@ class WorkerPool:
             registered = await self.service.recover()
             if registered:
                 log.info("sip: %d spooled recording(s) registered", registered)
+
+
+    async def _renew(self) -> None:
+        """Keep the agents on this pool's calls "on a call": their leases renewed every third."""
+        while True:
+            await asyncio.sleep(self.settings.agent_lease_s / 3)
+            try:
+                await self.service.renew_holds()
+            except Exception:  # the database is away: the leases may lapse, the calls go on
+                log.exception("sip: agents' leases not renewed")
 
 
 async def _forward_log(index: int, stream: asyncio.StreamReader) -> None:

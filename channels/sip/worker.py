@@ -163,6 +163,9 @@ class Line:
             if message.get("op") == "dial":
                 self._dial(message)
                 continue
+            if message.get("op") == "emergency":
+                self._emergency(message)
+                continue
             self._answer(message)
 
     def _answer(self, message: Message) -> None:
@@ -171,8 +174,12 @@ class Line:
             return
         key, op = request
         call = self.calls.get(key)
+        if call is None:  # the caller hung up meanwhile: an agent held for it is free again
+            for uri in message.get("agents", []) if op in ("agents", "agent_next") else []:
+                self.send({"op": "agent_busy", "agent": str(uri), "busy": False, "call": key})
+            return
         if not isinstance(call, PhoneCall):
-            return  # the caller hung up meanwhile
+            return  # an outbound call asks the service nothing
         if op == "record_done":
             result = message.get("result")
             call.feed(Registered(str(message.get("case", ""))) if result == "registered"
@@ -182,9 +189,23 @@ class Line:
             if text and wav:
                 call.spoken[text] = str(wav)
             call.feed(StatusText(text))
-        elif op == "agents":
+        elif op in ("agents", "agent_next"):
             call.agents = [str(uri) for uri in message.get("agents", [])]
-            call.feed(AgentsOffered(available=bool(call.agents)))
+            call.more_agents = message.get("more") is True
+            if op == "agents":
+                call.feed(AgentsOffered(available=bool(call.agents)))
+            else:
+                call.next_agent()
+
+    def _emergency(self, message: Message) -> None:
+        """The service asks to hand a live call to an emergency line (the agent's key, R3.8)."""
+        ref, key = int(message.get("ref", 0)), str(message.get("call", ""))
+        call = self.calls.get(key)
+        if call is None:
+            self.send({"op": "emergency_result", "ref": ref, "call": key, "ok": False, "code": 0,
+                       "reason": "call_ended"})
+            return
+        call.emergency(ref, str(message.get("uri", "")))
 
     def _fire(self, now: float) -> None:
         while self.timers and self.timers[0][0] <= now:
@@ -196,6 +217,8 @@ class Line:
                 call.prompt_done(token)
             elif kind == "ring":
                 call.ring_timeout(token)
+            elif kind == "rescue":
+                call.rescue_timeout(token)
             else:
                 call.feed(Timeout(token))
 
@@ -293,6 +316,7 @@ class Line:
         self.calls.pop(call.key, None)
         self.dead.append(call)
         self.send({"op": "call", "calls": len(self.calls)})
+        self.send({"op": "call_ended", "call": call.key})
 
 
 def _slot_taken(call: Any) -> bool:

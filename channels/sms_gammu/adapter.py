@@ -8,7 +8,7 @@ for ``Channel.SMS_MODEM`` notices. Each poll:
 2. groups parts with those kept in the partial store; a complete group, or
    one whose first part is older than ``parts_timeout_s``, is handled, an
    incomplete one is moved into the store (fsynced, then deleted from the SIM);
-3. handles a message: an item goes to the sink; a keyword is answered by SMS;
+3. handles a message: an item goes to the sink; a keyword's answer is queued in the outbox;
    an empty SMS is only logged;
 4. **only then** deletes its parts from the modem. The sink raising
    ``TryLater`` leaves everything in place and the next polls back off.
@@ -45,9 +45,7 @@ from channels.sms_gammu.reassembly import (
 )
 from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Channel, Sink, TryLater
-from contract.notice import SendError
 from contract.sms_keywords import (
-    QUERY_HELP_TEXT,
     CaseQuery,
     QueryHelp,
     SmsCommands,
@@ -190,29 +188,17 @@ class GammuSmsChannel:
         return taken.taken
 
     async def _answer(self, command: Command) -> None:
+        """Have the commands queue the answer in the outbox; the modem never sends one
+        itself, so every answer leaves a trace and waits out a modem that is down."""
         keyword, sender = command.keyword, command.sender_e164
-        reply: str | None
-        # An answer about a case is queued in the outbox by the commands (None here);
-        # only one that concerns no case (help, an unknown number) is sent from here.
         if isinstance(keyword, CaseQuery):
-            reply = await self._commands.case_status(keyword.case_number, sender,
-                                                     channel=Channel.SMS_MODEM, in_reply=False)
+            await self._commands.case_status(keyword.case_number, sender,
+                                             channel=Channel.SMS_MODEM, in_reply=False)
         elif isinstance(keyword, Unsubscribe):
-            reply = await self._commands.unsubscribe(sender, channel=Channel.SMS_MODEM,
-                                                     in_reply=False)
+            await self._commands.unsubscribe(sender, channel=Channel.SMS_MODEM, in_reply=False)
         else:
             assert isinstance(keyword, QueryHelp)
-            reply = QUERY_HELP_TEXT
-        if reply is None:
-            return
-        log.info("sms: answering %s directly (no case to record the reply on)", sender)
-        try:
-            await self.deliverer.send_text(sender, reply)
-        except SendError as exc:
-            if exc.retryable:
-                log.warning("sms: reply to %s not sent (%s); will answer again", sender, exc)
-                raise _KeepOnModem from exc
-            log.error("sms: reply to %s refused for good: %s", sender, exc)
+            await self._commands.query_help(sender, channel=Channel.SMS_MODEM, in_reply=False)
 
     async def run(self) -> None:
         """Poll forever: every ``poll_interval_s``, backing off while the store is down."""

@@ -3,7 +3,7 @@
 A notice in Chinese becomes concatenated UCS-2 parts of 67 characters
 (``gammu.EncodeSMS``); text that fits the GSM 7-bit alphabet uses 153-character
 parts. A real modem manages about ten messages a minute, so every part waits
-for a token from one bucket shared by notices and keyword replies.
+for a token from one bucket (keyword replies are outbox notices too).
 
 Transient errors (timeouts, a busy or vanished modem) are retried a few times
 here; if they persist the outbox is told to retry later
@@ -131,7 +131,7 @@ class GammuDeliverer:
         return await self.send_text(number, notice.text, progress_key=notice.notice_id)
 
     async def send_text(self, number: str, text: str, *, progress_key: int | None = None) -> str:
-        """Send ``text`` to an E.164 ``number`` (also used for keyword replies)."""
+        """Send ``text`` to an E.164 ``number`` (every SMS, keyword replies too, is a notice)."""
         try:
             body = clean_text(text, field="text", max_chars=MAX_PARTS * 67)
         except InvalidInput as exc:

@@ -25,7 +25,6 @@ from enum import StrEnum
 from contract.envelope import Channel, Receipt, Sink
 from contract.normalise import InvalidInput
 from contract.sms_keywords import (
-    QUERY_HELP_TEXT,
     CaseQuery,
     QueryHelp,
     SmsCommands,
@@ -108,14 +107,16 @@ async def process(sms: InboundSms, *, sink: Sink, commands: SmsCommands,
 
 async def _command(sms: InboundSms, command: CaseQuery | QueryHelp | Unsubscribe,
                    commands: SmsCommands, *, replay: bool) -> Outcome:
-    if isinstance(command, QueryHelp):
-        return Outcome(Kind.SKIPPED, None) if replay else Outcome(Kind.COMMAND, QUERY_HELP_TEXT)
-    if isinstance(command, CaseQuery) and replay:
+    if isinstance(command, CaseQuery | QueryHelp) and replay:
         return Outcome(Kind.SKIPPED, None)
     sender = sender_e164(sms)
     if sender is None:
         return Outcome(Kind.REFUSED, NO_NUMBER_REPLY)
-    # The answer goes back in the TwiML; the commands record it as sent in reply.
+    # The answer goes back in the TwiML (as Twilio documents for a reply); the commands
+    # record it as sent in reply, so every answer, help included, leaves its notice.
+    if isinstance(command, QueryHelp):
+        return Outcome(Kind.COMMAND, await commands.query_help(
+            sender, channel=Channel.SMS_TWILIO, in_reply=True))
     if isinstance(command, CaseQuery):
         return Outcome(Kind.COMMAND, await commands.case_status(
             command.case_number, sender, channel=Channel.SMS_TWILIO, in_reply=True))

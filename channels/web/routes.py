@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -107,7 +108,8 @@ class CitizenWeb:
         """The most a whole post may carry: every attachment at its limit, plus the fields."""
         return self.limits.max_attachments * self.limits.max_attachment_bytes + 1_048_576
 
-    async def _read(self, request: web.Request) -> RawForm:
+    async def _read(self, request: web.Request, progress: Callable[[], None]) -> RawForm:
+        """The form's fields and files; ``progress`` is called whenever a piece arrived."""
         raw = RawForm()
         total = 0
         if request.content_type == "application/x-www-form-urlencoded":
@@ -123,6 +125,7 @@ class CitizenWeb:
         reader = await request.multipart()
         while True:
             part = await reader.next()
+            progress()
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
@@ -131,6 +134,7 @@ class CitizenWeb:
                 data = bytearray()
                 too_large = False
                 while chunk := await part.read_chunk(65536):
+                    progress()
                     total += len(chunk)
                     if total > self.max_body:
                         raise FormTooLarge
@@ -138,6 +142,7 @@ class CitizenWeb:
                         too_large = True
                         data.clear()
                         while drained := await part.read_chunk(65536):
+                            progress()
                             total += len(drained)  # drain, keeping nothing, within the total
                             if total > self.max_body:
                                 raise FormTooLarge
@@ -151,6 +156,7 @@ class CitizenWeb:
             elif part.name:
                 field_value = bytearray()
                 while chunk := await part.read_chunk(8192):
+                    progress()
                     field_value.extend(chunk)
                     if len(field_value) > MAX_FIELD_BYTES:
                         raise FormTooLarge
@@ -170,12 +176,15 @@ class CitizenWeb:
         if (request.content_length or 0) > self.max_body:
             return self._refuse(request, 413, "提交的内容过大。")
         try:
-            async with asyncio.timeout(self.body_timeout_s):
-                raw = await self._read(request)
+            # Progress-based: a slow but steady upload completes, a stalled one is cut off.
+            async with asyncio.timeout(self.body_timeout_s) as stall:
+                loop = asyncio.get_running_loop()
+                raw = await self._read(request, lambda: stall.reschedule(
+                    loop.time() + self.body_timeout_s))
         except FormTooLarge:
             return self._refuse(request, 413, "提交的内容过大。")
         except TimeoutError:
-            log.info("web form from %s: body not received within %.0f s; cut off",
+            log.info("web form from %s: no part of the body for %.0f s; cut off",
                      request.remote, self.body_timeout_s)
             return self._refuse(request, 408, "上传超时，请检查网络后重新提交。")
         except ValueError:

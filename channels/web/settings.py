@@ -19,7 +19,8 @@ class WebFormSettings(BaseModel):
     max_attachment_bytes: int = Field(10_485_760, gt=0)
     allowed_attachment_types: tuple[str, ...] = ()
     body_timeout_s: float = Field(120.0, gt=0, le=3600)
-    """The whole post must arrive within this: a client that trickles its body is cut off."""
+    """A post from which nothing arrives for this long gets 408 (a stalled upload); one
+    that keeps arriving is never cut by it. A trickle is cut by ``web.body_min_bytes_per_s``."""
 
     @property
     def max_body_bytes(self) -> int:

@@ -30,7 +30,7 @@ from desks.api.http import (
 from desks.api.serialise import assignment_json, case_full, case_summary
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
-from forwarder.callbacks import follow_up
+from forwarder.callback_followups import follow_up
 from forwarder.workflow_base import Context
 from registrar.models import Assignment, Case, Role, Unit
 
@@ -135,9 +135,8 @@ async def publication(s: AsyncSession, ctx: Context, case: Case, p: Principal, b
 async def callback_follow_up(s: AsyncSession, ctx: Context, case: Case, p: Principal,
                              body: Json) -> Json:
     """R12 回访: close a dissatisfied call-back (``forwarder.callbacks.FOLLOW_UPS``)."""
-    await follow_up(s, case.id, outcome=text(body, "outcome"),
-                    actor=f"{p.actor.name}@{p.actor.unit_code}",
-                    now=ctx.clock.now(), note=text(body, "note", required=False))
+    await follow_up(s, ctx, case.number, outcome=text(body, "outcome"), actor=p.actor,
+                    note=text(body, "note", required=False))
     return {"case": case_summary(case)}
 
 

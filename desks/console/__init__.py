@@ -16,7 +16,9 @@ from aiohttp import web
 from desks.console.attachments import add_attachment_routes
 from desks.console.consult import add_consult_routes
 from desks.console.deps import CONSOLE, ConsoleDeps
+from desks.console.emergency import add_emergency_routes
 from desks.console.hub import HUB, ConsoleHub, announce_call
+from desks.console.presence import add_presence_routes
 from desks.console.routes import add_console_routes
 from desks.console.transcription import add_transcription_routes
 
@@ -47,6 +49,8 @@ def setup_console(app: web.Application, deps_factory: Callable[[], ConsoleDeps])
     add_transcription_routes(app)
     add_attachment_routes(app)
     add_consult_routes(app)
+    add_presence_routes(app)
+    add_emergency_routes(app)
     app.router.add_static("/static/console", STATIC)
 
 

@@ -7,7 +7,10 @@ and answers 404 otherwise, so a hash never reveals whether a file exists.
 Citizens' uploads are untrusted: only images and PDF are shown inline, every
 other type is a download under a sandboxing CSP, and nothing is sniffed. An
 image whose header claims more pixels than ``contract.images`` allows is a
-download too, so no desk browser decodes a pixel bomb.
+download too, so no desk browser decodes a pixel bomb. Recordings (voicemail)
+play inline in an ``<audio>`` element and are served from the file with Range
+support (``FileResponse``): browsers ask for byte ranges to seek, and a WAV of
+minutes need not be read into memory for each request.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from registrar.models import AttachmentRecord, Case
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/tiff",
                           "application/pdf"})
 """Shown in the browser; never SVG or HTML, which could run script."""
+AUDIO_TYPES = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/mpeg", "audio/ogg"})
+"""Played inline by the desk's ``<audio>`` elements (a browser runs no script from these)."""
 
 
 def _hex_digest(value: str) -> bool:
@@ -39,7 +44,7 @@ def _disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-async def attachment(request: web.Request) -> web.Response:
+async def attachment(request: web.Request) -> web.StreamResponse:
     """The file's bytes with its stored content type, when a visible case holds it."""
     digest = request.match_info["sha256"].lower()
     if not _hex_digest(digest):
@@ -52,6 +57,8 @@ async def attachment(request: web.Request) -> web.Response:
             .order_by(AttachmentRecord.id).limit(1))).scalar_one_or_none()
     if record is None:
         raise web.HTTPNotFound(text="没有这个附件")
+    if record.content_type in AUDIO_TYPES:
+        return _audio(request, digest, record)
     try:
         data = await request.app[CONSOLE].attachments.get(digest)
     except FileNotFoundError:
@@ -71,6 +78,20 @@ async def attachment(request: web.Request) -> web.Response:
     if not inline:
         headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return web.Response(body=data, headers=headers)
+
+
+def _audio(request: web.Request, digest: str, record: AttachmentRecord) -> web.StreamResponse:
+    """A recording from its file: Range requests (206, 416) are aiohttp's ``FileResponse``'s."""
+    path = request.app[CONSOLE].attachments.path_for(digest)
+    if not path.is_file():
+        raise web.HTTPNotFound(text="附件文件缺失，请联系管理员")
+    return web.FileResponse(path, headers={
+        "Content-Type": record.content_type,
+        "Content-Disposition": _disposition("inline", record.filename),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=86400, immutable",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    })
 
 
 def add_attachment_routes(app: web.Application) -> None:

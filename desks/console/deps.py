@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contract.channel import CallControl
 from contract.clock import Clock
 from contract.envelope import Sink
 from forwarder.screening import EmergencyRule
 from forwarder.workflow_base import Context
+from registrar.agents import AgentPresence
 from registrar.attachments import AttachmentStore
 
 
@@ -31,6 +33,10 @@ class ConsoleDeps:
     """District → the word an agent may type for it (yongtai for 永泰县)."""
     workflow: Callable[[], Context] | None = None
     """The workflow's context, for closing a consultation on the call and recording a chase."""
+    presence: AgentPresence | None = None
+    """Agents' SIP addresses and status for the phone line (``desks.console.presence``)."""
+    calls: CallControl | None = None
+    """Reaches the process holding a live call (the emergency key); None: no phone line here."""
 
 
 CONSOLE = web.AppKey("console", ConsoleDeps)

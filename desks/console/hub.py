@@ -96,15 +96,24 @@ POP_RELAY = web.AppKey("console_pop_relay", PopRelay)
 """Set by the composition root where several processes share the database (PostgreSQL)."""
 
 
-async def announce_call(app: web.Application, caller: str, *, agent: str | None = None) -> int:
+async def announce_call(app: web.Application, caller: str, *, agent: str | None = None,
+                        call: str = "") -> int:
     """Pop a call to the agents' consoles: ``{"type": "call", "caller": "+86…"}``.
 
     ``caller`` is the number as the phone channel has it (E.164 preferred; the
-    console normalises what it shows). Returns the number of consoles reached,
+    console normalises what it shows); ``call`` is the phone line's id of the live
+    call, which the console's emergency key sends back. Returns the number of consoles reached,
     so the phone channel can tell "nobody is connected" from "delivered" (on
     PostgreSQL: in every process sharing the database).
     """
     message = {"type": "call", "caller": caller}
+    if call:  # the line's id of the live call: the console sends it back with the emergency key
+        message["call"] = call
+    return await to_consoles(app, message, agent=agent)
+
+
+async def to_consoles(app: web.Application, message: dict[str, Any], *, agent: str | None) -> int:
+    """Send ``message`` to every console (or ``agent``'s), in every process sharing the database."""
     relay = app.get(POP_RELAY)
     if relay is not None:
         return await relay.announce(message, agent=agent)

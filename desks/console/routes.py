@@ -27,6 +27,7 @@ from desks.console.consult import close_on_call
 from desks.console.deps import CONSOLE
 from desks.console.form import CATEGORIES, ConsoleFormErrors, blank_values, parse_console_form
 from desks.console.hub import HEARTBEAT_S, HUB
+from desks.console.seen import console_seen
 from desks.staff.auth_pages import render
 from desks.staff.deps import current
 from forwarder.rules import CITIZEN_STATUS
@@ -151,6 +152,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     hub, agent = request.app[HUB], current(request).principal.username
     hub.add(agent, ws)
+    await console_seen(request.app, agent)
     try:
         await ws.send_json({"type": "hello", "agent": agent})
         async for message in ws:
@@ -159,6 +161,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"type": "pong"})
     finally:
         hub.remove(agent, ws)
+        await console_seen(request.app, agent)  # the line's grace period starts now
     return ws
 
 

@@ -35,10 +35,12 @@ from desks.staff.pages_cases_view import (
     Clocks,
     contact_for,
     is_internal,
+    voice_transcript,
 )
 from forwarder import rules
 from forwarder import workflow_special as special
 from forwarder.allowed import Allowed, allowed_actions, case_facts
+from forwarder.callbacks import FOLLOW_UPS
 from forwarder.routing import Suggestion, suggest_units
 from forwarder.workflow import CITY_LEVEL, HANDLING_KINDS, public_texts
 from registrar.models import Assignment, AssignmentRole, AssignmentState, Case, Role, Unit
@@ -88,6 +90,8 @@ class Actions:
     escalate: bool = False
     district_return: Assignment | None = None
     publication: list[str] = field(default_factory=list)
+    callback_follow_up: list[str] = field(default_factory=list)
+    """R12: the follow-ups open on a dissatisfied call-back (review, redo, efficiency office)."""
     reviews: list[Assignment] = field(default_factory=list)
     returns: list[Assignment] = field(default_factory=list)
     return_accept_closed: dict[int, str] = field(default_factory=dict)
@@ -98,7 +102,7 @@ class Actions:
     def any(self) -> bool:
         return bool(self.screen or self.not_accept or self.dispatch or self.split or self.stop_panel
                     or self.escalate or self.district_return or self.publication or self.reviews
-                    or self.returns or self.work)
+                    or self.returns or self.work or self.callback_follow_up)
 
 
 #: Why a unit may no longer return an item, as the desk says it (R8.3a, R8.3b).
@@ -123,6 +127,8 @@ def actions_for(allowed: list[Allowed], detail: CaseDetail) -> Actions:
     out.stop_panel = out.stop or judged[("stop", number)].reason.startswith("R8.5b")
     if ok("publication", number):
         out.publication = list(judged[("publication", number)].choices)
+    if ok("callback_follow_up", number):
+        out.callback_follow_up = list(judged[("callback_follow_up", number)].choices)
     for a, _unit in detail.assignments:
         if ok("review", a.id):
             out.reviews.append(a)
@@ -229,11 +235,13 @@ async def case_page(request: web.Request) -> web.Response:
         "next_item": following,
         "answer_photos": {str((e.data or {}).get("sha256")) for e in detail.events
                           if e.action == "answer_photo"},
-        "image_types": IMAGE_TYPES, "answer_templates": ANSWER_TEMPLATES,
+        "image_types": IMAGE_TYPES, "transcript": voice_transcript(case),
+        "answer_templates": ANSWER_TEMPLATES,
         "photo_note": PHOTO_NOTES.get(request.query.get("photo", ""), ("", "")),
         "parts": parts, "parent": parent.number if parent else None, "repeats": repeats,
         "answered_before": sum(1 for r in repeats if r.answered and r.repeat),
         "stop_threshold": clocks.repeat_answers_before_stop,
+        "follow_ups": FOLLOW_UPS, "redo_days": clocks.redo_days,
         "contact": contact_for(me.role, case.reply_address or case.sender),
         "sender": contact_for(me.role, case.sender),
         "internal": is_internal(case), "not_accepted": rules.NOT_ACCEPTED_REASONS,

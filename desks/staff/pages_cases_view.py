@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from contract.envelope import MACHINE_TEXT_MARK
 from forwarder import words
 from forwarder.calendar import WorkingCalendar
 from forwarder.publication import mask_personal_data
 from registrar.models import Case, Classification, Deadline, Role
+from registrar.transcription import awaits_transcription
 
 CHANNELS: dict[str, str] = {
     "web": "网站", "phone": "电话", "fax": "传真", "sms_modem": "短信", "sms_twilio": "短信",
@@ -47,7 +49,7 @@ EVENT_ACTION: dict[str, str] = {
     "escalated_to_leader": "报单位分管领导", "finding_decided": "效能认定", "unit_notified": "已通知单位",
     "internal": "内部办理", "not_accepted": "不予受理", "stopped": "停止交办", "answer": "答复",
     "return_refused": "不同意退回", "forwarded": "转市信访局",
-    "case_answer_on_call": "咨询当场解答并办结", "urged": "来电催办",
+    "case_answer_on_call": "咨询当场解答并办结", "urged": "来电催办", "emergency_transfer": "紧急转接",
 }
 # Case-level moves are logged as "case_<action>" (workflow_base.move_case).
 EVENT_ACTION.update({
@@ -63,11 +65,13 @@ EVENT_ACTION.update({"clocks_paused": "退回待决定，期限暂停", "clocks_
 EVENT_ACTION.update({
     "rating_requested": "发送回访评价短信", "callback_rated": "回访评价",
     "callback_dissatisfied": "回访不满意，待跟进", "callback_followed_up": "回访不满意已跟进",
+    "callback_redo": "回访不满意，责成重新办理", "case_callback_redo": "回访不满意，重新办理",
 })
 NOTICE_KIND: dict[str, str] = {
     "receipt": "登记回执", "answer": "答复", "not_accepted": "不予受理告知", "internal": "内部办理告知",
     "stopped": "停止交办告知", "emergency_advice": "紧急求助提示", "rating_request": "回访评价请求",
-    "rating_thanks": "评价致谢", "rating_followup": "不满意回复", "keyword_reply": "短信指令回复",
+    "rating_thanks": "评价致谢", "rating_followup": "不满意回复",
+    "callback_redo": "责成重办告知", "keyword_reply": "短信指令回复",
 }
 NOTICE_STATUS: dict[str, str] = {
     "pending": "待发送", "sending": "发送中", "sent": "已发送", "delivered": "已送达", "failed": "发送失败",
@@ -84,6 +88,17 @@ ANSWER_TEMPLATES: tuple[tuple[str, str], ...] = (
 )
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 """Files shown as thumbnails on the case page (TIFF fax originals show as their PNG pages)."""
+
+
+def voice_transcript(case: Case) -> str:
+    """What was heard on a recording, to show beside its player: the agent's transcription
+    (the case text once it replaced the placeholder), else the machine's unchecked text,
+    else "" (nobody has listened yet)."""
+    if not awaits_transcription(case):
+        return case.text
+    _, mark, heard = case.text.partition(MACHINE_TEXT_MARK)
+    return f"{mark}{heard}".strip() if mark else ""
+
 
 #: Roles that work with the citizen and so see the whole contact (the agent calls back too).
 FULL_CONTACT_ROLES = frozenset({Role.AGENT, Role.CITY_BUREAU, Role.DISTRICT_BUREAU, Role.UNIT_HANDLER,

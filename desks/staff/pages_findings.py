@@ -37,7 +37,8 @@ BASE = "/desk/supervision/findings"
 STATUS = {FindingStatus.CHARGED: "待认定", FindingStatus.CONFIRMED: "已确认",
           FindingStatus.WAIVED: "已免责", FindingStatus.CONTESTED: "申诉中",
           FindingStatus.WITHDRAWN: "已撤销"}
-KIND = {FindingKind.R11_2B: "逾期办理或过期未处理（R11.2b）", FindingKind.NOTICE: "效能办通报（R11.1）"}
+KIND = {FindingKind.R11_2B: "逾期办理或过期未处理（R11.2b）", FindingKind.NOTICE: "效能办通报（R11.1）",
+        FindingKind.CALLBACK: "回访不满意，市信访局提交（R12）"}
 DECISION = {Decision.CONFIRM: "确认：属人为原因", Decision.WAIVE: "免责：非人为原因",
             Decision.LEAD_UNJUSTIFIED: "牵头单位退回无正当理由（由牵头单位承担）",
             Decision.LEAD_JUSTIFIED: "牵头单位退回理由正当（改由逾期单位承担）",

@@ -24,6 +24,7 @@ from contract.normalise import whole_number
 from desks.staff.auth_pages import render
 from desks.staff.deps import DESK, current
 from desks.staff.pages_cases_view import CASE_STATUS
+from forwarder.knowledge import consultations
 from forwarder.ranking import Ranking, formula_text, ranking
 from forwarder.supervision import UnitStats, late, on_time
 from forwarder.supervision_summary import period_stats
@@ -50,6 +51,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("answered_on_time", "按时答复"), ("answered_late", "逾期答复"), ("overdue_handling", "逾期办理"),
     ("expired_unhandled", "过期未处理"), ("passed_first_time", "一次审核通过"), ("ratings", "评价数"),
     ("charges", "认定问题"), ("waived", "免责或撤销"), ("notices", "效能办通报"),
+    ("callbacks", "回访评价数"),
 )
 #: Columns that are marks against the unit (shown in red when not zero).
 BAD = frozenset({"read_late", "answered_late", "overdue_handling", "expired_unhandled", "charges",
@@ -96,12 +98,18 @@ def choose_period(query: dict[str, str], today: date, zone: Any) -> Period:
 
 
 def totals(stats: list[UnitStats]) -> dict[str, Any]:
-    """Column sums; the rating average weighted by the number of ratings."""
+    """Column sums; the portal's and the call-backs' (回访, R12) average scores, each weighted
+    by its number of ratings."""
     out: dict[str, Any] = {name: sum(getattr(s, name) for s in stats) for name, _ in COLUMNS}
-    rated = [s for s in stats if s.rating_avg is not None and s.ratings]
-    out["rating_avg"] = (round(sum(s.rating_avg * s.ratings for s in rated if s.rating_avg) /
-                               sum(s.ratings for s in rated), 2) if rated else None)
+    out["rating_avg"] = _weighted([(s.rating_avg, s.ratings) for s in stats])
+    out["callback_avg"] = _weighted([(s.callback_avg, s.callbacks) for s in stats])
     return out
+
+
+def _weighted(pairs: list[tuple[float | None, int]]) -> float | None:
+    """The mean of averages weighted by their counts; None when nothing was rated."""
+    rated = [(avg, n) for avg, n in pairs if avg is not None and n]
+    return round(sum(avg * n for avg, n in rated) / sum(n for _, n in rated), 2) if rated else None
 
 
 async def districts(session: AsyncSession) -> list[str]:
@@ -215,6 +223,8 @@ async def _gather(request: web.Request) -> dict[str, Any]:
                                zone=zone)
         bureaus = await bureau_dispatch(session, period, district)
         intake = await intake_counts(session, period) if district is None else {}
+        # 咨询直办: answered on the call, counted apart from the items dispatched (city-wide).
+        answered = await consultations(session, period.start, period.end) if district is None else 0
         counts, events = await efficiency_events(session, period, district)
         # R12.1 ranks all units together; a district view shows its units with their city rank.
         unit_districts = dict((await session.execute(select(Unit.code, Unit.district))).all())
@@ -225,7 +235,8 @@ async def _gather(request: web.Request) -> dict[str, Any]:
             and bool(current(request).principal.unit_district),
             "stats": stats, "totals": totals(stats), "columns": COLUMNS, "bad": BAD, "ranked": ranks,
             "ranking": ranked, "formula": formula_text(ranked.weight), "year": year,
-            "bureaus": bureaus, "intake": intake, "counts": counts, "events": events,
+            "bureaus": bureaus, "intake": intake, "consultations": answered, "counts": counts,
+            "events": events,
             "actions": ACTIONS, "event_limit": EVENT_LIMIT, "zone": zone,
             "statuses": CASE_STATUS, "query": request.query_string}
 
@@ -241,20 +252,26 @@ def report_csv(context: dict[str, Any]) -> str:
     out = csv.writer(buf)
     period: Period = context["period"]
     out.writerow(["12345 效能监督报告", period.label, context["district"] or "全市"])
-    out.writerow(["单位代码", "单位", "区", *(label for _, label in COLUMNS), "平均评分"])
+    out.writerow(["单位代码", "单位", "区", *(label for _, label in COLUMNS), "平均评分", "回访平均评分"])
     for s in context["stats"]:
         out.writerow([s.unit_code, s.unit_name, s.district or "市级",
-                      *(getattr(s, name) for name, _ in COLUMNS),
-                      "" if s.rating_avg is None else s.rating_avg])
+                      *(getattr(s, name) for name, _ in COLUMNS), _blank(s.rating_avg),
+                      _blank(s.callback_avg)])
     t = context["totals"]
-    out.writerow(["合计", "", "", *(t[name] for name, _ in COLUMNS),
-                  "" if t["rating_avg"] is None else t["rating_avg"]])
+    out.writerow(["合计", "", "", *(t[name] for name, _ in COLUMNS), _blank(t["rating_avg"]),
+                  _blank(t["callback_avg"])])
+    if context["district"] == "":
+        out.writerow(["咨询直办（坐席当场解答办结，不计入交办件）", context["consultations"]])
     out.writerow([])
     out.writerow([f"{context['year']} 年度排名（R12.1）"])
     out.writerow(["名次", "单位代码", "单位", "交办件数", "得分"])
     for r in context["ranked"]:
         out.writerow([r.rank, r.stats.unit_code, r.stats.unit_name, r.stats.dispatched, r.score])
     return buf.getvalue()
+
+
+def _blank(value: float | None) -> float | str:
+    return "" if value is None else value
 
 
 def ranking_csv(context: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ CASE_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{5}-\d{8}-\d{6}(?![0-9])")
 CODES = re.compile(r"(?<![A-Za-z0-9])(?=[A-Z0-9]*\d)[A-Z0-9]{8}(?![A-Za-z0-9])")
 #: Latin words a person here reads as their own: sizes, key names, file kinds, unit symbols.
 ALLOWED = frozenset({"MB", "KB", "GB", "PDF", "PNG", "JPEG", "TIFF", "CSV", "Atom", "SVG", "Ctrl",
-                     "Enter", "Tab", "Esc", "F2", "Open311", "API", "ID"})
+                     "Enter", "Tab", "Esc", "F2", "F8", "F9", "Open311", "API", "ID", "SIP"})
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.=-]*[A-Za-z0-9]|[A-Za-z]")
 SKIP = ("/desk/logout", "/desk/static/", "/desk/attachments/", ".csv", ".pdf", ".atom",
         "/desk/console/ws")  # files and feeds are not pages: their words are data

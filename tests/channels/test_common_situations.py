@@ -49,7 +49,7 @@ from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.public_cases import Admission
 from contract.signing import CitizenCsrf, Signer
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 from tests.channels.sip import sipp
 from tests.channels.sms_twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC, sign
 from tests.channels.twilio_voice import conftest as voice
@@ -77,6 +77,10 @@ class Recorder:
     async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
         return "办理中"
+
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        return QUERY_HELP_TEXT
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:
@@ -112,7 +116,7 @@ NOT_APPLICABLE = {
 def _ports(recorder: Recorder, tmp_path: Path) -> ChannelPorts:
     signer = Signer(b"harness-secret-0123456789abcdef")
 
-    async def announce(caller: str) -> int:
+    async def announce(caller: str, *, agent: str | None = None) -> int:
         return 0
 
     async def record_status(ref: str, status: str, error_code: str | None) -> None:

@@ -23,7 +23,7 @@ from channels.sms_gammu.settings import GammuSettings
 from channels.sms_twilio import add_twilio_routes
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Channel, Envelope, Receipt
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 from tests.channels.sms_twilio.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -60,6 +60,8 @@ SITUATIONS = [
               command=("case_status", "FZ12345-20261124-000001", "+8613800138000")),
     Situation("unsubscribe", "+8613800138000", "退订", "command",
               command=("unsubscribe", "+8613800138000")),
+    Situation("item 17: a bare CX asks the commands for the help text (an outbox notice)",
+              "+8613800138000", "CX", "command", command=("query_help", "+8613800138000")),
     Situation("a keyword inside a sentence is an item", "+8613800138000", "查询一下社保缴费记录", "item",
               "+8613800138000"),
     # R12 回访: a bare digit is a rating only from a number with an open rating request.
@@ -89,6 +91,11 @@ class Recorder:
                           in_reply: bool) -> str | None:
         self.commands.append(("case_status", case_number, sender_e164))
         return f"【12345】{case_number} 办理中"
+
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        self.commands.append(("query_help", sender_e164))
+        return QUERY_HELP_TEXT
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:

@@ -17,10 +17,11 @@ from desks.access.auth import issue_token
 from desks.api import API, ApiDeps
 from forwarder import workflow as wf
 from forwarder import workflow_special as special
+from forwarder.callbacks import DISSATISFIED, record_callback, request_rating
 from forwarder.findings import record_charge
-from forwarder.workflow_base import Actor, unit_by_code
+from forwarder.workflow_base import Actor, Context, unit_by_code
 from registrar.attachments import AttachmentStore
-from registrar.models import Account, Case
+from registrar.models import Account, Case, Notice, NoticeStatus
 from registrar.registration import register
 from tests.forwarder import kit
 
@@ -91,7 +92,13 @@ class Api:
     async def case_at(self, stage: str, *, unit: str = "city-urban",
                       internal_reason: str | None = None) -> tuple[str, int]:
         """A new case brought to ``stage`` for ``unit`` (a city unit, or a gulou unit by way of
-        the gulou bureau); returns its number and the unit's assignment id (0 if none yet)."""
+        the gulou bureau); returns its number and the unit's assignment id (0 if none yet).
+
+        ``dissatisfied`` (after the main path): answered, sent, and rated 3 on the call-back."""
+        if stage == "dissatisfied":
+            number, aid = await self.case_at("answered", unit=unit)
+            await self.tx(lambda session: dissatisfy(session, self.deps.ctx, number))
+            return number, aid
         number = await self.register()
         ctx = self.deps.ctx
         district = unit.startswith("gulou-")
@@ -129,6 +136,23 @@ class Api:
                                                  proposed_unit="city-housing", actor=handler)
             return assignment_id
         return number, await self.tx(work)
+
+
+async def dissatisfy(session: AsyncSession, ctx: Context, number: str) -> None:
+    """R12: publish an answered SMS case, record its answer as sent (the outbox's part) and
+    the citizen's "3" on the rating request that follows."""
+    now = ctx.clock.now()
+    case = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+    await wf.decide_publication(session, ctx, number, publish=True, actor=kit.CITY)
+    await session.flush()
+    answer = (await session.execute(select(Notice).where(
+        Notice.case_id == case.id, Notice.kind == "answer").order_by(Notice.id.desc())
+        .limit(1))).scalar_one()
+    answer.status, answer.sent_at = NoticeStatus.SENT, now
+    request = await request_rating(session, answer, now=now, window_days=7)
+    assert request is not None
+    request.status, request.sent_at = NoticeStatus.SENT, now
+    await record_callback(session, request, DISSATISFIED, via=Channel.SMS_MODEM, now=now)
 
 
 async def make_api(client: TestClient[Any, Any], root: Path) -> Api:

@@ -44,6 +44,8 @@ async def cases_at_every_stage(desk: Desk) -> dict[str, str]:
     status, _ = await api.post("city", f"/cases/{queued}/dispatch", {"unit": "gulou-bureau"})
     assert status == 200
     made["queued gulou-bureau"] = queued
+    for unit in ("city-urban", "gulou-urban"):  # R12: a dissatisfied call-back waits
+        made[f"dissatisfied {unit}"] = (await api.case_at("dissatisfied", unit=unit))[0]
     return made
 
 

@@ -21,15 +21,20 @@ from config.settings import Settings
 from contract.clock import FixedClock
 from contract.envelope import Channel, Envelope, Receipt
 from contract.sms_keywords import parse_keyword, parse_rating
-from forwarder.callbacks import REQUEST_KIND, dissatisfied_cases, follow_up
+from forwarder.calendar import WorkingCalendar
+from forwarder.callback_followups import follow_up
+from forwarder.callbacks import REQUEST_KIND, dissatisfied_cases
+from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher
 from forwarder.ranking import counts
 from forwarder.supervision import unit_stats
+from forwarder.workflow_base import Context
 from intake.sms_commands import RegistrarSmsCommands
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Case, Event, Notice
 from registrar.models_cockpit import CallbackRating
 from tests.forwarder.api_kit import make_api
+from tests.forwarder.kit import CITY
 from tests.forwarder.test_desk_cases import Desk, section
 from tests.forwarder.test_outbox import POLICY, RecordingDeliverer
 from tests.forwarder.test_portal import closed_case
@@ -95,8 +100,9 @@ async def test_R12_1_sms_answer_asks_for_a_rating_and_a_3_opens_the_follow_up(
             assert (urban.ratings, urban.callbacks, urban.callback_avg) == (0, 1, 1.0)
             assert counts(urban)["satisfaction"] == (0.0, 1)
 
+        ctx = Context(clock=clock, due=CalendarDuePolicy(WorkingCalendar.load()))
         async with sessions.begin() as s:
-            await follow_up(s, case.id, outcome="redo", actor="city-bureau", now=clock.now())
+            await follow_up(s, ctx, number, outcome="review", actor=CITY)
         async with sessions() as s:
             assert await dissatisfied_cases(s) == []
     finally:

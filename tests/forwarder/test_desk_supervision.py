@@ -17,7 +17,7 @@ from sqlalchemy import update
 from contract.clock import FixedClock
 from desks.access.accounts import create_account
 from desks.staff.deps import DESK
-from forwarder import findings
+from forwarder import findings, knowledge
 from forwarder import workflow as wf
 from forwarder.sweeper import Sweeper
 from forwarder.workflow_base import Actor
@@ -177,3 +177,30 @@ async def test_R12_1_the_formula_beside_the_ranking_and_its_inputs_as_csv(situat
     # R12 回访: the call-back ratings the satisfaction rate pools are inputs too.
     assert (rows["city-urban"]["回访评价数"], rows["city-urban"]["回访平均评分"]) == ("0", "")
     assert float(rows["city-urban"]["得分"]) > float(rows["gulou-urban"]["得分"])
+
+
+async def test_R12_1_R11_1_call_backs_and_consultations_on_the_supervision_page(
+        client: Client, clock: FixedClock, tmp_path: Path) -> None:
+    """The page shows each unit's call-back ratings (回访) beside the portal's, and city-wide
+    the consultations answered on the call (咨询直办), which are no dispatched items."""
+    api = await make_api(client, tmp_path)
+    await api.case_at("dissatisfied", unit="city-urban")
+    consulted = await api.register("请问社保卡丢了怎么补办")
+
+    async def answer(session: Any) -> None:
+        await knowledge.answer_on_call(session, api.deps.ctx, consulted, answer="携带身份证到社保中心办理。",
+                                       source="知识库：社保卡补办", actor=Actor("坐席", "agent"))
+    await api.tx(answer)
+    assert await sign_in(client, "efficiency") == 303
+    page = await (await client.get("/desk/supervision?period=this_month")).text()
+    urban = table(page)["city-urban"]
+    assert urban[-3:] == ["1", "—", "1.0"]  # 回访评价数, 平均评分 (portal: none), 回访平均评分
+    found = re.search(r'id="consultations">(\d+)<', page)
+    assert found is not None and found.group(1) == "1"
+    report = (await (await client.get("/desk/supervision/report.csv?period=this_month")).read()
+              ).decode("utf-8-sig")
+    rows = {row[0]: row for row in csv.reader(io.StringIO(report)) if row}
+    assert rows["city-urban"][-3:] == ["1", "", "1.0"]
+    assert rows["咨询直办（坐席当场解答办结，不计入交办件）"][1] == "1"
+    district = await (await client.get("/desk/supervision?district=鼓楼区")).text()
+    assert 'id="consultations"' not in district  # city-wide only, like the intake counts

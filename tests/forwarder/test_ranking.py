@@ -3,6 +3,7 @@ by volume (a Bayesian average towards the city's rate), with its formula stated.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,3 +70,14 @@ def test_R12_1_the_formula_is_stated_with_its_weights_and_prior() -> None:
     text = formula_text()
     assert "0.25×按时阅办率" in text and "0.35×按时答复率" in text and "− 0.2×效能问题率" in text
     assert f"C = {PRIOR_ITEMS:g}" in text and "未到期的件不计" in text
+
+
+def test_R12_1_dissatisfied_call_backs_rank_a_unit_below_an_equal_one_rated_satisfied() -> None:
+    """Call-back (回访) ratings are citizens' satisfaction too: two units alike in every clock,
+    one rated 满意 on its call-backs and one 不满意, do not tie."""
+    pleased = replace(unit("pleased", 6, 6), callbacks=4, callback_avg=5.0)
+    displeased = replace(unit("displeased", 6, 6), callbacks=4, callback_avg=1.0)
+    ranked = rank([displeased, pleased])
+    assert [r.stats.unit_code for r in ranked.rows] == ["pleased", "displeased"]
+    assert ranked.rows[0].score > ranked.rows[1].score
+    assert raw_score(pleased) - raw_score(displeased) == 20.0  # the whole satisfaction weight

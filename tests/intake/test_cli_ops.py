@@ -30,7 +30,7 @@ from registrar.models import Case
 from registrar.registration import register
 from tests.conftest import TZ
 from tests.forwarder import kit
-from tests.forwarder.api_kit import FAST_HASHER
+from tests.forwarder.api_kit import FAST_HASHER, dissatisfy
 
 T = TypeVar("T")
 
@@ -229,6 +229,29 @@ def test_every_action_from_the_cli_with_the_apis_rules(db: Db, capsys: pytest.Ca
     assert code == 0 and db.status(other) == "split"
     code, _, err = run(capsys, "case", "act", "read", lead, "--as", "taijiang")
     assert code == 1
+
+
+def test_R12_1_callback_follow_up_from_the_cli(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hotline case act callback-follow-up NUMBER outcome=redo --as city`: the API's action,
+    offered by `case actions` only while a dissatisfied call-back waits."""
+    number = db.register()
+    assert run(capsys, "case", "act", "accept", number, "--as", "city")[0] == 0
+    code, out, _ = run(capsys, "case", "act", "dispatch", number, "unit=city-urban", "--as", "city")
+    lead = str(json.loads(out)["assignments"][0]["id"])
+    for action, user, *fields in (("read", "urban"), ("draft", "urban", "text=已修复路灯"),
+                                  ("approve", "urban-leader"), ("submit", "urban"),
+                                  ("review", "city", "passed=true")):
+        assert run(capsys, "case", "act", action, lead, *fields, "--as", user)[0] == 0
+    db.tx(lambda session: dissatisfy(session, db.ctx, number))
+    code, out, _ = run(capsys, "case", "actions", number, "--as", "city")
+    [line] = [x for x in out.splitlines() if x.split()[1] == "callback-follow-up"]
+    assert line.startswith("yes") and "review, redo, efficiency_office" in line
+    code, _, _ = run(capsys, "case", "act", "callback-follow-up", number, "outcome=redo",
+                     "note=答复未说明维修时间", "--as", "city")
+    assert code == 0 and db.status(number) == "dispatched"
+    code, _, err = run(capsys, "case", "act", "callback-follow-up", number, "outcome=review",
+                       "--as", "city")
+    assert code == 1 and "没有待跟进的回访不满意" in err
 
 
 def test_case_actions_lists_what_the_workflow_allows_and_act_refuses_with_its_reason(

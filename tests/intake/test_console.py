@@ -318,3 +318,56 @@ async def test_image_over_the_pixel_limits_is_a_download_never_shown_inline(
     assert served.status == 200
     assert served.headers["Content-Disposition"].startswith("attachment;")
     assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+def _wav(seconds: float = 1.0) -> bytes:
+    """A real 8 kHz mono PCM16 WAV (a voicemail as the phone line stores it)."""
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(range(256)) * int(16000 * seconds / 256))
+    return buffer.getvalue()
+
+
+async def test_voicemail_audio_plays_in_the_case_page_with_range_for_staff_who_may_see_it(
+        client: Client) -> None:
+    await staff(client)
+    wav = _wav()
+    recording = Attachment("voicemail-abc.wav", "audio/wav", wav)
+    heard = f"{voice_placeholder(1)}\n\n{MACHINE_TEXT_MARK}\n仓山区 井盖 缺失"
+    voice = await register(client, heard, channel=Channel.PHONE, ext="sip-call-1",
+                           attachments=(recording,))
+    url = f"/desk/attachments/{recording.sha256}"
+    anonymous = await client.get(url, allow_redirects=False)
+    assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/desk/login")
+    await sign_in(client, "agent")
+    page = await (await client.get(f"/desk/cases/{voice.case_number}")).text()
+    assert re.search(rf'<audio class="recording" controls preload="metadata" src="{url}"', page)
+    assert '<span class="transcript" data-content>【机器识别，待人工核对】\n仓山区 井盖 缺失</span>' in page
+    whole = await client.get(url)
+    assert whole.status == 200 and await whole.read() == wav
+    assert whole.headers["Content-Type"] == "audio/wav"
+    assert whole.headers["Content-Disposition"].startswith("inline;")
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = await client.get(url, headers={"Range": "bytes=44-99"})  # a browser seeking
+    assert part.status == 206 and await part.read() == wav[44:100]
+    assert part.headers["Content-Range"] == f"bytes 44-99/{len(wav)}"
+    tail = await client.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status == 206 and await tail.read() == wav[-10:]
+    beyond = await client.get(url, headers={"Range": f"bytes={len(wav) + 5}-"})
+    assert beyond.status == 416
+    garbage = await client.get(url, headers={"Range": "bytes=z-q"})
+    assert garbage.status in (200, 416)  # ignored or refused, never a 500
+    for odd in ("/desk/attachments/..%2F..%2Fetc%2Fpasswd", "/desk/attachments/" + "g" * 64,
+                "/desk/attachments/" + recording.sha256[:-1], "/desk/attachments/%00"):
+        assert (await client.get(odd)).status == 404, odd
+    assert (await client.get(url.upper().replace("/DESK/ATTACHMENTS/", "/desk/attachments/"))).status == 200
+    await sign_in(client, "urban")  # a unit the case was never sent to
+    assert (await client.get(url)).status == 404
+    await sign_in(client, "agent")
+    client.app[keys.INTAKE].store.path_for(recording.sha256).unlink()  # the file lost on disk
+    assert (await client.get(url)).status == 404

@@ -30,13 +30,21 @@ async def app_instance(settings: Settings, clock: FixedClock) -> AsyncIterator[C
         yield client
 
 
-async def test_announce_call_on_app_a_reaches_an_agent_connected_to_app_b(
-        backend: str, settings: Settings, clock: FixedClock) -> None:
+@asynccontextmanager
+async def two_processes(backend: str, settings: Settings,
+                        clock: FixedClock) -> AsyncIterator[tuple[Client, Client]]:
+    """Two apps on one PostgreSQL database, the agent signed in on the second (skips on SQLite)."""
     if backend != "postgresql":
         pytest.skip("SQLite runs as one process: the hub is in-process (see the next test)")
     async with app_instance(settings, clock) as a, app_instance(settings, clock) as b:
         await staff(b)
         await sign_in(b, "agent")
+        yield a, b
+
+
+async def test_announce_call_on_app_a_reaches_an_agent_connected_to_app_b(
+        backend: str, settings: Settings, clock: FixedClock) -> None:
+    async with two_processes(backend, settings, clock) as (a, b):
         async with b.ws_connect("/desk/console/ws") as ws:
             assert (await ws.receive_json(timeout=5)) == {"type": "hello", "agent": "agent"}
             assert a.app[HUB].count() == 0 and b.app[HUB].agents() == ["agent"]

@@ -232,9 +232,13 @@
     socket.addEventListener("message", (event) => {
       let message = {};
       try { message = JSON.parse(event.data); } catch (e) { return; }
+      // Other parts of the page (agent.js: the agent's status) listen to the same socket.
+      document.dispatchEvent(new CustomEvent("console-message", {detail: message}));
       if (message.type === "call" && typeof message.caller === "string") {
         newCall(message.caller);
         document.title = `来电 ${message.caller}`;
+        // Other panels (the emergency key, emergency.js) act on the live call too.
+        document.dispatchEvent(new CustomEvent("hotline:call", {detail: message}));
       }
     });
     socket.addEventListener("close", () => {

@@ -247,5 +247,6 @@ async def test_silent_gateway_is_disconnected_at_the_idle_timeout(
         # read() returns only once the server has closed the connection.
         rest = await asyncio.wait_for(reader.read(), timeout=10)
         writer.close()
-    assert rest.endswith(b"250 OK\r\n")  # the answer to MAIL FROM, then the close
+    # The answer to MAIL FROM, then 421 and the close (issue 10 item 8).
+    assert b"250 OK\r\n421 4.4.2 " in rest and rest.endswith(b"timeout, closing connection\r\n")
     assert sink.calls == 0

@@ -26,7 +26,8 @@ from contract.channel import ChannelPorts, Started
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
+from intake.call_control import LocalCalls
 from tests.channels.sip.pool import Kamailio, kamailio_binary, pool_settings, running_kamailio
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -41,7 +42,13 @@ class Service:
     down: bool = False
     queries: list[tuple[str, str]] = field(default_factory=list)
     pops: list[str] = field(default_factory=list)
+    popped_to: list[str | None] = field(default_factory=list)
+    """Per pop, the agent whose console it was for (None: every console)."""
+    calls: list[str] = field(default_factory=list)
+    """The live call's id each pop carried (what the console's emergency key sends back)."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    control: LocalCalls = field(default_factory=LocalCalls)
+    """``ports.calls``: what the consoles' emergency key asks (as on SQLite, in-process)."""
 
     async def __call__(self, envelope: Envelope) -> Receipt:
         if self.down:
@@ -59,6 +66,9 @@ class Service:
         self.changed.set()
         return f"【12345】您的诉求{case_number}：办理中。"
 
+    async def query_help(self, sender_e164: str, *, channel: str, in_reply: bool) -> str:
+        return QUERY_HELP_TEXT
+
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str:
         return "已退订"
@@ -68,8 +78,10 @@ class Service:
         """No rating request is ever open here: a bare "1" stays an item."""
         return RatingTaken(taken=False)
 
-    async def announce(self, caller: str) -> int:
+    async def announce(self, caller: str, *, agent: str | None = None, call: str = "") -> int:
         self.pops.append(caller)
+        self.popped_to.append(agent)
+        self.calls.append(call)
         self.changed.set()
         return 1
 
@@ -93,7 +105,7 @@ def make_ports(service: Service, data_dir: Path) -> ChannelPorts:
 
     return ChannelPorts(sink=service, clock=FixedClock(NOW), announce=service.announce,
                         data_dir=data_dir, tz=TZ, commands=service, record_status=record_status,
-                        signer=signer, csrf=CitizenCsrf(signer))
+                        signer=signer, csrf=CitizenCsrf(signer), calls=service.control)
 
 
 def line_settings(**overrides: Any) -> SipSettings:

@@ -130,7 +130,7 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: {from_} <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 2 BYE
+CSeq: {bye_cseq} BYE
 Contact: sip:{user}@[local_ip]:[local_port]
 Max-Forwards: 70
 Content-Length: 0
@@ -249,7 +249,9 @@ def scenario(steps: list[Step], *, user: str = "13805912345", display: str = '"Z
         elif isinstance(step, Pause):
             body.append(f'  <pause milliseconds="{step.ms}"/>\n')
         elif isinstance(step, HangUpAfter):
-            body.append(f'  <pause milliseconds="{step.ms}"/>\n' + _BYE.format(**fields))
+            # After our NOTIFYs (CSeq 11, 12 …) the BYE must count on from them.
+            body.append(f'  <pause milliseconds="{step.ms}"/>\n'
+                        + _BYE.format(**fields, bye_cseq=11 + refers if refers else 2))
         elif isinstance(step, AwaitBye):
             body.append(AWAIT_BYE.format(timeout=step.timeout_ms))
         elif isinstance(step, AnswerRefer):
@@ -346,3 +348,57 @@ def _busy(workdir: Path, code: int = 486) -> int:
             if name.endswith(f"_{code}_Recv") and index < len(rows[-1]) and rows[-1][index].isdigit():
                 total += int(rows[-1][index])
     return total
+
+
+_UAS_HEADERS = """[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>"""
+
+
+def answering_line(media_port: int) -> str:
+    """A phone (the 120 line) that rings, answers with its audio sent to ``media_port`` on
+    127.0.0.1 (a socket the test reads: what the caller says must arrive there), then
+    waits for the BYE. SIPp's own ``uas`` has no way to show what media it got."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answering line">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+{_UAS_HEADERS}
+Content-Length: 0
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+{_UAS_HEADERS}
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=line 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {media_port} RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+]]></send>
+  <recv request="ACK" crlf="true"/>
+{AWAIT_BYE.format(timeout=120_000)}</scenario>
+"""
+
+
+def refusing_line(status: int = 486) -> str:
+    """A phone that answers every INVITE with ``status`` (486: the 120 line busy)."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="refusing line">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 {status} Busy Here
+{_UAS_HEADERS}
+Content-Length: 0
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""

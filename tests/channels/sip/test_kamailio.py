@@ -55,13 +55,14 @@ def test_hotline_serve_workers_runs_that_many_sip_workers_and_refuses_nonsense(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import intake.app
     import intake.cli
+    import intake.serving
 
     for name in [n for n in os.environ if n.startswith("HOTLINE_")]:
         monkeypatch.delenv(name)
     served: list[SipSettings] = []
     monkeypatch.setattr(intake.app, "create_app", lambda settings, roles: (
         served.append(settings.channel("sip", SipSettings)), roles)[1])
-    monkeypatch.setattr(intake.cli.web, "run_app", lambda app, **kwargs: None)
+    monkeypatch.setattr(intake.serving, "serve", lambda app, settings: None)
     assert intake.cli.main(["serve", "--only", "sip", "--workers", "5"]) == 0
     assert served[0].workers == 5
     assert intake.cli.main(["serve", "--only", "sip", "--workers", "0"]) == 2

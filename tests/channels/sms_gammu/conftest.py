@@ -21,7 +21,7 @@ from channels.sms_gammu.adapter import GammuSmsChannel, gammu_sms_channel
 from channels.sms_gammu.modem import GammuPort, ModemPort
 from channels.sms_gammu.settings import GammuSettings
 from contract.envelope import Envelope, Receipt, TryLater
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,7 +80,7 @@ class FakeSink:
 
 class FakeCommands:
     """The lead's SmsCommands, recorded: answers about a case go to the outbox (``queued``),
-    as ``intake.sms_commands`` does; ``no_case`` answers them as for an unknown number."""
+    as ``intake.sms_commands`` does (every answer: the modem sends none itself)."""
 
     def __init__(self) -> None:
         self.queries: list[tuple[str, str]] = []
@@ -88,10 +88,9 @@ class FakeCommands:
         self.queued: list[tuple[str, str, str]] = []
         """(channel, address, text) of each answer left to the outbox."""
         self.down = False
-        self.no_case = False
 
     def _answer(self, channel: str, sender: str, text: str, in_reply: bool) -> str | None:
-        if in_reply or self.no_case:
+        if in_reply:
             return text
         self.queued.append((channel, sender, text))
         return None
@@ -102,6 +101,12 @@ class FakeCommands:
             raise TryLater("database unavailable")
         self.queries.append((case_number, sender_e164))
         return self._answer(channel, sender_e164, f"【12345】{case_number} 正在办理。", in_reply)
+
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        if self.down:
+            raise TryLater("database unavailable")
+        return self._answer(channel, sender_e164, QUERY_HELP_TEXT, in_reply)
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from channels.sms_twilio import add_twilio_routes, twilio_http
 from channels.sms_twilio.settings import TwilioSettings
 from contract.envelope import Envelope, Receipt, TryLater
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 
 from .fake_twilio import FakeTwilio
 
@@ -72,6 +72,13 @@ class FakeCommands:
         if self.down:
             raise TryLater("database unavailable")
         return f"【12345】{case_number} 办理中"
+
+    async def query_help(self, sender_e164: str, *, channel: str,
+                         in_reply: bool) -> str | None:
+        self.calls.append(("query_help", sender_e164))
+        if self.down:
+            raise TryLater("database unavailable")
+        return QUERY_HELP_TEXT
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str | None:

@@ -26,7 +26,7 @@ from contract.channel import ChannelPorts
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt, TryLater
 from contract.signing import CitizenCsrf, Signer
-from contract.sms_keywords import RatingTaken
+from contract.sms_keywords import QUERY_HELP_TEXT, RatingTaken
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-voice-token-0123456789"
@@ -112,7 +112,7 @@ class Ports:
         first = next(i for i, e in enumerate(self.envelopes) if e.external_id == envelope.external_id)
         return Receipt(f"FZ12345-20261124-{first + 1:06d}", created=first == len(self.envelopes) - 1)
 
-    async def announce(self, caller: str) -> int:
+    async def announce(self, caller: str, *, agent: str | None = None) -> int:
         self.announced.append(caller)
         return 1
 
@@ -120,6 +120,9 @@ class Ports:
                           in_reply: bool) -> str:
         self.lookups.append((case_number, sender_e164))
         return f"【12345】您的诉求{case_number}：办理中。"
+
+    async def query_help(self, sender_e164: str, *, channel: str, in_reply: bool) -> str:
+        return QUERY_HELP_TEXT
 
     async def unsubscribe(self, sender_e164: str, *, channel: str,
                           in_reply: bool) -> str:
