@@ -81,17 +81,7 @@ SIP/2.0 200 OK
 [last_CSeq:]
 [last_Record-Route:]
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8
-a=rtpmap:8 PCMA/8000
-]]></send>
+""" + sipp.answer_sdp() + """]]></send>
   <recv request="ACK" crlf="true"/>
 """ + sipp.AWAIT_BYE.format(timeout=60_000) + "</scenario>\n"
 """SIPp's built-in ``uas`` echoes no Record-Route, so behind Kamailio its caller's BYE has no route."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -74,6 +75,26 @@ class WorkerSettings(_Strict):
     sweeper_interval_s: float = Field(60.0, gt=0)
     # Phone contacts of web and phone items get their notices by this SMS channel.
     sms_channel: Literal["sms_modem", "sms_twilio"] = "sms_modem"
+    # Landlines (which take no SMS) get their notices as a phone call on this channel: the SIP
+    # line's workers (``phone``) or Twilio (``twilio_voice``); empty: SMS as for mobiles.
+    voice_channel: Literal["", "phone", "twilio_voice"] = ""
+    # A call nobody answers (busy, no answer, hung up early) is tried at most this often,
+    # then the next contact the citizen left is tried (the outbox's fallback).
+    call_attempts: int = Field(3, ge=1, le=10)
+    # Calls go out only on working days of the deadlines' calendar, between these hours
+    # (the city's local time); one due outside them waits for the next opening.
+    call_hours: tuple[str, str] = ("09:00", "20:00")
+
+    @field_validator("call_hours")
+    @classmethod
+    def _call_hours(cls, value: tuple[str, str]) -> tuple[str, str]:
+        try:
+            opens, closes = (time.fromisoformat(v) for v in value)
+        except ValueError as exc:
+            raise ValueError("call_hours are two times HH:MM") from exc
+        if opens >= closes:
+            raise ValueError("call_hours must open before they close")
+        return value
 
 
 class IntakeSettings(_Strict):

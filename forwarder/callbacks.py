@@ -1,11 +1,15 @@
-"""Satisfaction call-backs by SMS (回访, R12; issue 14.4).
+"""Satisfaction call-backs by SMS and by keypad call (回访, R12; issue 14.4).
 
 Once the answer to a case has gone out by SMS, the citizen is asked on the
-same channel to rate it ("回复1满意，2基本满意，3不满意"). The request is
-queued by the outbox itself when it records the answer as sent, so it never
-overtakes an answer that is still being retried, and a citizen whose answer
-never left gets no request. It is non-essential: a number that sent ``TD`` is
-not asked.
+same channel to rate it ("回复1满意，2基本满意，3不满意"); an answer heard in a
+call, and any answer to a case that came by phone when the site calls out
+(``worker.voice_channel``), is followed by a call with a keypad menu whose key
+the outbox records through ``record_callback`` (``Heard.key``; Twilio's menu
+goes through ``SmsCommands.rate`` like an SMS reply). The request is queued by
+the outbox itself when it records the answer as sent (a call: heard), so it
+never overtakes an answer that is still being retried, and a citizen whose
+answer never left gets no request. It is non-essential: a number that sent
+``TD`` is not asked.
 
 A reply is a rating only while a request to that number is open: sent less
 than ``[supervision] callback_window_days`` ago, on a case with no call-back
@@ -31,15 +35,19 @@ from sqlalchemy.orm import aliased
 
 from config.notices import render_notice
 from contract.envelope import Channel
+from contract.notice import RATING_REQUEST
 from registrar.models import Case, Event, Notice, NoticeStatus, Rating
 from registrar.models_cockpit import CallbackRating
 
-#: Kind of the outbox notice that asks for the rating.
-REQUEST_KIND = "rating_request"
+#: Kind of the outbox notice that asks for the rating (the voice channels' keypad menu too).
+REQUEST_KIND = RATING_REQUEST
 #: Notice kinds after whose sending the citizen is asked.
 ANSWER_KINDS = frozenset({"answer"})
-#: Channels that ask by SMS; phone call-backs with a keypad menu are not built yet.
+#: Channels that ask by SMS.
 SMS_CHANNELS = frozenset({Channel.SMS_MODEM, Channel.SMS_TWILIO})
+#: Channels that ask in an outbound call with a keypad menu (按1满意…), and the phone cases'
+#: own channels, whose citizen is asked by a call wherever the answer went.
+CALL_CHANNELS = frozenset({Channel.PHONE, Channel.TWILIO_VOICE})
 ACTOR = "callback"
 
 
@@ -73,14 +81,17 @@ async def already_asked(session: AsyncSession, answer: Notice) -> bool:
 
 
 async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime,
-                         window_days: int) -> Notice | None:
-    """Queue the rating request after ``answer`` was sent by SMS, once per case.
+                         window_days: int, voice_channel: str = "") -> Notice | None:
+    """Queue the rating request after ``answer`` reached the citizen, once per case.
 
-    Called in the transaction that records the answer as sent; returns the new
-    notice, or None when this answer asks for nothing (not an answer, not SMS,
-    already asked or rated).
+    By SMS after an SMS answer; by a keypad call after an answer heard in a call,
+    and for a case that came by phone when the site calls out (``voice_channel``).
+    Called in the transaction that records the answer as sent (or heard);
+    returns the new notice, or None when this answer asks for nothing (not an
+    answer, no channel that asks, already asked or rated).
     """
-    if (answer.kind not in ANSWER_KINDS or answer.channel not in SMS_CHANNELS
+    asking = SMS_CHANNELS | CALL_CHANNELS
+    if (answer.kind not in ANSWER_KINDS or answer.channel not in asking
             or not answer.address or answer.case_id is None):
         return None
     if await already_asked(session, answer):
@@ -88,10 +99,13 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
     case = await session.get(Case, answer.case_id)
     if case is None:
         return None
+    channel = answer.channel
+    if voice_channel and case.channel in CALL_CHANNELS:
+        channel = voice_channel  # 回访 of a phone case: a call, also to a mobile
     values = {"number": case.number, "days": str(window_days)}
-    request = Notice(case_id=case.id, kind=REQUEST_KIND, channel=answer.channel,
+    request = Notice(case_id=case.id, kind=REQUEST_KIND, channel=channel,
                      address=answer.address, text=render_notice(
-                         REQUEST_KIND, answer.channel, values, language=case.language),
+                         REQUEST_KIND, channel, values, language=case.language),
                      template_values=values, status=NoticeStatus.PENDING, essential=False,
                      attempts=0, created_at=now, next_attempt_at=now, sent_at=None,
                      provider_ref=None, last_error=None)
@@ -99,7 +113,7 @@ async def request_rating(session: AsyncSession, answer: Notice, *, now: datetime
     await session.flush()
     session.add(Event(case_id=case.id, at=now, actor=ACTOR, action="rating_requested",
                       from_state=None, to_state=None, reason=None, deadline=None,
-                      data={"notice": request.id, "channel": answer.channel,
+                      data={"notice": request.id, "channel": channel,
                             "answer_notice": answer.id, "window_days": window_days}))
     return request
 

@@ -30,20 +30,29 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contract.clock import Clock
 from contract.envelope import Channel, TryLater
-from contract.notice import Deliverer, SendError
+from contract.notice import Deliverer, Heard, SendError
 from contract.notice import Notice as WireNotice
-from forwarder.callbacks import request_rating
-from forwarder.outbox_rules import DispatchReport, RetryPolicy, backoff_delay, exhausted
+from forwarder.callbacks import CHOICES, REQUEST_KIND, record_callback, request_rating
+from forwarder.outbox_rules import (
+    CallPolicy,
+    DispatchReport,
+    RetryPolicy,
+    exhausted,
+    is_call,
+    retry_at,
+)
 from forwarder.outbox_states import add_event, cancel, mark_failed, mark_retry, mark_sent, opted_out
 from forwarder.outbox_states import record_status as _record_status
 from registrar.models import Case, Notice, NoticeStatus
+from registrar.models_cockpit import CallbackRating
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,10 @@ class _Outcome:
     error: str = ""
     retryable: bool = False
     code: str = ""
+    heard: bool = False
+    """A call answered and played to its end (``Heard``): delivered, not only sent."""
+    key: str = ""
+    """The key a callee pressed in a keypad call-back."""
 
 
 class OutboxDispatcher:
@@ -73,7 +86,8 @@ class OutboxDispatcher:
                  deliverers: Mapping[str, Deliverer], clock: Clock, *,
                  policy: RetryPolicy | None = None, sms_channel: str = Channel.SMS_MODEM,
                  rand: Callable[[], float] = random.random,
-                 callback_window_days: int = 7) -> None:
+                 callback_window_days: int = 7, calls: CallPolicy | None = None,
+                 voice_channel: str = "") -> None:
         self._sessionmaker = sessionmaker
         self._deliverers = dict(deliverers)
         self._clock = clock
@@ -81,6 +95,9 @@ class OutboxDispatcher:
         self._sms_channel = sms_channel
         self._rand = rand
         self._callback_window_days = callback_window_days
+        self.calls = calls or CallPolicy()
+        """When notices spoken in a call may ring, and how often one is tried."""
+        self._voice_channel = voice_channel
         self._wake = asyncio.Event()
 
     def poke(self) -> None:
@@ -121,9 +138,13 @@ class OutboxDispatcher:
         """
         try:
             async with self._sessionmaker.begin() as session:
-                await _record_status(session, ref, status, error_code, now=self._clock.now(),
-                                     sms_channel=self._sms_channel,
-                                     usable_channels=self._deliverers.keys())
+                now = self._clock.now()
+                changed = await _record_status(session, ref, status, error_code, now=now,
+                                               sms_channel=self._sms_channel,
+                                               usable_channels=self._deliverers.keys(),
+                                               again=self._again)
+                if changed is not None:
+                    await self._ask_rating(session, changed, now)
         except (OperationalError, DBAPIError, OSError) as exc:
             log.exception("outbox: could not record delivery status %r for %r", status, ref)
             raise TryLater(str(exc)) from exc
@@ -159,10 +180,17 @@ class OutboxDispatcher:
         now = self._clock.now()
         before = notice.status
         reclaimed = before == NoticeStatus.SENDING
-        if reclaimed and exhausted(self.policy, notice.attempts):
+        if reclaimed and self._spent(notice):
             # The last allowed attempt died with its worker: no more tries.
             await self._fail(session, notice, error="worker stopped during the last attempt "
                              "(lease expired)", code="lease_expired", report=report)
+            return None
+        if is_call(self.calls, notice.channel) and (at := self.calls.next_opening(now)) > now:
+            # Nobody's phone rings at night or on a day off: the call waits, no attempt spent.
+            notice.next_attempt_at = at
+            add_event(session, notice, "notice_deferred", now=now, from_state=before,
+                      reason="非工作时间不外呼", deadline=at)
+            report.deferred += 1
             return None
         if not notice.essential and await opted_out(session, notice):
             cancel(session, notice, now=now, reason="诉求人已退订非必要通知")
@@ -187,7 +215,7 @@ class OutboxDispatcher:
         if not notice.address:
             return None, "notice has no address"
         return WireNotice(notice_id=notice.id, channel=channel, address=notice.address,
-                          text=notice.text, case_number=number or ""), ""
+                          text=notice.text, case_number=number or "", kind=notice.kind), ""
 
     # -- step 2 -----------------------------------------------------------------------------
 
@@ -196,7 +224,7 @@ class OutboxDispatcher:
             return _Outcome(error=claim.problem, retryable=False, code="undeliverable")
         deliverer = self._deliverers[claim.wire.channel]
         try:
-            ref = await deliverer.deliver(claim.wire)
+            result = await deliverer.deliver(claim.wire)
         except SendError as exc:
             log.warning("outbox: notice %s on %s failed (%s, retryable=%s): %s",
                         claim.notice_id, claim.wire.channel, exc.code, exc.retryable, exc)
@@ -207,7 +235,9 @@ class OutboxDispatcher:
                           claim.wire.channel, claim.notice_id)
             return _Outcome(error=f"unexpected {type(exc).__name__}: {exc}", retryable=True,
                             code="unexpected")
-        return _Outcome(ref=ref or f"{claim.wire.channel}:{claim.notice_id}")
+        if isinstance(result, Heard):
+            return _Outcome(ref=result.ref, heard=True, key=result.key)
+        return _Outcome(ref=result or f"{claim.wire.channel}:{claim.notice_id}")
 
     # -- step 3 -----------------------------------------------------------------------------
 
@@ -221,19 +251,23 @@ class OutboxDispatcher:
             ours = notice.status == NoticeStatus.SENDING and notice.attempts == claim.attempt
             if outcome.ref is not None:
                 self._record_sent(session, notice, outcome.ref, ours=ours, report=report)
+                if outcome.heard and notice.status == NoticeStatus.SENT:
+                    notice.status = NoticeStatus.DELIVERED
+                    add_event(session, notice, "notice_delivered", now=now,
+                              from_state=NoticeStatus.SENT, provider_status="heard")
+                if outcome.key:
+                    await self._keyed(session, notice, outcome.key)
                 # R12 回访: an answer that reached the citizen by SMS asks for a rating (also when
                 # its delivery report overtook us; ``request_rating`` asks once per case).
-                reached = notice.status in (NoticeStatus.SENT, NoticeStatus.DELIVERED)
-                if reached and await request_rating(session, notice, now=now,
-                                                    window_days=self._callback_window_days):
-                    self.poke()
+                await self._ask_rating(session, notice, now)
                 return
             if not ours:
                 log.warning("outbox: result for notice %s dropped: another claim holds it (%s)",
                             notice.id, notice.status)
                 return
-            if outcome.retryable and not exhausted(self.policy, notice.attempts):
-                at = now + backoff_delay(self.policy, notice.attempts, rand=self._rand)
+            if outcome.retryable and not self._spent(notice):
+                at = retry_at(self.policy, notice.attempts, now, calls=self.calls,
+                              channel=notice.channel, rand=self._rand)
                 mark_retry(session, notice, now=now, at=at, error=outcome.error, code=outcome.code)
                 report.retried += 1
                 return
@@ -258,11 +292,46 @@ class OutboxDispatcher:
             notice.sent_at = notice.sent_at or now
         return False
 
+    async def _ask_rating(self, session: AsyncSession, notice: Notice, now: datetime) -> None:
+        """R12 回访 once an answer reached the citizen: sent by SMS, or heard in a call (a call
+        only queued at the provider has reached nobody yet)."""
+        reached = notice.status == NoticeStatus.DELIVERED or (
+            notice.status == NoticeStatus.SENT and not is_call(self.calls, notice.channel))
+        if reached and await request_rating(session, notice, now=now,
+                                            window_days=self._callback_window_days,
+                                            voice_channel=self._voice_channel):
+            self.poke()
+
+    def _spent(self, notice: Notice) -> bool:
+        """Whether ``notice`` had all the tries its channel allows (fewer for a call)."""
+        return exhausted(self.policy, notice.attempts, calls=self.calls, channel=notice.channel)
+
+    def _again(self, notice: Notice, now: datetime) -> datetime | None:
+        """When a call reported unanswered rings again; None when its tries are spent."""
+        if self._spent(notice):
+            return None
+        return retry_at(self.policy, notice.attempts, now, calls=self.calls,
+                        channel=notice.channel, rand=self._rand)
+
+    async def _keyed(self, session: AsyncSession, notice: Notice, key: str) -> None:
+        """The key pressed in a keypad call-back, recorded like the SMS reply (R12)."""
+        if notice.kind != REQUEST_KIND or not key.isdigit() or int(key) not in CHOICES:
+            log.warning("outbox: key %r on notice %s (%s) is no rating; ignored", key, notice.id,
+                        notice.kind)
+            return
+        answered = await session.execute(select(
+            exists().where(CallbackRating.request_notice_id == notice.id)))
+        if answered.scalar():  # a repeated result of the same call: rated once
+            return
+        await record_callback(session, notice, int(key), via=notice.channel, now=self._clock.now())
+
     async def _fail(self, session: AsyncSession, notice: Notice, *, error: str, code: str,
                     report: DispatchReport) -> None:
+        # A keypad call-back nobody answered is given up: no rating, no SMS instead.
+        keypad = notice.kind == REQUEST_KIND and is_call(self.calls, notice.channel)
         copy = await mark_failed(session, notice, now=self._clock.now(), error=error, code=code,
                                  sms_channel=self._sms_channel,
-                                 usable_channels=self._deliverers.keys())
+                                 usable_channels=self._deliverers.keys(), fallback=not keypad)
         report.failed += 1
         if copy is not None:
             report.fallbacks += 1

@@ -9,9 +9,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from contract.contact_kinds import channel_for, kind_for
+from contract.contact_kinds import VOICE_CHANNELS, channel_for, kind_for
 from registrar.models import NoticeStatus
 
 ACTOR = "outbox"
@@ -45,6 +46,57 @@ class RetryPolicy:
             raise ValueError("lease and concurrency must be positive")
 
 
+_CITY = ZoneInfo("Asia/Shanghai")
+
+
+def _every_day(day: date) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """When notices spoken in a phone call may ring, and how often one is tried.
+
+    A call is a person's phone ringing: not at night, not on a day off (the
+    working-day calendar the deadlines use), and not eight times in a row.
+    """
+
+    attempts: int = 3
+    """Tries in all (busy, no answer, hung up before the end); then the next contact."""
+    retry_after: timedelta = timedelta(minutes=10)
+    """Least wait after an unanswered call (the backoff's doubling may make it longer)."""
+    opens: time = time(9)
+    closes: time = time(20)
+    working_day: Callable[[date], bool] = _every_day
+    tz: ZoneInfo = _CITY
+    channels: frozenset[str] = frozenset(str(c) for c in VOICE_CHANNELS)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.opens >= self.closes:
+            raise ValueError("need attempts >= 1 and opens < closes")
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """``moment`` itself when a call may ring then, else the next time one may."""
+        local = moment.astimezone(self.tz)
+        day = local.date()
+        for _ in range(400):  # the calendar knows at most a year ahead; never loop forever
+            if self.working_day(day):
+                start = datetime.combine(day, self.opens, tzinfo=self.tz)
+                end = datetime.combine(day, self.closes, tzinfo=self.tz)
+                if local < start:
+                    return start
+                if local < end:
+                    return local
+            day += timedelta(days=1)
+            local = datetime.combine(day, time(0), tzinfo=self.tz)
+        return local
+
+
+def is_call(policy: CallPolicy | None, channel: str) -> bool:
+    """Whether a notice on ``channel`` is a phone call under ``policy``."""
+    return policy is not None and channel in policy.channels
+
+
 def backoff_delay(policy: RetryPolicy, attempts: int, *,
                   rand: Callable[[], float] = random.random) -> timedelta:
     """Wait before the next try after ``attempts`` failed ones: 30 s, 60 s, 120 s … capped."""
@@ -55,9 +107,24 @@ def backoff_delay(policy: RetryPolicy, attempts: int, *,
     return delay
 
 
-def exhausted(policy: RetryPolicy, attempts: int) -> bool:
-    """True when ``attempts`` tries were all the policy allows."""
+def exhausted(policy: RetryPolicy, attempts: int, *, calls: CallPolicy | None = None,
+              channel: str = "") -> bool:
+    """True when ``attempts`` tries were all the policy allows (fewer for a phone call)."""
+    if is_call(calls, channel):
+        assert calls is not None
+        return attempts >= min(policy.max_attempts, calls.attempts)
     return attempts >= policy.max_attempts
+
+
+def retry_at(policy: RetryPolicy, attempts: int, now: datetime, *, calls: CallPolicy | None = None,
+             channel: str = "", rand: Callable[[], float] = random.random) -> datetime:
+    """When a notice that failed ``attempts`` times is tried again: after the backoff, and a
+    call no sooner than ``retry_after`` and only when calls may ring."""
+    delay = backoff_delay(policy, attempts, rand=rand)
+    if is_call(calls, channel):
+        assert calls is not None
+        return calls.next_opening(now + max(delay, calls.retry_after))
+    return now + delay
 
 
 # The contact kind ↔ channel table lives in the contract (one table for every user).
@@ -68,11 +135,15 @@ contact_kind = kind_for
 DELIVERED_STATUSES = frozenset({"delivered", "read"})
 FAILED_STATUSES = frozenset({"undelivered", "failed"})
 IN_FLIGHT_STATUSES = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving",
-                                "received"})
+                                "received", "initiated", "ringing", "in-progress", "answered"})
+UNANSWERED_STATUSES = frozenset({"busy", "no-answer", "canceled", "unheard"})
+"""A call's end that calls for another try: Twilio's call statuses, and ``unheard`` (answered,
+but hung up before the notice was played to the end)."""
 
 
 def provider_outcome(status: str) -> NoticeStatus | None:
-    """A provider's delivery status (Twilio's words) as ours; ``None``: nothing to record yet.
+    """A provider's delivery status (Twilio's words) as ours; ``None``: nothing to record yet;
+    PENDING: a call nobody (fully) answered, to be tried again.
 
     https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
     """
@@ -83,6 +154,8 @@ def provider_outcome(status: str) -> NoticeStatus | None:
         return NoticeStatus.FAILED
     if word in IN_FLIGHT_STATUSES:
         return None
+    if word in UNANSWERED_STATUSES:
+        return NoticeStatus.PENDING
     raise ValueError(f"unknown delivery status {status!r}")
 
 
@@ -97,6 +170,8 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
+    deferred: int = 0
+    """Calls due outside calling hours, put off to the next opening (no attempt counted)."""
     fallbacks: int = 0
     errors: int = 0
     """Results that could not be recorded (the database went away); their lease runs out."""

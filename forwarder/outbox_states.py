@@ -9,7 +9,7 @@ the next way the citizen gave to reach them (``CaseContact.rank`` order).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
 from config.settings import ConfigError
+from forwarder.callbacks import REQUEST_KIND
 from forwarder.outbox_rules import ACTOR, contact_kind, delivery_channel, provider_outcome
 from registrar.models import Case, CaseContact, Contact, Event, Notice, NoticeStatus
 
@@ -83,12 +84,16 @@ def mark_retry(session: AsyncSession, notice: Notice, *, now: datetime, at: date
 
 async def mark_failed(session: AsyncSession, notice: Notice, *, now: datetime, error: str,
                       code: str, sms_channel: str,
-                      usable_channels: Collection[str] | None) -> Notice | None:
-    """FAILED for good, then the fallback copy (returned) if the citizen left another way."""
+                      usable_channels: Collection[str] | None,
+                      fallback: bool = True) -> Notice | None:
+    """FAILED for good, then the fallback copy (returned) if the citizen left another way
+    (none when ``fallback`` is False: a keypad call-back nobody answered is given up)."""
     before = notice.status
     notice.status, notice.next_attempt_at, notice.last_error = NoticeStatus.FAILED, None, error
-    copy = await enqueue_fallback(session, notice, now=now, sms_channel=sms_channel,
-                                  usable_channels=usable_channels)
+    copy = None
+    if fallback:
+        copy = await enqueue_fallback(session, notice, now=now, sms_channel=sms_channel,
+                                      usable_channels=usable_channels)
     add_event(session, notice, "notice_failed", now=now, from_state=before, reason=error,
               code=code, fallback=copy.id if copy is not None else None)
     return copy
@@ -176,13 +181,18 @@ async def find_by_ref(session: AsyncSession, ref: str) -> Notice | None:
 
 async def record_status(session: AsyncSession, ref: str, status: str, error_code: str | None, *,
                         now: datetime, sms_channel: str,
-                        usable_channels: Collection[str] | None) -> Notice | None:
+                        usable_channels: Collection[str] | None,
+                        again: Callable[[Notice, datetime], datetime | None] | None = None,
+                        ) -> Notice | None:
     """Apply a provider's delivery report; return the notice when its status changed.
 
     ``delivered`` moves a sent (or still sending) notice to DELIVERED;
     ``undelivered``/``failed`` make it FAILED and fall back; in-flight words
     (queued, sent…) change nothing. A failure after "delivered" wins: one part of
-    a long SMS failing means the citizen did not get the whole notice.
+    a long SMS failing means the citizen did not get the whole notice. A call
+    nobody answered (``busy``, ``no-answer``, ``unheard``…) is tried again at
+    the time ``again`` gives, or fails when it gives None (attempts spent); a
+    call already delivered stays delivered.
     """
     try:
         outcome = provider_outcome(status)
@@ -196,6 +206,9 @@ async def record_status(session: AsyncSession, ref: str, status: str, error_code
         log.warning("outbox: delivery report %r for unknown notice %r", status, ref)
         return None
     before = notice.status
+    if outcome is NoticeStatus.PENDING and before in (NoticeStatus.SENT, NoticeStatus.SENDING):
+        return await _call_unanswered(session, notice, status, now=now, sms_channel=sms_channel,
+                                      usable_channels=usable_channels, again=again)
     if outcome is NoticeStatus.DELIVERED and before in (NoticeStatus.SENT, NoticeStatus.SENDING):
         notice.status = NoticeStatus.DELIVERED
         notice.sent_at = notice.sent_at or now
@@ -212,3 +225,18 @@ async def record_status(session: AsyncSession, ref: str, status: str, error_code
     log.info("outbox: delivery report %r for notice %s in state %s ignored", status, notice.id,
              before)
     return None
+
+
+async def _call_unanswered(session: AsyncSession, notice: Notice, status: str, *, now: datetime,
+                           sms_channel: str, usable_channels: Collection[str] | None,
+                           again: Callable[[Notice, datetime], datetime | None] | None) -> Notice:
+    """A call the provider reports unanswered: another try later, or FAILED when none is left."""
+    error = f"call not answered: {status}"
+    at = again(notice, now) if again is not None else None
+    if at is not None:
+        mark_retry(session, notice, now=now, at=at, error=error, code=f"call_{status}")
+        return notice
+    await mark_failed(session, notice, now=now, error=f"gave up after {notice.attempts} attempts: "
+                      f"{error}", code=f"call_{status}", sms_channel=sms_channel,
+                      usable_channels=usable_channels, fallback=notice.kind != REQUEST_KIND)
+    return notice

@@ -120,6 +120,8 @@ class Context:
     clock: Clock
     due: DuePolicy
     sms_channel: str = Channel.SMS_MODEM
+    voice_channel: str = ""
+    """Where a landline's notices are spoken (``worker.voice_channel``); empty: SMS."""
     contest_days: int = 5
     """Working days a unit has to contest a notice or warning (settings ``[supervision]``)."""
     revisions: tuple[Clocks, ...] = field(default_factory=default_revisions)
@@ -242,11 +244,13 @@ async def answer_split_parent(session: AsyncSession, parent_id: int, actor: Acto
     move_case(session, parent, "answered", actor, now=now, data=data)
 
 
-async def citizen_route(session: AsyncSession, case: Case, sms_channel: str) -> tuple[str, str | None]:
+async def citizen_route(session: AsyncSession, case: Case, sms_channel: str,
+                        voice_channel: str = "") -> tuple[str, str | None]:
     """The channel and address a notice to the citizen goes to: the original channel.
 
     SMS, fax and email items are answered where they came from; web and phone
-    items on the contact the citizen left (SMS to a phone, or email).
+    items on the contact the citizen left (SMS to a phone, a call to a landline
+    when ``voice_channel`` is set, or email).
     """
     if case.channel in (Channel.SMS_MODEM, Channel.SMS_TWILIO, Channel.FAX, Channel.EMAIL):
         return case.channel, case.reply_address
@@ -255,13 +259,14 @@ async def citizen_route(session: AsyncSession, case: Case, sms_channel: str) -> 
         .where(CaseContact.case_id == case.id).order_by(CaseContact.rank))).scalars().first()
     if contact is None:
         return case.channel, None
-    return channel_for(contact.kind, sms_channel=sms_channel), contact.address
+    return channel_for(contact.kind, sms_channel=sms_channel, voice_channel=voice_channel,
+                       address=contact.address), contact.address
 
 
 async def notify_citizen(session: AsyncSession, ctx: Context, case: Case, kind: str, *,
                          now: datetime, essential: bool = True, **values: str) -> Notice:
     """Queue a notice for the citizen on the original channel (one transaction with the action)."""
-    channel, address = await citizen_route(session, case, ctx.sms_channel)
+    channel, address = await citizen_route(session, case, ctx.sms_channel, ctx.voice_channel)
     filled = {"number": case.number, **values}
     text = render_notice(kind, channel, filled, language=case.language)
     notice = Notice(case_id=case.id, kind=kind, channel=channel, address=address, text=text,

@@ -225,6 +225,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     def workflow_context() -> Context:
         return Context(clock=the_clock, due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
+                       voice_channel=settings.worker.voice_channel,
                        contest_days=settings.supervision.contest_days,
                        revisions=app[keys.REGULATION])
 

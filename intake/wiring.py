@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -33,8 +33,9 @@ from desks.console.hub import to_consoles
 from desks.console.presence import status_message
 from forwarder.bulletin_render import renderer as bulletin_renderer
 from forwarder.bulletins import bulletin_worker
+from forwarder.due import CalendarDuePolicy
 from forwarder.outbox import OutboxDispatcher, outbox_worker
-from forwarder.outbox_rules import RetryPolicy
+from forwarder.outbox_rules import CallPolicy, RetryPolicy
 from forwarder.sweeper import Sweeper, sweeper_worker
 from forwarder.workflow_base import Context
 from intake import keys
@@ -106,6 +107,13 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
                         api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS])
 
 
+def call_policy(settings: Settings, due: CalendarDuePolicy) -> CallPolicy:
+    """Outbound calls ring on the deadlines' working days within ``worker.call_hours``."""
+    opens, closes = (time.fromisoformat(t) for t in settings.worker.call_hours)
+    return CallPolicy(attempts=settings.worker.call_attempts, opens=opens, closes=closes,
+                      working_day=due.calendar.is_working_day, tz=settings.tz)
+
+
 def enabled_channels(settings: Settings) -> list[tuple[ChannelSpec[Any], Any]]:
     """The registry's channels whose section is enabled, each with its settings."""
     chosen = []
@@ -141,16 +149,24 @@ def install(app: web.Application, settings: Settings, roles: frozenset[str],
             dispatcher = OutboxDispatcher(app[keys.SESSIONMAKER], deliverers, app[keys.CLOCK],
                                           policy=policy, sms_channel=worker.sms_channel,
                                           callback_window_days=settings.supervision
-                                          .callback_window_days)
+                                          .callback_window_days,
+                                          calls=call_policy(settings, app[keys.DUE]),
+                                          voice_channel=worker.voice_channel)
             app[keys.OUTBOX] = dispatcher
             if WORKER in roles and settings.worker.outbox_enabled:
                 await stack.enter_async_context(
                     outbox_worker(dispatcher, interval_s=settings.worker.outbox_interval_s))
                 app[keys.INTAKE].on_commit = dispatcher.poke
                 log.info("outbox worker running; deliverers: %s", ", ".join(sorted(deliverers)))
+                if worker.voice_channel and worker.voice_channel not in deliverers:
+                    log.warning("worker.voice_channel = %r, but that channel places no calls here "
+                                "(sip: outbound_uri and the sip role; twilio_voice: outbound_from)"
+                                ": notices to landlines fall back to the next contact",
+                                worker.voice_channel)
             if WORKER in roles and settings.worker.sweeper_enabled:
                 sweeper = Sweeper(app[keys.SESSIONMAKER], Context(
                     clock=app[keys.CLOCK], due=app[keys.DUE], sms_channel=settings.worker.sms_channel,
+                    voice_channel=settings.worker.voice_channel,
                     revisions=app[keys.REGULATION]))
                 await stack.enter_async_context(
                     sweeper_worker(sweeper, interval_s=settings.worker.sweeper_interval_s))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pjsua2 as pj
 
 from channels.sip import caller, prompts, spool
+from channels.sip.media_call import MediaCall
 from channels.sip.menu import (
     Action,
     Answered,
@@ -83,7 +84,7 @@ class AgentLeg(pj.Call):  # type: ignore[misc]
                 return
 
 
-class PhoneCall(pj.Call):  # type: ignore[misc]
+class PhoneCall(MediaCall):
     """A caller on the line, driven by its ``Menu``."""
 
     def __init__(self, line: Line, call_id: int, asserted: str) -> None:
@@ -97,8 +98,6 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.menu = Menu(anonymous=self.caller.anonymous, choice_timeout_s=cfg.choice_timeout_s,
                          digit_timeout_s=cfg.digit_timeout_s, max_record_s=cfg.max_record_s,
                          readback_times=cfg.readback_times)
-        self.media: Any = None
-        self.player: Any = None
         self.recorder: Any = None
         self.record_started = 0.0
         self.last_voice = 0.0
@@ -134,15 +133,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 self._emergency_result(ok=False, code=0, reason="caller_gone")
             self.line.call_ended(self)
 
-    def onCallMediaState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        for index, media in enumerate(ci.media):
-            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                first = self.media is None
-                self.media = self.getAudioMedia(index)
-                if first:
-                    self.feed(Answered())
-                return
+    def answered(self) -> None:
+        self.feed(Answered())
 
     def onDtmfDigit(self, prm: Any) -> None:
         digit = str(prm.digit)[:1]
@@ -153,13 +145,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
     # Events and actions ----------------------------------------------------------------------
     def feed(self, event: Event) -> None:
         """Hand ``event`` to the menu and carry out what it decides."""
-        for action in self.menu.handle(event):
-            try:
-                self._do(action)
-            except pj.Error as exc:  # a call torn down under us: the menu sees the hang-up next
-                log.warning("call %s: %s failed: %s", self.key, type(action).__name__, exc.info())
+        self.carry_out(self.menu.handle(event))
 
-    def _do(self, action: Action) -> None:
+    def do(self, action: Action) -> None:
         if isinstance(action, Play):
             self._play(action)
         elif isinstance(action, StartTimer):
@@ -179,14 +167,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         elif isinstance(action, HangUp) and not self.ended:
             self.hangup(pj.CallOpParam(True))
 
-    def _stop_player(self) -> None:
-        if self.player is not None and self.media is not None:
-            with contextlib.suppress(pj.Error):
-                self.player.stopTransmit(self.media)
-        self.player = None
-
     def _play(self, action: Play) -> None:
-        self._stop_player()
         paths: list[str] = []
         for item in action.items:
             if item.startswith("say:"):
@@ -196,19 +177,12 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 paths.append(str(prompts.path(item)))
         seconds = sum(self.line.seconds(p) for p in paths)
         log.info("call %s plays %s", self.key, " ".join(action.items))
-        if self.media is not None and paths:
-            player = pj.AudioMediaPlayer()
-            if len(paths) == 1:
-                player.createPlayer(paths[0], pj.PJMEDIA_FILE_NO_LOOP)
-            else:
-                player.createPlaylist(paths, "menu", pj.PJMEDIA_FILE_NO_LOOP)
-            player.startTransmit(self.media)
-            self.player = player
+        self.start_player(paths)
         # The prompt's end is known from the WAVs' lengths: no callback from the media thread.
         self.line.timer(seconds + 0.1, self, ("prompt", action.token))
 
     def _record(self) -> None:
-        self._stop_player()
+        self.stop_player()
         self.line.send({"op": "record_start", "call": self.key, "sip_call_id": self.sip_call_id,
                         "caller": self.caller.number, "display_name": self.caller.display_name})
         recorder = pj.AudioMediaRecorder()
@@ -241,7 +215,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             self.feed(Silence())
 
     def _release_media(self) -> None:
-        self._stop_player()
+        self.stop_player()
         self.media = None
 
     # Agents ------------------------------------------------------------------------------------
@@ -334,7 +308,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             return
         if leg is not self.agent or self.media is None or self.ended:
             return
-        self._stop_player()
+        self.stop_player()
         self.media.startTransmit(leg.media)
         leg.media.startTransmit(self.media)
         self.line.send({"op": "agent_busy", "agent": leg.uri, "busy": True, "call": self.key})

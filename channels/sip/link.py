@@ -14,11 +14,13 @@ Worker → service:
     ``agent_next`` {id, call, caller}         → the same, the next agent (``more`` was true)
     ``agent_busy`` {agent, busy, call}        bridged (busy) / done with that agent
     ``call`` {calls}                          how many calls it holds now
+    ``dialed`` {id, result, key, code}        an outbound call ended (``outcall_script.Result``)
     ``call_ended`` {call}                     a caller's call is over (no more emergency key)
     ``emergency_result`` {ref, call, ok, code, reason, caller, display_name}
                                               how an emergency transfer ended (R3.8)
 Service → worker: the answers above, ``stop``, and
     ``emergency`` {ref, call, uri}            hand the live call to an emergency line
+    ``dial`` {id, uri, items, ask, ring_s, key_timeout_s}  place an outbound call
 """
 
 from __future__ import annotations

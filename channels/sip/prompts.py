@@ -41,6 +41,9 @@ TEXTS: dict[str, str] = {
     "invalid_choice": "输入有误。",
     "goodbye": "感谢您的来电，再见。",
     "busy": "线路繁忙，请稍后再拨。",
+    "outcall_intro": "您好，这里是一二三四五热线。您的受理编号是：",
+    "outcall_repeat": "重听请按一，结束请挂机。",
+    "rating_thanks": "感谢您的评价，再见。",
     **{f"digit_{i}": ch for i, ch in enumerate(DIGITS)},
 }
 
@@ -62,7 +65,8 @@ def speakable(text: str) -> str:
     return "".join(DIGITS[int(c)] if c.isascii() and c.isdigit() else c for c in text)
 
 
-def synthesize(text: str, target: Path, *, tone: bool = False, silence_s: float = 0.0) -> None:
+def synthesize(text: str, target: Path, *, tone: bool = False, silence_s: float = 0.0,
+               voice: str = VOICE) -> None:
     """Write ``text`` (or ``silence_s`` of silence) as an 8 kHz mono WAV at ``target``.
 
     Needs ``espeak-ng`` (and ``sox`` for the telephone band and the beep);
@@ -80,7 +84,7 @@ def synthesize(text: str, target: Path, *, tone: bool = False, silence_s: float 
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise FileNotFoundError("espeak-ng")
-    subprocess.run([espeak, "-v", VOICE, "-s", "150", "-w", str(raw), speakable(text)],
+    subprocess.run([espeak, "-v", voice, "-s", "150", "-w", str(raw), speakable(text)],
                    check=True, capture_output=True, timeout=30)
     if sox is None:
         raw.replace(target)  # pjmedia resamples espeak's 22.05 kHz itself

@@ -22,6 +22,7 @@ import subprocess
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 from channels.sip import audio, prompts
@@ -195,17 +196,20 @@ class LineService:
                                                          in_reply=True) or ""
         except TryLater:
             return {"text": "", "wav": None}
-        return {"text": text, "wav": await self._speak(text)}
+        return {"text": text, "wav": await self.speak(text)}
 
-    async def _speak(self, text: str) -> str | None:
-        """The status text as a WAV the worker can play (espeak-ng), cached by its words."""
-        target = self.tts_dir / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.wav"
+    async def speak(self, text: str) -> str | None:
+        """``text`` (a status, a notice) as a WAV the worker can play (espeak-ng with
+        ``tts_voice``), cached by its words; None when no speech engine works here."""
+        voice = self.settings.tts_voice
+        key = hashlib.sha256(f"{voice}\n{text}".encode()).hexdigest()[:24]
+        target = self.tts_dir / f"{key}.wav"
         if target.exists():
             return str(target)
         try:
-            await asyncio.to_thread(prompts.synthesize, text, target)
+            await asyncio.to_thread(partial(prompts.synthesize, text, target, voice=voice))
         except (OSError, subprocess.SubprocessError) as exc:
-            log.warning("sip: cannot speak a status (%s); the caller hears a fixed prompt", exc)
+            log.warning("sip: cannot speak %r… (%s)", text[:20], exc)
             return None
         return str(target)
 

@@ -93,6 +93,17 @@ class SipSettings(StrictSettings):
     trunk_address: str = ""
     """The trunk's or PBX's IP: Kamailio never rate-limits it."""
 
+    # Outbound calls: answers read to landlines and 回访 keypad menus ([worker] voice_channel
+    # = "phone"). Empty outbound_uri: the line places no calls.
+    outbound_uri: str = ""
+    """Where a citizen's number is dialled: ``sip:{national}@trunk.example.cn:5060``
+    (``{national}``: 059187654321, ``{e164}``: +8659187654321), through the trunk or PBX."""
+    outbound_ring_s: float = Field(30.0, ge=5, le=120)
+    """Let it ring this long; then the call counts as unanswered and is tried again later."""
+    tts_voice: str = "cmn-latn-pinyin"
+    """The espeak-ng voice that speaks a notice's text (offline); a site with another engine
+    records its prompts itself and replaces ``espeak-ng`` on the PATH."""
+
     # Kamailio's dispatcher in front of a pool.
     kamailio_port: int = Field(5060, ge=1, le=65535)
     kamailio_invites_per_2s: int = Field(30, ge=1, le=10000)
@@ -153,6 +164,19 @@ class SipSettings(StrictSettings):
                 ipaddress.ip_address(value)
             except ValueError as exc:
                 raise ValueError(f"not an IP address: {value!r}") from exc
+        return value
+
+    @field_validator("outbound_uri")
+    @classmethod
+    def _outbound(cls, value: str) -> str:
+        if value and not (value.startswith(("sip:", "sips:"))
+                          and ("{national}" in value or "{e164}" in value)):
+            raise ValueError("outbound_uri must be a sip: URI with {national} or {e164}")
+        if value:
+            try:
+                value.format(national="0", e164="+0")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"outbound_uri: {exc}") from exc
         return value
 
     @model_validator(mode="after")

@@ -1,10 +1,12 @@
-"""The phone line as a registered channel: a pool of SIP workers where the ``sip`` role runs."""
+"""The phone line as a registered channel: a pool of SIP workers where the ``sip`` role runs,
+and, with ``outbound_uri``, the outbox's deliverer of calls (``outbound.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from channels.sip.outbound import SipCallDeliverer
 from channels.sip.service import LineService
 from channels.sip.settings import SipSettings
 from channels.sip.spool import Spool
@@ -29,9 +31,11 @@ async def _start(settings: SipSettings, ports: ChannelPorts,
             first = pool.workers[0].port
             lines = tuple(f"SIP worker {w.index} on udp:{settings.host}:{w.port} (pid {w.pid})"
                           for w in pool.workers)
+            # Outbound calls (answers to landlines, 回访 keypad menus) where a trunk URI is set.
+            calls = (SipCallDeliverer(settings, pool, service),) if settings.outbound_uri else ()
             yield Started(ports={ROLE: first, **{f"worker{w.index}": w.port for w in pool.workers}},
                           listening=(f"phone line sip:{settings.number}@{settings.host}:{first}",
-                                     *lines))
+                                     *lines), deliverers=calls)
     finally:
         if stop_serving is not None:
             stop_serving()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -22,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from channels.sip.link import MAX_LINE, WorkerConfig, decode, encode
+from channels.sip.link import MAX_LINE, Message, WorkerConfig, decode, encode
 from channels.sip.service import LineService
 from channels.sip.settings import SipSettings
 
@@ -42,6 +43,12 @@ class Worker:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     process: asyncio.subprocess.Process | None = None
     writer: asyncio.StreamWriter | None = None
+    dials: dict[int, asyncio.Future[Message]] = field(default_factory=dict)
+    """Outbound calls placed on this worker, by request id, until its ``dialed`` answer."""
+
+
+class LineDown(Exception):
+    """No worker could place the call (none running, or one died during it)."""
 
 
 def worker_config(settings: SipSettings, index: int, spool_dir: Path) -> WorkerConfig:
@@ -68,6 +75,7 @@ class WorkerPool:
         service.to_worker = self.send_to
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._dial_ids = itertools.count(1)
 
     async def start(self) -> None:
         """Start every worker and wait until each answers on its SIP port."""
@@ -77,6 +85,27 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(self._renew(), name="sip-agent-leases"))
         async with asyncio.timeout(READY_TIMEOUT_S):
             await asyncio.gather(*(w.ready.wait() for w in self.workers))
+
+    async def dial(self, request: Message, *, timeout_s: float) -> Message:
+        """Place one outbound call on the least busy worker; its ``dialed`` answer.
+
+        Raises ``LineDown`` when no worker runs or the one placing it died, and
+        ``TimeoutError`` after ``timeout_s`` (the worker hangs up long before).
+        """
+        ready = [w for w in self.workers if w.writer is not None and not w.writer.is_closing()]
+        if not ready:
+            raise LineDown("no SIP worker is running")
+        worker = min(ready, key=lambda w: w.calls + len(w.dials))
+        ident = next(self._dial_ids)
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        worker.dials[ident] = future
+        try:
+            assert worker.writer is not None
+            worker.writer.write(encode({**request, "op": "dial", "id": ident}))
+            async with asyncio.timeout(timeout_s):
+                return await future
+        finally:
+            worker.dials.pop(ident, None)
 
     def send_to(self, index: int, message: dict[str, object]) -> bool:
         """Write ``message`` to worker ``index``; False when it is not running now."""
@@ -149,6 +178,9 @@ class WorkerPool:
         finally:
             logs.cancel()
             worker.writer = None
+            for future in worker.dials.values():  # its outbound calls died with it
+                if not future.done():
+                    future.set_exception(LineDown(f"sip worker {worker.index} exited"))
             writer.close()
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -177,6 +209,11 @@ class WorkerPool:
                 continue
             if message["op"] == "call":
                 worker.calls = int(message.get("calls", 0))
+                continue
+            if message["op"] == "dialed":
+                waiting = worker.dials.get(int(message.get("id", 0)))
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(message)
                 continue
             # Answered in their own task: a slow registration never holds up another call.
             task = asyncio.create_task(self._answer(worker, writer, message))

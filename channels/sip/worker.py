@@ -31,6 +31,8 @@ from channels.sip.call import AgentLeg, PhoneCall
 from channels.sip.gate import Refused, SetupGate, release
 from channels.sip.link import Message, WorkerConfig, WorkerLink
 from channels.sip.menu import AgentsOffered, Discarded, Kept, Registered, StatusText, Timeout
+from channels.sip.outcall import OutboundCall
+from channels.sip.outcall_script import OutScript, Result
 
 log = logging.getLogger("channels.sip.worker")
 MAX_CALLS = 4
@@ -56,7 +58,8 @@ class Line:
         self.config = config
         self.inbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
         self.link = WorkerLink(sock, self.inbox.put)
-        self.calls: dict[str, PhoneCall] = {}
+        self.calls: dict[str, PhoneCall | OutboundCall] = {}
+        """Calls alive, callers' and the line's own outbound ones (``outcall.py``)."""
         self.legs: list[AgentLeg] = []
         self.gate = SetupGate()
         self.parked: list[Refused] = []
@@ -157,6 +160,9 @@ class Line:
             if message is None or message.get("op") == "stop":
                 self.running = False
                 return
+            if message.get("op") == "dial":
+                self._dial(message)
+                continue
             if message.get("op") == "emergency":
                 self._emergency(message)
                 continue
@@ -172,6 +178,8 @@ class Line:
             for uri in message.get("agents", []) if op in ("agents", "agent_next") else []:
                 self.send({"op": "agent_busy", "agent": str(uri), "busy": False, "call": key})
             return
+        if not isinstance(call, PhoneCall):
+            return  # an outbound call asks the service nothing
         if op == "record_done":
             result = message.get("result")
             call.feed(Registered(str(message.get("case", ""))) if result == "registered"
@@ -215,7 +223,7 @@ class Line:
                 call.feed(Timeout(token))
 
     # What calls ask of the line --------------------------------------------------------------
-    def timer(self, seconds: float, call: PhoneCall, what: tuple[str, int]) -> None:
+    def timer(self, seconds: float, call: PhoneCall | OutboundCall, what: tuple[str, int]) -> None:
         heapq.heappush(self.timers, (time.monotonic() + seconds, next(self.ids), call.key, what))
 
     def send(self, message: Message) -> None:
@@ -279,7 +287,31 @@ class Line:
                 return value.strip()
         return ""
 
-    def call_ended(self, call: PhoneCall) -> None:
+    def _dial(self, message: Message) -> None:
+        """The service asks for an outbound call: place it, answer ``dialed`` when it ends."""
+        request = int(message.get("id", 0))
+        if self.alive() >= MAX_CALLS or self.gate.full(self.alive() + 1, time.monotonic()):
+            self.send({"op": "dialed", "id": request, "result": "line_full", "code": 0})
+            return
+        script = OutScript(message=tuple(str(i) for i in message.get("items", ())),
+                           ask=str(message.get("ask", "answer")),
+                           key_timeout_s=float(message.get("key_timeout_s", 6.0)))
+        call = OutboundCall(self, request, script)
+        try:
+            call.dial(str(message.get("uri", "")), float(message.get("ring_s", 30.0)))
+        except pj.Error as exc:  # a URI pjsua cannot take, or no slot after all
+            log.warning("outcall %s to %s: %s", call.key, message.get("uri"), exc.info())
+            self.send({"op": "dialed", "id": request, "result": Result.FAILED, "code": 0})
+            return
+        self.calls[call.key] = call
+        self.send({"op": "call", "calls": len(self.calls)})
+
+    def outcall_ended(self, call: OutboundCall, result: Result, code: int) -> None:
+        self.send({"op": "dialed", "id": call.request, "result": result, "key": call.script.key,
+                   "code": code})
+        self.call_ended(call)
+
+    def call_ended(self, call: PhoneCall | OutboundCall) -> None:
         self.gate.ended()
         self.calls.pop(call.key, None)
         self.dead.append(call)

@@ -8,6 +8,7 @@ mandatory: a webhook that cannot be verified must never be accepted.
 
 from __future__ import annotations
 
+import base64
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -45,6 +46,11 @@ class TwilioVoiceSettings(BaseModel):
     """The site's case-number prefix: callers key only the digits of their number."""
     state_dir: str = ""
     """Where call records live; empty: ``<data_dir>/twilio_voice``."""
+    outbound_from: str = ""
+    """The number outbound calls come from (E.164, one of the account's): answers read to
+    landlines and 回访 keypad menus (``[worker] voice_channel = "twilio_voice"``); empty: none."""
+    outbound_ring_s: int = Field(30, ge=5, le=600)
+    """How long an outbound call rings before Twilio reports ``no-answer``."""
 
     _http_url = field_validator("public_base_url", "api_base_url")(http_url)
     _sid_shape = field_validator("account_sid")(twilio_account_sid)
@@ -54,6 +60,13 @@ class TwilioVoiceSettings(BaseModel):
     def _agent_shape(cls, value: str) -> str:
         if value and not _AGENT.match(value):
             raise ValueError("must be an E.164 number (+8659112345) or a sip: URI")
+        return value
+
+    @field_validator("outbound_from")
+    @classmethod
+    def _from_shape(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\+[1-9][0-9]{6,14}", value):
+            raise ValueError("must be an E.164 number (+8659112345)")
         return value
 
     @model_validator(mode="after")
@@ -72,6 +85,16 @@ class TwilioVoiceSettings(BaseModel):
     def token(self) -> str:
         """The auth token in clear, for signatures and basic auth only."""
         return self.auth_token.get_secret_value()
+
+    def auth_header(self) -> dict[str, str]:
+        """HTTP basic auth for the REST API (the account SID and token)."""
+        pair = f"{self.account_sid}:{self.token}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+    @property
+    def calls_url(self) -> str:
+        """Where outbound calls are created (``calls.create``)."""
+        return f"{self.api_base_url}/2010-04-01/Accounts/{self.account_sid}/Calls.json"
 
     def recording_url(self, recording_sid: str) -> str:
         """The recording as WAV in the REST API (built from the SID, never from a posted URL)."""

@@ -17,7 +17,6 @@ Recordings API: https://www.twilio.com/docs/voice/api/recording
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
 import aiohttp
@@ -40,8 +39,7 @@ class RecordingUnavailable(Exception):
 async def fetch_recording(http: aiohttp.ClientSession, settings: TwilioVoiceSettings,
                           recording_sid: str) -> bytes | None:
     """The recording's WAV bytes; None when Twilio has no such recording (404)."""
-    pair = f"{settings.account_sid}:{settings.token}".encode()
-    headers = {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    headers = settings.auth_header()
     chunks: list[bytes] = []
     total = 0
     async with http.get(settings.recording_url(recording_sid), headers=headers) as resp:

@@ -1,4 +1,4 @@
-"""The three endpoints Twilio Voice calls. Thin: the steps are in ``twiml.py``.
+"""The three endpoints Twilio Voice calls for inbound calls (outbound ones: ``outbound.py``).
 
 ``POST /channels/twilio/voice``: every TwiML step of a call. The first request
 of a call (no ``step``) opens its call record and answers the menu; later
@@ -28,6 +28,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from channels.twilio_voice.calls import FINAL_STATUSES, RECORDING_SID, CallStore, valid_call_sid
+from channels.twilio_voice.outbound import add_outcall_routes
 from channels.twilio_voice.settings import TwilioVoiceSettings
 from channels.twilio_voice.twiml import (
     BAD_CASE,
@@ -75,7 +76,8 @@ def state_dir(settings: TwilioVoiceSettings, data_dir: Path) -> Path:
 
 def add_voice_routes(app: web.Application, settings: TwilioVoiceSettings,
                      ports: ChannelPorts) -> None:
-    """Mount the three webhooks and own the HTTP session for recording downloads."""
+    """Mount the three webhooks (and the outbound calls' two, ``outbound.py``) and own the HTTP
+    session for recording downloads."""
     runtime = _Runtime(settings, ports, CallStore(state_dir(settings, ports.data_dir) / "calls"),
                        Flow(settings))
     app[RUNTIME] = runtime
@@ -90,6 +92,7 @@ def add_voice_routes(app: web.Application, settings: TwilioVoiceSettings,
     app.router.add_post(VOICE_PATH, handle_voice)
     app.router.add_post(STATUS_PATH, handle_status)
     app.router.add_post(RECORDING_PATH, handle_recording)
+    add_outcall_routes(app, settings, ports)
 
 
 async def _form(request: web.Request) -> tuple[_Runtime, MultiDict[str]]:

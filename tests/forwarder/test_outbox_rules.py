@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from contract.contact_kinds import channel_for, is_landline
 from contract.envelope import Channel
 from forwarder.outbox_rules import (
+    CallPolicy,
     RetryPolicy,
     backoff_delay,
     contact_kind,
     delivery_channel,
     exhausted,
     provider_outcome,
+    retry_at,
 )
 from registrar.models import NoticeStatus
 
@@ -64,3 +68,34 @@ def test_provider_words_map_to_notice_status(word: str, outcome: NoticeStatus | 
 def test_unknown_provider_word_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown delivery status"):
         provider_outcome("teleported")
+
+
+def test_landlines_are_told_from_mobiles_and_get_the_voice_channel() -> None:
+    assert is_landline("+8659187654321") and is_landline("0591-87654321")
+    assert not is_landline("+8613905910001") and not is_landline("13905910001")
+    assert not is_landline("+14155550100") and not is_landline("") and not is_landline(None)
+    assert channel_for("phone", sms_channel="sms_modem", voice_channel="phone",
+                       address="+8659187654321") == "phone"
+    assert channel_for("phone", sms_channel="sms_modem", voice_channel="phone",
+                       address="+8613905910001") == "sms_modem"
+    assert channel_for("phone", sms_channel="sms_modem", address="+8659187654321") == "sms_modem"
+    assert channel_for("email", sms_channel="sms_modem", voice_channel="phone") == "email"
+
+
+def test_calls_ring_only_on_working_days_within_the_hours() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    calls = CallPolicy(attempts=3, opens=time(9), closes=time(20), tz=tz,
+                       working_day=lambda d: d.weekday() < 5 and d != date(2026, 11, 30))
+    friday_night = datetime(2026, 11, 27, 20, 0, tzinfo=tz)
+    # Saturday, Sunday and Monday (a holiday here) are skipped.
+    assert calls.next_opening(friday_night) == datetime(2026, 12, 1, 9, 0, tzinfo=tz)
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=tz)
+    assert calls.next_opening(noon) == noon
+    assert calls.next_opening(noon.replace(hour=7)) == noon.replace(hour=9)
+    policy = RetryPolicy(jitter=0.0)
+    assert retry_at(policy, 1, noon, calls=calls, channel="phone") == noon + timedelta(minutes=10)
+    assert retry_at(policy, 1, noon, calls=calls, channel="sms_modem") == noon + timedelta(seconds=30)
+    assert exhausted(policy, 3, calls=calls, channel="twilio_voice")
+    assert not exhausted(policy, 3, calls=calls, channel="sms_modem")
+    with pytest.raises(ValueError):
+        CallPolicy(opens=time(20), closes=time(9))

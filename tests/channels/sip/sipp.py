@@ -151,6 +151,17 @@ Content-Length: 0
 """
 
 
+def answer_sdp(event_pt: int | None = None) -> str:
+    """The SDP a SIPp phone answers with: PCMA, and telephone-events on ``event_pt`` (the
+    offerer's payload type) when it will send keys."""
+    events = (f" {event_pt}", f"a=rtpmap:{event_pt} telephone-event/8000\n"
+              f"a=fmtp:{event_pt} 0-15\n") if event_pt else ("", "")
+    return ("Content-Type: application/sdp\nContent-Length: [len]\n\nv=0\n"
+            "o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]\ns=-\n"
+            "c=IN IP[media_ip_type] [media_ip]\nt=0 0\n"
+            f"m=audio [media_port] RTP/AVP 8{events[0]}\na=rtpmap:8 PCMA/8000\n{events[1]}")
+
+
 # A busy line (486, from a full worker or from Kamailio once every worker refused; 503 with
 # Retry-After from a worker's set-up gate or Kamailio's INVITE rate cap): the caller
 # acknowledges it and the call ends as a success; ``Result.busy`` and ``.refused`` count them.

@@ -50,22 +50,41 @@ def wav_bytes(seconds: float = 3.0, rate: int = 8000) -> bytes:
     return buffer.getvalue()
 
 
+CALL_CREATED = "CA" + "7" * 32
+"""The CallSid the fake answers ``calls.create`` with."""
+
+
+def _authorised(request: web.Request) -> bool:
+    expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    return request.headers.get("Authorization") == expected
+
+
 @dataclass
 class FakeRecordingsApi:
-    """Serves ``/Recordings/{sid}.wav`` behind basic auth and records every request."""
+    """Serves ``/Recordings/{sid}.wav`` behind basic auth and records every request; takes
+    ``POST /Calls.json`` (outbound calls), keeping each form in ``calls``."""
 
     recordings: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, bool]] = field(default_factory=list)
     fail_with: int | None = None
+    calls: list[dict[str, str]] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{{name}}", self._get)
+        app.router.add_post(f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json", self._create)
         return app
 
+    async def _create(self, request: web.Request) -> web.Response:
+        if not _authorised(request):
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        if self.fail_with:
+            return web.json_response({"code": 21215, "message": "refused"}, status=self.fail_with)
+        self.calls.append({k: str(v) for k, v in (await request.post()).items()})
+        return web.json_response({"sid": CALL_CREATED, "status": "queued"}, status=201)
+
     async def _get(self, request: web.Request) -> web.Response:
-        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-        authorised = request.headers.get("Authorization") == expected
+        authorised = _authorised(request)
         self.requests.append((request.path, authorised))
         if not authorised:
             return web.json_response({"code": 20003}, status=401)
