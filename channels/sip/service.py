@@ -86,6 +86,9 @@ class LineService:
         self._lock = asyncio.Lock()
         self.live: dict[str, int] = {}
         """Calls handed to agents, by the id the console got in the screen pop → worker index."""
+        self.popped: dict[str, str] = {}
+        """Calls rung to a console agent → that agent's username: the only one whose emergency
+        key may move the call (the last one rung; kept after the hold ends, until the call does)."""
         self.to_worker: Callable[[int, Message], bool] | None = None
         """Sends a message to worker ``index`` (set by the pool); False when it is not running."""
         self._rescues: dict[int, asyncio.Future[Message]] = {}
@@ -99,6 +102,7 @@ class LineService:
             return None
         if op == "call_ended":
             self.live.pop(str(message.get("call", "")), None)
+            self.popped.pop(str(message.get("call", "")), None)
             return None
         if op == "emergency_result":
             waiting = self._rescues.get(int(message.get("ref", 0) or 0))
@@ -229,11 +233,13 @@ class LineService:
             if offered is not None:
                 tried.add(offered.username)
                 self.holds[call] = (worker, offered)
+                self.popped[call] = offered.username
                 reached = await self.ports.announce(caller, agent=offered.username, call=call)
                 log.info("sip: call %s from %s rings agent %s (%d console(s) popped)", call, caller,
                          offered.username, reached)
                 return {"agents": [offered.sip_uri], "more": True}
             self.tried.pop(call, None)
+            self.popped.pop(call, None)  # the fixed list's pop goes to every console
         free = [uri for uri in self.settings.agents if uri not in self.busy_agents]
         if free:
             reached = await self.ports.announce(caller, call=call if call.isalnum() else "")
@@ -283,6 +289,12 @@ class LineService:
         agent's leg (R3.8). Returns how it ended: ``ok``, the SIP ``code``, a ``reason``
         (``refused``, ``no_answer``, ``not_configured``, ``not_with_agent``, ``call_ended`` …),
         and the caller's number and name from the worker, for the case it is logged on.
+
+        ``agent`` is who pressed the key. A call rung to a console agent moves only by
+        that agent's key (``not_your_call`` for anyone else, before anything is dialled):
+        the key ends the agent's leg, so another console must not cut a conversation it
+        is not in. A call rung to the fixed list popped on every console and the line
+        cannot see which extension picked up, so there any agent may press it.
         """
         if request.get("op") != "emergency":
             return None
@@ -291,6 +303,9 @@ class LineService:
         if worker is None:
             return None
         answer: CallAnswer = {"ok": False, "service": service, "code": 0, "uri": ""}
+        owner = self.popped.get(call)
+        if owner is not None and owner != request.get("agent"):
+            return {**answer, "reason": "not_your_call"}
         uri = self.settings.emergency_uri(service)
         if uri is None:
             return {**answer, "reason": "not_configured"}

@@ -9,7 +9,14 @@ comes back when the line answered or refused (or rang ``emergency_ring_s``), so
 the agent sees a failure at once, still talking to the caller.
 
 Every transfer that reached the call is logged on a case as an ``emergency_transfer``
-event (who, which service, when, the outcome and SIP status). Which case: the one
+event (who, which service, when, the outcome and SIP status).
+
+Only the agent the call rang (the line remembers whom it popped) may press the key on
+it; anyone else gets 403 and nothing is dialled or logged: the key ends the agent's
+leg, and a colleague who guessed or saw the call's id must not cut that conversation.
+Supervisors (``city_bureau``) have no console and no key either: whoever is on the
+call decides (R3.8), and nobody else hears it. A call rung to the fixed list of PBX
+extensions popped on every console, so there any agent may press it. Which case: the one
 the agent registered during this call (the console sends its number), else one the
 console registers for the call now (a phone case with the caller's number as the
 line saw it, ``external_id`` ``sip-emergency:<call>``, so a second attempt on the
@@ -44,6 +51,8 @@ ACTION = "emergency_transfer"
 WAIT_S = 150.0
 """Longest wait for the line's report (its own limit is ``emergency_ring_s`` ≤ 120 plus margin)."""
 EXTERNAL_ID_PREFIX = "sip-emergency:"
+NOT_YOURS = "not_your_call"
+"""The line's answer when the key was pressed on a console other than the one the call rang."""
 
 REASONS: dict[str, str] = {
     "refused": "对方线路拒接或忙", "no_answer": "对方线路无人接听", "not_configured": "本线路未配置该号码",
@@ -133,9 +142,12 @@ async def transfer(request: web.Request) -> web.Response:
     calls = request.app[CONSOLE].calls
     if calls is None:
         return _bad("本系统未接入电话线路，请告知来电人直接拨打" + service, 503)
-    answer = await calls.ask({"op": "emergency", "call": call, "service": service}, timeout_s=WAIT_S)
+    answer = await calls.ask({"op": "emergency", "call": call, "service": service,
+                              "agent": me.username}, timeout_s=WAIT_S)
     if answer is None:
         return _bad(f"该来电已结束，或不在本系统的电话线路上；请告知来电人直接拨打{service}", 404)
+    if answer.get("reason") == NOT_YOURS:  # nothing was dialled: nothing to log
+        return _bad("该来电未转接给您，只有正在接听该来电的坐席可以紧急转接", 403)
     case = await _case_for(request, me, number, call, service, answer)
     if case is None:
         log.error("emergency transfer of call %s to %s (%s) not logged: the store is down",

@@ -127,3 +127,30 @@ async def test_emergency_key_refuses_bad_input_and_non_agents_with_clear_errors(
                                 headers={"X-CSRF-Token": await _token(client)})
     assert refused.status == 403
     assert line.asked == []
+
+
+async def test_R3_8_only_the_agent_the_call_rang_may_press_the_key(client: Client) -> None:
+    """The line answers ``not_your_call`` to anyone else: 403 in Chinese, nothing dialled or logged."""
+
+    async def rang_someone_else(request: CallRequest) -> CallAnswer | None:
+        asked.append(dict(request))
+        if request.get("agent") == "agent2":
+            return {"ok": True, "code": 200, "reason": "", "service": request["service"]}
+        return {"ok": False, "code": 0, "reason": "not_your_call", "service": request["service"]}
+
+    asked: list[dict[str, Any]] = []
+    calls = client.app[keys.CALLS]
+    calls.serve(rang_someone_else)
+    if isinstance(calls, SharedCalls):
+        async with asyncio.timeout(10):
+            await calls.listening.wait()
+    await staff(client)
+    await sign_in(client, "agent")
+    status, refused = await _press(client, await _token(client), call=CALL, service="120")
+    assert status == 403 and refused["ok"] is False
+    assert refused["error"] == "该来电未转接给您，只有正在接听该来电的坐席可以紧急转接"
+    assert asked == [{"op": "emergency", "call": CALL, "service": "120", "agent": "agent"}]
+    async with client.app[keys.SESSIONMAKER]() as session:
+        assert list((await session.execute(select(Case.id))).scalars()) == []
+        assert list((await session.execute(select(Event.id).where(
+            Event.action == "emergency_transfer"))).scalars()) == []

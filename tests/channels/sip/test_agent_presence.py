@@ -170,3 +170,30 @@ async def test_kill_9_of_the_worker_mid_call_frees_its_agent_at_once(tmp_path: P
     service, roster = Service(), Roster()
     await _call_agent(tmp_path, roster, service, kill_worker=True)
     assert roster.released == [("a1", next(iter(roster.held)))]
+
+
+async def test_R3_8_emergency_key_only_for_the_agent_the_call_rang(tmp_path: Path) -> None:
+    """A console agent's call moves only by their key; a fixed-list call by any agent's."""
+    roster = Roster(free=[A1, A2])
+    line = _line(tmp_path, Service(), roster, agents=(PBX,), emergency={"120": "sip:120@127.0.0.1:5998"})
+    assert await _ask(line, "agents", call="k1") == (["sip:a1@10.0.0.21:5060"], True)
+
+    def key(agent: str, call: str = "k1") -> dict[str, object]:
+        return {"op": "emergency", "call": call, "service": "120", "agent": agent}
+
+    for other in ("a2", "", "A1"):
+        refused = await line.control(key(other))
+        assert refused is not None and refused["reason"] == "not_your_call", other
+    mine = await line.control(key("a1"))  # passes the check; no worker link in this test
+    assert mine is not None and mine["reason"] == "line_down"
+    # a1 does not answer: a2 rings and the key is theirs now, not a1's
+    await line.handle(0, {"op": "agent_busy", "agent": A1.sip_uri, "busy": False, "call": "k1"})
+    assert await _ask(line, "agent_next", call="k1") == (["sip:a2@10.0.0.22:5060"], True)
+    assert (await line.control(key("a1")) or {}).get("reason") == "not_your_call"
+    assert (await line.control(key("a2")) or {}).get("reason") == "line_down"
+    # no console agent left: the fixed list, popped on every console — any agent may press
+    await line.handle(0, {"op": "agent_busy", "agent": A2.sip_uri, "busy": False, "call": "k1"})
+    assert await _ask(line, "agent_next", call="k1") == ([PBX], None)
+    assert (await line.control(key("a1")) or {}).get("reason") == "line_down"
+    await line.handle(0, {"op": "call_ended", "call": "k1"})
+    assert await line.control(key("a2")) is None and line.popped == {}
