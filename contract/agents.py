@@ -34,6 +34,18 @@ def sip_uri_problem(text: str) -> str | None:
     return None
 
 
+def checked_sip_uri(value: object) -> tuple[str, str | None]:
+    """The address an agent typed, trimmed, and why it cannot be used (None: it can).
+
+    The one check for every place an agent gives their phone (the console's field,
+    the sign-in form), so both accept and refuse the same addresses in the same words.
+    """
+    if not isinstance(value, str):
+        return "", "SIP 地址应为文字"
+    text = value.strip()
+    return text, sip_uri_problem(text)
+
+
 class AgentStatus(StrEnum):
     """What an agent is doing, as the console shows it."""
 

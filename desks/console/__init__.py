@@ -21,6 +21,7 @@ from desks.console.hub import HUB, ConsoleHub, announce_call
 from desks.console.presence import add_presence_routes
 from desks.console.routes import add_console_routes
 from desks.console.transcription import add_transcription_routes
+from desks.staff.deps import AGENT_PHONES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,7 +36,9 @@ def setup_console(app: web.Application, deps_factory: Callable[[], ConsoleDeps])
     app[HUB] = hub
 
     async def deps(app: web.Application) -> AsyncIterator[None]:
-        app[CONSOLE] = deps_factory()
+        console = app[CONSOLE] = deps_factory()
+        if console.presence is not None:  # the sign-in form takes an agent's phone too
+            app[AGENT_PHONES] = console.presence
         yield
 
     app.cleanup_ctx.append(deps)

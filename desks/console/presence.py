@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from contract.agents import STATUS_TEXT, AgentStatus, sip_uri_problem
+from contract.agents import STATUS_TEXT, AgentStatus, checked_sip_uri
 from desks.console.deps import CONSOLE
 from desks.console.routes import require_agent
 from desks.console.seen import seen_while_connected
@@ -64,13 +64,10 @@ async def set_agent_state(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _error("请求格式不正确（应为 JSON 对象）")
     if "sip_uri" in body:
-        sip_uri = body["sip_uri"]
-        if not isinstance(sip_uri, str):
-            return _error("SIP 地址应为文字")
-        problem = sip_uri_problem(sip_uri.strip())
+        sip_uri, problem = checked_sip_uri(body["sip_uri"])
         if problem:
             return _error(problem)
-        return web.json_response(_json(await presence.set_address(username, sip_uri.strip())))
+        return web.json_response(_json(await presence.set_address(username, sip_uri)))
     wanted = body.get("status")
     if wanted == "toggle":
         now = await presence.get(username)

@@ -9,10 +9,11 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from contract.agents import checked_sip_uri
 from desks.access.auth import hash_password, off_loop, verify_password
 from desks.access.forms import read_form
 from desks.access.sessions import SAFE_METHODS, DeskSessions, csrf_matches, end_sessions
-from desks.staff.deps import CURRENT, DESK, current
+from desks.staff.deps import AGENT_PHONES, CURRENT, DESK, current
 from registrar.models import Account, Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,9 +89,32 @@ def _next(request: web.Request, fallback: str) -> str:
     return target if target.startswith("/desk") and "//" not in target else fallback
 
 
+def _takes_phone(request: web.Request) -> bool:
+    """Whether this site's console has agents' phones (the phone line's presence)."""
+    return request.app.get(AGENT_PHONES) is not None
+
+
+def _login_form(request: web.Request, *, error: str = "", username: str = "", sip_uri: str = "",
+                next_: str = "", status: int = 200,
+                headers: dict[str, str] | None = None) -> web.Response:
+    return render(request, "desk_login.html", {
+        "error": error, "username": username, "next": next_, "phone": _takes_phone(request),
+        "sip_uri": sip_uri}, status=status, headers=headers)
+
+
 async def login_page(request: web.Request) -> web.Response:
-    return render(request, "desk_login.html", {"error": "", "username": "",
-                                               "next": request.query.get("next", "")})
+    return _login_form(request, next_=request.query.get("next", ""))
+
+
+async def _keep_phone(request: web.Request, account: Account, sip_uri: str) -> None:
+    """An agent who typed their phone at sign-in: stored as the console's field stores it.
+
+    Empty keeps what is stored (an agent with an address is not asked again); other
+    roles take no calls, so what they typed is ignored.
+    """
+    phones = request.app.get(AGENT_PHONES)
+    if sip_uri and account.role == Role.AGENT and phones is not None:
+        await phones.set_address(account.username, sip_uri)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -98,13 +122,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     username = str(form.get("username", ""))[:64].strip()
     password = str(form.get("password", ""))[:256]
+    sip_uri, problem = checked_sip_uri(form.get("sip_uri", "")) if _takes_phone(request) else ("", None)
+    if sip_uri and problem:  # before the password: nothing is signed in with a typo in the phone
+        return _login_form(request, error=f"话机 SIP 地址：{problem}", username=username,
+                           sip_uri=sip_uri[:300], next_=request.query.get("next", ""), status=400)
     address = request.remote or "?"
     async with deps.sessionmaker.begin() as session:
         wait = await deps.throttle.wait_s(session, username, address)
     if wait:
-        return render(request, "desk_login.html", {
-            "error": f"登录失败次数过多，请 {math.ceil(wait)} 秒后再试。", "username": username,
-            "next": ""}, status=429, headers={"Retry-After": str(math.ceil(wait))})
+        return _login_form(request, error=f"登录失败次数过多，请 {math.ceil(wait)} 秒后再试。",
+                           username=username, status=429,
+                           headers={"Retry-After": str(math.ceil(wait))})
     async with deps.sessionmaker.begin() as session:
         account = await verify_password(session, username, password)
         if account is None:
@@ -114,9 +142,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             response = see_other(_next(request, HOME.get(account.role, "/desk/queue")))
             await deps.sessions.issue(session, response, account)
     if account is None:
-        return render(request, "desk_login.html", {
-            "error": "用户名或密码不正确。", "username": username,
-            "next": request.query.get("next", "")}, status=401)
+        return _login_form(request, error="用户名或密码不正确。", username=username,
+                           sip_uri=sip_uri, next_=request.query.get("next", ""), status=401)
+    await _keep_phone(request, account, sip_uri)
     return response
 
 

@@ -12,6 +12,7 @@ from desks.access.login_throttle import LoginThrottle
 from desks.access.sessions import DeskSession, DeskSessions
 from forwarder.calendar import WorkingCalendar
 from forwarder.workflow_base import Context
+from registrar.agents import AgentPresence
 from registrar.attachments import AttachmentStore
 
 
@@ -29,6 +30,9 @@ class DeskDeps:
 
 
 DESK = web.AppKey("desk", DeskDeps)
+AGENT_PHONES = web.AppKey("agent_phones", AgentPresence)
+"""Where agents' phones are kept, set by the console where the phone line has agents: the
+sign-in form then takes an agent's SIP address too (``auth_pages``), stored in the same rows."""
 CURRENT = web.RequestKey("desk_session", DeskSession)
 """``request[CURRENT]``: the ``DeskSession`` of a signed-in page request."""
 

@@ -123,3 +123,32 @@ async def test_a_line_in_another_process_sees_the_agent_and_updates_their_consol
             assert (await ws.receive_json(timeout=5))["status"] == "on_call"
             await line_side.app[keys.AGENTS].release("agent", "c1")
             assert (await ws.receive_json(timeout=5))["status"] == "available"
+
+
+async def test_an_agent_gives_their_phone_at_sign_in_and_is_not_asked_again(client: Client) -> None:
+    """The sign-in form's optional field stores the address like the console's (same check)."""
+    from desks.access.accounts import demo_password
+
+    await staff(client)
+    login = await (await client.get("/desk/login")).text()
+    assert 'name="sip_uri"' in login and "坐席选填" in login
+
+    async def sign_in_with(user: str, sip_uri: str, password: str = "") -> tuple[int, str]:
+        client.session.cookie_jar.clear()
+        response = await client.post("/desk/login", allow_redirects=False, data={
+            "username": user, "password": password or demo_password(user), "sip_uri": sip_uri})
+        return response.status, await response.text()
+
+    status, page = await sign_in_with("agent", "sip:<script>@x")  # the console's words, no session
+    assert status == 400 and "话机 SIP 地址：不是有效的 SIP 地址" in page and "&lt;script&gt;" in page
+    assert await client.app[keys.AGENTS].get("agent") is None
+    status, page = await sign_in_with("agent", PHONE, password="wrong password")
+    assert status == 401 and await client.app[keys.AGENTS].get("agent") is None
+    assert (await sign_in_with("agent", f" {PHONE} "))[0] == 303
+    stored = await client.app[keys.AGENTS].get("agent")
+    assert stored is not None and (stored.sip_uri, stored.status) == (PHONE, AgentStatus.AVAILABLE)
+    assert (await (await client.get("/desk/console/agent")).json())["sip_uri"] == PHONE
+    assert (await sign_in_with("agent", ""))[0] == 303  # left empty: the stored one stays
+    assert (await client.app[keys.AGENTS].get("agent") or stored).sip_uri == PHONE
+    assert (await sign_in_with("city", "sip:boss@10.0.0.9"))[0] == 303  # takes no calls: ignored
+    assert await client.app[keys.AGENTS].get("city") is None

@@ -16,7 +16,16 @@
     status.textContent = state.text;
     status.dataset.status = state.status || "";
     if (typeof state.sip_uri === "string" && document.activeElement !== sip) sip.value = state.sip_uri;
+    if (typeof state.sip_uri === "string") rememberPhone(Boolean(state.sip_uri));
     if (state.status !== "on_call" && !callLine.hidden) callLine.firstChild.textContent = "上一通来电：";
+  }
+  // The sign-in page asks for the phone only of agents this browser has not seen with one
+  // (desk.js reads it); the address itself stays on the server.
+  function rememberPhone(known) {
+    const key = `desk-phone:${panel.dataset.user || ""}`;
+    try {
+      if (known) localStorage.setItem(key, "1"); else localStorage.removeItem(key);
+    } catch (_) { /* storage off: the sign-in page simply keeps asking */ }
   }
   function fail(message) { error.textContent = message; error.hidden = !message; }
 

@@ -13,7 +13,28 @@ function showFlash(message, kind, rules) {
   if (rules.length) flash.title = `依据规定 ${rules.join("、")}`; else flash.removeAttribute("title");
   flash.hidden = false;
 }
+// The sign-in form's phone field (agents): hidden for a username whose console this browser
+// saw with a stored phone (agent.js remembers it), with a button to change it anyway.
+function loginPhone() {
+  const field = document.getElementById("login-phone"), known = document.getElementById("login-phone-known");
+  const user = document.getElementById("username"), sip = document.getElementById("login-sip");
+  if (!field || !known || !user || !sip) return;
+  let changing = Boolean(sip.value);
+  const update = () => {
+    let saved = false;
+    try { saved = localStorage.getItem(`desk-phone:${user.value.trim()}`) === "1"; } catch (_) { saved = false; }
+    const ask = changing || !saved;
+    field.hidden = !ask;
+    known.hidden = ask;
+  };
+  user.addEventListener("input", update);
+  document.getElementById("login-phone-change").addEventListener("click", () => {
+    changing = true; update(); sip.focus();
+  });
+  update();
+}
 document.addEventListener("DOMContentLoaded", () => {
+  loginPhone();
   const done = sessionStorage.getItem(DONE_KEY);
   if (done) { sessionStorage.removeItem(DONE_KEY); showFlash(done, "ok", []); }
   // A queue refreshes itself, but never under someone typing or choosing a filter.
