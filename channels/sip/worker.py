@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +140,30 @@ class Line:
                 self.parked = release(self, self.parked)
             if now - last_poll >= 0.1:
                 last_poll = now
-                for call in list(self.calls.values()):
-                    call.poll_silence(now, level=self.config.silence_level,
-                                      after_s=self.config.silence_s)
+                self._poll(now)
             if self.dead or any(leg.ended for leg in self.legs):
                 self._bury()
+
+    def _poll(self, now: float) -> None:
+        """Silence detection on every call. A method of its own, not a loop in ``run``: a loop
+        variable there outlived the loop holding the last call polled, so an ended call's
+        object was freed only at the next poll, up to 100 ms after ``_bury`` dropped it —
+        by then a new call could hold its pjsua slot, and ``~Call`` hung that call up (our
+        BYE right after our 200, crossing the caller's own, about one call in seventy under
+        churn through Kamailio). Here the reference ends with the call."""
+        for call in list(self.calls.values()):
+            call.poll_silence(now, level=self.config.silence_level, after_s=self.config.silence_s)
 
     def _bury(self) -> None:
         """Drop ended calls' objects, outside their own callbacks, while their slot is free."""
         self.dead += [leg for leg in self.legs if leg.ended]
         self.legs = [leg for leg in self.legs if not leg.ended]
+        dropped = [weakref.ref(call) for call in self.dead if not _slot_taken(call)]
         self.dead = [call for call in self.dead if _slot_taken(call)]
+        unfreed = sum(ref() is not None for ref in dropped)
+        if unfreed:  # referenced from somewhere: freed later, maybe while its slot is reused
+            log.warning("%d ended call object(s) outlived their burial (pjsua slot may be reused)",
+                        unfreed)
 
     def _drain(self) -> None:
         while True:
