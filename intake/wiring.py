@@ -104,7 +104,8 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
                         record_status=record_status, signer=app[keys.SIGNER],
                         csrf=app[keys.CSRF], districts=districts,
                         public_cases=RegistrarPublicCases(sessions),
-                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS])
+                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS],
+                        calls_out=bool(settings.worker.voice_channel))
 
 
 def call_policy(settings: Settings, due: CalendarDuePolicy) -> CallPolicy:
