@@ -139,11 +139,23 @@ class Line:
                 self.parked = release(self, self.parked)
             if now - last_poll >= 0.1:
                 last_poll = now
-                for call in list(self.calls.values()):
-                    call.poll_silence(now, level=self.config.silence_level,
-                                      after_s=self.config.silence_s)
+                self._poll(now)
             if self.dead or any(leg.ended for leg in self.legs):
                 self._bury()
+
+    def _poll(self, now: float) -> None:
+        """Each call's silence check, in a frame of its own.
+
+        Never inline this loop in ``run``: its loop variable outlived the loop and held
+        the last call polled until the next poll with calls (100 ms or more). A call
+        that ended meanwhile was then destroyed at that rebinding, not at ``_bury``,
+        so its ``~Call`` could run after a new call had taken its pjsua slot: the new
+        call's user data was cleared (it never heard DISCONNECTED) and it was hung up
+        (its own hang-up then failed with ``PJSIP_ESESSIONTERMINATED``).
+        """
+        for call in list(self.calls.values()):
+            call.poll_silence(now, level=self.config.silence_level,
+                              after_s=self.config.silence_s)
 
     def _bury(self) -> None:
         """Drop ended calls' objects, outside their own callbacks, while their slot is free."""
