@@ -176,8 +176,8 @@ class OutboxDispatcher:
         retry and no fallback. Rows the outbox never sent (``attempts`` 0: a receipt
         given in the call) are not calls waiting for a status.
         """
-        if not self.calls.channels:
-            return
+        if not self.calls.channels & self._deliverers.keys():
+            return  # no calls placed here: no transaction per pass for nothing
         async with self._sessionmaker.begin() as session:
             now = self._clock.now()
             query = (select(Notice).where(
