@@ -84,6 +84,9 @@ class WorkerSettings(_Strict):
     # Calls go out only on working days of the deadlines' calendar, between these hours
     # (the city's local time); one due outside them waits for the next opening.
     call_hours: tuple[str, str] = ("09:00", "20:00")
+    # A call the provider took but whose end it never reported (a lost Twilio status callback)
+    # counts as unanswered after this long: tried again, or the next contact.
+    call_status_timeout_s: float = Field(1800.0, ge=60, le=86400)
 
     @field_validator("call_hours")
     @classmethod

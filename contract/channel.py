@@ -106,6 +106,8 @@ class ChannelPorts:
     calls: CallControl | None = None
     """Where a channel holding live calls serves the consoles' requests on them (the phone
     line's emergency transfer); None where no console can reach it (narrow tests)."""
+    calls_out: bool = False
+    """The site answers by call (``worker.voice_channel`` set): forms offer 答复方式：电话."""
 
 
 @dataclass(frozen=True, slots=True)

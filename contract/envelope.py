@@ -76,6 +76,9 @@ class Envelope:
     notes: tuple[str, ...] = field(default=())
     alt_reply_addresses: tuple[str, ...] = field(default=())
     """Further ways to reach the citizen (E.164 phone, email), used when the reply address fails."""
+    reply_by_call: bool | None = None
+    """The citizen's 答复方式 for a phone ``reply_address``: True 电话 (a mobile is called when
+    the site calls out), False 短信, None not asked (the contact keeps its earlier choice)."""
     receipt_in_reply: bool = False
     """The channel gives the case number in its own reply (a webhook's TwiML, a web
     receipt page), so the registrar records the receipt as sent instead of queueing it."""

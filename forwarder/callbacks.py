@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from config.notices import render_notice
+from contract.contact_kinds import SMS_CHANNELS
 from contract.envelope import Channel
 from contract.notice import RATING_REQUEST
 from registrar.models import Case, Event, Notice, NoticeStatus, Rating
@@ -43,8 +44,6 @@ from registrar.models_cockpit import CallbackRating
 REQUEST_KIND = RATING_REQUEST
 #: Notice kinds after whose sending the citizen is asked.
 ANSWER_KINDS = frozenset({"answer"})
-#: Channels that ask by SMS.
-SMS_CHANNELS = frozenset({Channel.SMS_MODEM, Channel.SMS_TWILIO})
 #: Channels that ask in an outbound call with a keypad menu (按1满意…), and the phone cases'
 #: own channels, whose citizen is asked by a call wherever the answer went.
 CALL_CHANNELS = frozenset({Channel.PHONE, Channel.TWILIO_VOICE})

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contract.clock import Clock
+from contract.contact_kinds import sms_to_landline
 from contract.envelope import Channel, TryLater
 from contract.notice import Deliverer, Heard, SendError
 from contract.notice import Notice as WireNotice
@@ -49,12 +50,25 @@ from forwarder.outbox_rules import (
     is_call,
     retry_at,
 )
-from forwarder.outbox_states import add_event, cancel, mark_failed, mark_retry, mark_sent, opted_out
+from forwarder.outbox_states import (
+    add_event,
+    call_unanswered,
+    cancel,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    opted_out,
+)
 from forwarder.outbox_states import record_status as _record_status
 from registrar.models import Case, Notice, NoticeStatus
 from registrar.models_cockpit import CallbackRating
 
 log = logging.getLogger(__name__)
+
+SMS_TO_LANDLINE = "座机无法接收短信，未发送（转下一联系方式）"
+"""Why an SMS notice to a landline was never handed to the gateway."""
+SILENT_CALL = "no-status-report"
+"""The status a call gets when the provider never reported its end (``calls.status_timeout``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +128,7 @@ class OutboxDispatcher:
     async def run_once(self, *, limit: int = 20) -> DispatchReport:
         """Claim up to ``limit`` due notices, deliver them, record each result."""
         report = DispatchReport()
+        await self._expire_silent_calls(limit, report)
         claims = await self._claim(limit, report)
         gate = asyncio.Semaphore(self.policy.concurrency)
 
@@ -142,12 +157,48 @@ class OutboxDispatcher:
                 changed = await _record_status(session, ref, status, error_code, now=now,
                                                sms_channel=self._sms_channel,
                                                usable_channels=self._deliverers.keys(),
-                                               again=self._again)
+                                               again=self._again,
+                                               voice_channel=self._voice_channel)
                 if changed is not None:
                     await self._ask_rating(session, changed, now)
         except (OperationalError, DBAPIError, OSError) as exc:
             log.exception("outbox: could not record delivery status %r for %r", status, ref)
             raise TryLater(str(exc)) from exc
+
+    # -- step 0: calls whose end was never reported ----------------------------------------
+
+    async def _expire_silent_calls(self, limit: int, report: DispatchReport) -> None:
+        """Calls SENT longer than ``calls.status_timeout`` ago count as unanswered.
+
+        Twilio only queues a call at ``deliver``; its status callback says how it
+        ended. A callback that never arrives (our web process down for longer than
+        Twilio retries, a lost request) would leave the notice SENT forever, with no
+        retry and no fallback. Rows the outbox never sent (``attempts`` 0: a receipt
+        given in the call) are not calls waiting for a status.
+        """
+        if not self.calls.channels & self._deliverers.keys():
+            return  # no calls placed here: no transaction per pass for nothing
+        async with self._sessionmaker.begin() as session:
+            now = self._clock.now()
+            query = (select(Notice).where(
+                Notice.status == NoticeStatus.SENT, Notice.channel.in_(self.calls.channels),
+                Notice.attempts > 0, Notice.sent_at <= now - self.calls.status_timeout)
+                .order_by(Notice.sent_at, Notice.id).limit(limit))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            for notice in (await session.execute(query)).scalars():
+                await call_unanswered(session, notice, SILENT_CALL, now=now,
+                                      sms_channel=self._sms_channel,
+                                      usable_channels=self._deliverers.keys(), again=self._again,
+                                      voice_channel=self._voice_channel)
+                report.silent += 1
+                if notice.status == NoticeStatus.FAILED:
+                    report.failed += 1
+                else:
+                    report.retried += 1
+        if report.silent:
+            log.warning("outbox: %d call(s) had no status report within %s; counted unanswered",
+                        report.silent, self.calls.status_timeout)
 
     # -- step 1 -----------------------------------------------------------------------------
 
@@ -214,6 +265,9 @@ class OutboxDispatcher:
             return None, f"unknown channel {notice.channel!r}"
         if not notice.address:
             return None, "notice has no address"
+        if sms_to_landline(notice.channel, notice.address):
+            # Accepted by the gateway and read by nobody: never sent; the fallback goes on.
+            return None, SMS_TO_LANDLINE
         return WireNotice(notice_id=notice.id, channel=channel, address=notice.address,
                           text=notice.text, case_number=number or "", kind=notice.kind), ""
 
@@ -331,7 +385,8 @@ class OutboxDispatcher:
         keypad = notice.kind == REQUEST_KIND and is_call(self.calls, notice.channel)
         copy = await mark_failed(session, notice, now=self._clock.now(), error=error, code=code,
                                  sms_channel=self._sms_channel,
-                                 usable_channels=self._deliverers.keys(), fallback=not keypad)
+                                 usable_channels=self._deliverers.keys(), fallback=not keypad,
+                                 voice_channel=self._voice_channel)
         report.failed += 1
         if copy is not None:
             report.fallbacks += 1

@@ -70,10 +70,15 @@ class CallPolicy:
     working_day: Callable[[date], bool] = _every_day
     tz: ZoneInfo = _CITY
     channels: frozenset[str] = frozenset(str(c) for c in VOICE_CHANNELS)
+    status_timeout: timedelta = timedelta(minutes=30)
+    """A call the provider took (SENT) whose end was never reported by then (Twilio's status
+    callback lost) counts as unanswered: tried again or failed over, never SENT forever."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.opens >= self.closes:
             raise ValueError("need attempts >= 1 and opens < closes")
+        if self.status_timeout <= timedelta(0):
+            raise ValueError("status_timeout must be positive")
 
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` itself when a call may ring then, else the next time one may."""
@@ -173,6 +178,8 @@ class DispatchReport:
     deferred: int = 0
     """Calls due outside calling hours, put off to the next opening (no attempt counted)."""
     fallbacks: int = 0
+    silent: int = 0
+    """Calls whose end the provider never reported, counted unanswered (``status_timeout``)."""
     errors: int = 0
     """Results that could not be recorded (the database went away); their lease runs out."""
     sent_ids: list[int] = field(default_factory=list)

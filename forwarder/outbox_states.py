@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
 from config.settings import ConfigError
+from contract.contact_kinds import channels_for
 from forwarder.callbacks import REQUEST_KIND
-from forwarder.outbox_rules import ACTOR, contact_kind, delivery_channel, provider_outcome
+from forwarder.outbox_rules import ACTOR, contact_kind, provider_outcome
 from registrar.models import Case, CaseContact, Contact, Event, Notice, NoticeStatus
 
 log = logging.getLogger(__name__)
@@ -85,38 +86,51 @@ def mark_retry(session: AsyncSession, notice: Notice, *, now: datetime, at: date
 async def mark_failed(session: AsyncSession, notice: Notice, *, now: datetime, error: str,
                       code: str, sms_channel: str,
                       usable_channels: Collection[str] | None,
-                      fallback: bool = True) -> Notice | None:
+                      fallback: bool = True, voice_channel: str = "") -> Notice | None:
     """FAILED for good, then the fallback copy (returned) if the citizen left another way
-    (none when ``fallback`` is False: a keypad call-back nobody answered is given up)."""
+    (none when ``fallback`` is False: a keypad call-back nobody answered is given up).
+
+    When no copy is made, the ``notice_failed`` event says why (``no_fallback``)."""
     before = notice.status
     notice.status, notice.next_attempt_at, notice.last_error = NoticeStatus.FAILED, None, error
-    copy = None
+    copy, why = None, "回访电话无人接听，不再以短信代替" if not fallback else ""
     if fallback:
-        copy = await enqueue_fallback(session, notice, now=now, sms_channel=sms_channel,
-                                      usable_channels=usable_channels)
+        copy, why = await enqueue_fallback(session, notice, now=now, sms_channel=sms_channel,
+                                           usable_channels=usable_channels,
+                                           voice_channel=voice_channel)
     add_event(session, notice, "notice_failed", now=now, from_state=before, reason=error,
-              code=code, fallback=copy.id if copy is not None else None)
+              code=code, fallback=copy.id if copy is not None else None,
+              no_fallback=why if copy is None else None)
     return copy
 
 
+#: Why a failed notice has no fallback copy (the ``notice_failed`` event's ``no_fallback``).
+NO_OTHER_CONTACT = "诉求人未留其他可用的联系方式，放弃发送"
+ALREADY_FELL_BACK = "已转往下一联系方式"
+NO_CASE = "无关联诉求，无其他联系方式"
+
+
 async def enqueue_fallback(session: AsyncSession, failed: Notice, *, now: datetime,
-                           sms_channel: str,
-                           usable_channels: Collection[str] | None) -> Notice | None:
-    """One copy of ``failed`` to the next contact of its case not yet tried for this kind.
+                           sms_channel: str, usable_channels: Collection[str] | None,
+                           voice_channel: str = "") -> tuple[Notice | None, str]:
+    """One copy of ``failed`` to the next way to reach its citizen not yet tried for this kind.
 
     Never twice for the same original (its ``notice_fallback`` event is the
-    mark); a contact is skipped when a notice of the same kind already went to
-    its address on the channel it would get now, when that channel has no
-    deliverer here, or when it opted out and the notice is not essential (a
-    phone number whose voice notice failed still gets the SMS). ``None`` when
-    no way is left, and always for a case-less notice (no contacts to fall back on).
+    mark). Each contact of the case, in rank order, offers the channels that
+    reach it (``channels_for``: a call then an SMS for a mobile that chose
+    calls, only a call for a landline, never an SMS to a landline); a way is
+    skipped when a notice of the same kind already went to that address on that
+    channel, when the channel has no deliverer here, or when the contact opted out
+    and the notice is not essential. So a landline whose call failed for good goes
+    on to the next contact (email, another number), not to an SMS it cannot read.
+    Returns the copy, or None and the reason (always for a case-less notice).
     """
     if failed.case_id is None:
-        return None
+        return None, NO_CASE
     earlier = await session.execute(select(Event.data).where(
         Event.case_id == failed.case_id, Event.action == "notice_fallback"))
     if any(data.get("from_notice") == failed.id for data in earlier.scalars()):
-        return None
+        return None, ALREADY_FELL_BACK
     tried = {(channel, address) for channel, address in await session.execute(
         select(Notice.channel, Notice.address).where(
             Notice.case_id == failed.case_id, Notice.kind == failed.kind))}
@@ -125,23 +139,32 @@ async def enqueue_fallback(session: AsyncSession, failed: Notice, *, now: dateti
         select(Contact).join(CaseContact, CaseContact.contact_id == Contact.id)
         .where(CaseContact.case_id == failed.case_id).order_by(CaseContact.rank))
     for contact in contacts.scalars():
-        channel = delivery_channel(contact.kind, sms_channel=sms_channel)
-        if (channel, contact.address) in tried or (contact.opted_out and not failed.essential):
+        if contact.opted_out and not failed.essential:
             continue
-        if usable_channels is not None and channel not in usable_channels:
-            continue
-        copy = Notice(case_id=failed.case_id, kind=failed.kind, channel=channel,
-                      address=contact.address, text=await _text_for(session, failed, channel),
-                      template_values=failed.template_values, status=NoticeStatus.PENDING,
-                      essential=failed.essential, attempts=0, created_at=now, next_attempt_at=now,
-                      sent_at=None, provider_ref=None, last_error=None)
-        session.add(copy)
-        await session.flush()
-        add_event(session, copy, "notice_fallback", now=now, from_state=None,
-                  reason=f"notice {failed.id} on {failed.channel} failed: {failed.last_error}",
-                  from_notice=failed.id, contact=contact.id)
-        return copy
-    return None
+        for channel in channels_for(contact.kind, sms_channel=sms_channel,
+                                    voice_channel=voice_channel, address=contact.address,
+                                    prefers_call=contact.prefers_call):
+            if (channel, contact.address) in tried:
+                continue
+            if usable_channels is not None and channel not in usable_channels:
+                continue
+            return await _copy(session, failed, channel, contact, now=now), ""
+    return None, NO_OTHER_CONTACT
+
+
+async def _copy(session: AsyncSession, failed: Notice, channel: str, contact: Contact, *,
+                now: datetime) -> Notice:
+    copy = Notice(case_id=failed.case_id, kind=failed.kind, channel=channel,
+                  address=contact.address, text=await _text_for(session, failed, channel),
+                  template_values=failed.template_values, status=NoticeStatus.PENDING,
+                  essential=failed.essential, attempts=0, created_at=now, next_attempt_at=now,
+                  sent_at=None, provider_ref=None, last_error=None)
+    session.add(copy)
+    await session.flush()
+    add_event(session, copy, "notice_fallback", now=now, from_state=None,
+              reason=f"notice {failed.id} on {failed.channel} failed: {failed.last_error}",
+              from_notice=failed.id, contact=contact.id)
+    return copy
 
 
 async def _text_for(session: AsyncSession, failed: Notice, channel: str) -> str:
@@ -183,7 +206,7 @@ async def record_status(session: AsyncSession, ref: str, status: str, error_code
                         now: datetime, sms_channel: str,
                         usable_channels: Collection[str] | None,
                         again: Callable[[Notice, datetime], datetime | None] | None = None,
-                        ) -> Notice | None:
+                        voice_channel: str = "") -> Notice | None:
     """Apply a provider's delivery report; return the notice when its status changed.
 
     ``delivered`` moves a sent (or still sending) notice to DELIVERED;
@@ -207,8 +230,9 @@ async def record_status(session: AsyncSession, ref: str, status: str, error_code
         return None
     before = notice.status
     if outcome is NoticeStatus.PENDING and before in (NoticeStatus.SENT, NoticeStatus.SENDING):
-        return await _call_unanswered(session, notice, status, now=now, sms_channel=sms_channel,
-                                      usable_channels=usable_channels, again=again)
+        return await call_unanswered(session, notice, status, now=now, sms_channel=sms_channel,
+                                     usable_channels=usable_channels, again=again,
+                                     voice_channel=voice_channel)
     if outcome is NoticeStatus.DELIVERED and before in (NoticeStatus.SENT, NoticeStatus.SENDING):
         notice.status = NoticeStatus.DELIVERED
         notice.sent_at = notice.sent_at or now
@@ -220,16 +244,17 @@ async def record_status(session: AsyncSession, ref: str, status: str, error_code
         error = f"provider reported {status}" + (f" (error {error_code})" if error_code else "")
         await mark_failed(session, notice, now=now, error=error,
                           code=f"provider_{error_code or status}", sms_channel=sms_channel,
-                          usable_channels=usable_channels)
+                          usable_channels=usable_channels, voice_channel=voice_channel)
         return notice
     log.info("outbox: delivery report %r for notice %s in state %s ignored", status, notice.id,
              before)
     return None
 
 
-async def _call_unanswered(session: AsyncSession, notice: Notice, status: str, *, now: datetime,
-                           sms_channel: str, usable_channels: Collection[str] | None,
-                           again: Callable[[Notice, datetime], datetime | None] | None) -> Notice:
+async def call_unanswered(session: AsyncSession, notice: Notice, status: str, *, now: datetime,
+                          sms_channel: str, usable_channels: Collection[str] | None,
+                          again: Callable[[Notice, datetime], datetime | None] | None,
+                          voice_channel: str = "") -> Notice:
     """A call the provider reports unanswered: another try later, or FAILED when none is left."""
     error = f"call not answered: {status}"
     at = again(notice, now) if again is not None else None
@@ -238,5 +263,6 @@ async def _call_unanswered(session: AsyncSession, notice: Notice, status: str, *
         return notice
     await mark_failed(session, notice, now=now, error=f"gave up after {notice.attempts} attempts: "
                       f"{error}", code=f"call_{status}", sms_channel=sms_channel,
-                      usable_channels=usable_channels, fallback=notice.kind != REQUEST_KIND)
+                      usable_channels=usable_channels, fallback=notice.kind != REQUEST_KIND,
+                      voice_channel=voice_channel)
     return notice

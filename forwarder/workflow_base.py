@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.notices import render_notice
 from contract.clock import Clock
-from contract.contact_kinds import channel_for
+from contract.contact_kinds import NO_CALLS_TO_LANDLINE, channels_for
 from contract.envelope import Channel
 from forwarder.rules import Clocks, clocks_at, default_revisions
 from forwarder.words import did, held, said
@@ -245,35 +245,42 @@ async def answer_split_parent(session: AsyncSession, parent_id: int, actor: Acto
 
 
 async def citizen_route(session: AsyncSession, case: Case, sms_channel: str,
-                        voice_channel: str = "") -> tuple[str, str | None]:
-    """The channel and address a notice to the citizen goes to: the original channel.
+                        voice_channel: str = "") -> tuple[str, str | None, str | None]:
+    """The channel and address a notice to the citizen goes to, or why none can go.
 
     SMS, fax and email items are answered where they came from; web and phone
-    items on the contact the citizen left (SMS to a phone, a call to a landline
-    when ``voice_channel`` is set, or email).
+    items on the first contact the citizen left that a channel reaches: SMS to a
+    mobile, a call to a landline (or to a mobile whose citizen chose calls) when
+    ``voice_channel`` is set, or email. A landline is never texted: when it is
+    the only contact and the site places no calls, the third value says why.
     """
     if case.channel in (Channel.SMS_MODEM, Channel.SMS_TWILIO, Channel.FAX, Channel.EMAIL):
-        return case.channel, case.reply_address
-    contact = (await session.execute(
+        return case.channel, case.reply_address, None
+    contacts = (await session.execute(
         select(Contact).join(CaseContact, CaseContact.contact_id == Contact.id)
-        .where(CaseContact.case_id == case.id).order_by(CaseContact.rank))).scalars().first()
-    if contact is None:
-        return case.channel, None
-    return channel_for(contact.kind, sms_channel=sms_channel, voice_channel=voice_channel,
-                       address=contact.address), contact.address
+        .where(CaseContact.case_id == case.id).order_by(CaseContact.rank))).scalars().all()
+    for contact in contacts:
+        ways = channels_for(contact.kind, sms_channel=sms_channel, voice_channel=voice_channel,
+                            address=contact.address, prefers_call=contact.prefers_call)
+        if ways:
+            return ways[0], contact.address, None
+    if not contacts:
+        return case.channel, None, None
+    return sms_channel, contacts[0].address, NO_CALLS_TO_LANDLINE
 
 
 async def notify_citizen(session: AsyncSession, ctx: Context, case: Case, kind: str, *,
                          now: datetime, essential: bool = True, **values: str) -> Notice:
     """Queue a notice for the citizen on the original channel (one transaction with the action)."""
-    channel, address = await citizen_route(session, case, ctx.sms_channel, ctx.voice_channel)
+    channel, address, why = await citizen_route(session, case, ctx.sms_channel, ctx.voice_channel)
     filled = {"number": case.number, **values}
     text = render_notice(kind, channel, filled, language=case.language)
+    pending = bool(address) and why is None
     notice = Notice(case_id=case.id, kind=kind, channel=channel, address=address, text=text,
                     template_values=filled,
-                    status=NoticeStatus.PENDING if address else NoticeStatus.FAILED,
+                    status=NoticeStatus.PENDING if pending else NoticeStatus.FAILED,
                     essential=essential, attempts=0, created_at=now,
-                    next_attempt_at=now if address else None, sent_at=None, provider_ref=None,
-                    last_error=None if address else "no reply address")
+                    next_attempt_at=now if pending else None, sent_at=None, provider_ref=None,
+                    last_error=None if pending else (why or "no reply address"))
     session.add(notice)
     return notice

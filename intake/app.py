@@ -131,7 +131,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                      batch_pipeline=(1 if is_sqlite(settings.database_url)
                                                      else settings.intake.batch_pipeline),
                                      revisions=app[keys.REGULATION],
-                                     sms_channel=settings.worker.sms_channel)
+                                     sms_channel=settings.worker.sms_channel,
+                                     voice_channel=settings.worker.voice_channel)
     app[PORTAL] = PortalDeps(sessionmaker, app[keys.CLOCK], app[keys.CSRF], due=app[keys.DUE],
                              revisions=app[keys.REGULATION])
     yield

@@ -105,6 +105,7 @@ async def _sweep(settings: Settings) -> object:
     try:
         ctx = Context(clock=SystemClock(settings.tz), due=CalendarDuePolicy(calendar),
                       sms_channel=settings.worker.sms_channel,
+                      voice_channel=settings.worker.voice_channel,
                       revisions=load_revisions(settings.regulation_path))
         return await Sweeper(make_sessionmaker(engine), ctx).run_once()
     finally:

@@ -171,7 +171,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> str:
     clock = make_clock(settings)
     ctx = Context(clock=clock, due=CalendarDuePolicy(WorkingCalendar.load(
         zone=settings.tz, site_file=settings.calendar_path)), sms_channel=settings.worker.sms_channel,
-        contest_days=settings.supervision.contest_days,
+        voice_channel=settings.worker.voice_channel, contest_days=settings.supervision.contest_days,
         revisions=load_revisions(settings.regulation_path))
     try:
         async with make_sessionmaker(engine).begin() as session:

@@ -55,6 +55,8 @@ class IntakeService:
     """The regulation's clock counts (the settings' ``regulation_file``): R7.2's dispatch day."""
     sms_channel: str = "sms_modem"
     """Carries the receipt of a phone item registered after its call (``worker.sms_channel``)."""
+    voice_channel: str = ""
+    """Calls that receipt to a landline or a mobile that chose calls (``worker.voice_channel``)."""
     _committer: GroupCommitter | None = None
 
     @property
@@ -75,7 +77,8 @@ class IntakeService:
         clocks = clocks_at(self.clock.now(), revisions=self.revisions)
         return await register_many(session, items, clock=self.clock, prefix=self.prefix,
                                    bureau=bureau, due=self.due, dispatch_days=clocks.dispatch_days,
-                                   sms_channel=self.sms_channel)
+                                   sms_channel=self.sms_channel,
+                                   voice_channel=self.voice_channel)
 
     async def _alone(self, item: Item) -> Registered:
         try:

@@ -104,14 +104,16 @@ def ports(app: web.Application, settings: Settings, districts: tuple[str, ...]) 
                         record_status=record_status, signer=app[keys.SIGNER],
                         csrf=app[keys.CSRF], districts=districts,
                         public_cases=RegistrarPublicCases(sessions),
-                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS])
+                        api_keys=RegistrarApiKeys(sessions, app[keys.CLOCK]), calls=app[keys.CALLS],
+                        calls_out=bool(settings.worker.voice_channel))
 
 
 def call_policy(settings: Settings, due: CalendarDuePolicy) -> CallPolicy:
     """Outbound calls ring on the deadlines' working days within ``worker.call_hours``."""
     opens, closes = (time.fromisoformat(t) for t in settings.worker.call_hours)
     return CallPolicy(attempts=settings.worker.call_attempts, opens=opens, closes=closes,
-                      working_day=due.calendar.is_working_day, tz=settings.tz)
+                      working_day=due.calendar.is_working_day, tz=settings.tz,
+                      status_timeout=timedelta(seconds=settings.worker.call_status_timeout_s))
 
 
 def enabled_channels(settings: Settings) -> list[tuple[ChannelSpec[Any], Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, tuple_
+from sqlalchemy import Table, bindparam, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.contact_kinds import EMAIL, FAX, PHONE
@@ -41,19 +41,34 @@ def contact_keys(envelope: Envelope) -> list[ContactKey]:
     return [(contact_kind(envelope.channel, a), a) for a in dict.fromkeys(addresses)]
 
 
-_SELECT = (CONTACT.select().with_only_columns(CONTACT.c.kind, CONTACT.c.address, CONTACT.c.id)
+_SELECT = (CONTACT.select().with_only_columns(CONTACT.c.kind, CONTACT.c.address, CONTACT.c.id,
+                                              CONTACT.c.prefers_call)
            .where(tuple_(CONTACT.c.kind, CONTACT.c.address).in_(bindparam("keys", expanding=True))))
+_SET_CHOICE = (update(CONTACT).where(CONTACT.c.id == bindparam("ident"))
+               .values(prefers_call=bindparam("choice")))
 
 
 _insert = insert_new_only(CONTACT, [CONTACT.c.kind, CONTACT.c.address])
 
 
-async def _select(session: AsyncSession, keys: Iterable[ContactKey]) -> dict[ContactKey, int]:
+def call_choices(envelopes: Iterable[Envelope]) -> dict[ContactKey, bool]:
+    """The answer-by-call choice (答复方式) each envelope made for its reply address.
+
+    Only a phone reply address takes the choice; an envelope that asked nothing
+    (``reply_by_call`` None) leaves the stored one alone. The last envelope wins.
+    """
+    return {(PHONE, e.reply_address): e.reply_by_call for e in envelopes
+            if e.reply_by_call is not None and e.reply_address
+            and contact_kind(e.channel, e.reply_address) == PHONE}
+
+
+async def _select(session: AsyncSession, keys: Iterable[ContactKey]
+                  ) -> dict[ContactKey, tuple[int, bool]]:
     wanted = list(keys)
     if not wanted:
         return {}
     rows = await session.execute(_SELECT, {"keys": wanted})
-    return {(kind, address): ident for kind, address, ident in rows}
+    return {(kind, address): (ident, choice) for kind, address, ident, choice in rows}
 
 
 async def resolve_contacts(session: AsyncSession, envelopes: Sequence[Envelope],
@@ -63,23 +78,34 @@ async def resolve_contacts(session: AsyncSession, envelopes: Sequence[Envelope],
     for envelope in envelopes:
         for key in contact_keys(envelope):
             names.setdefault(key, envelope.display_name)
-    return await resolve_keys(session, names, now)
+    return await resolve_keys(session, names, now, choices=call_choices(envelopes))
 
 
 async def resolve_keys(session: AsyncSession, names: dict[ContactKey, str | None],
-                       now: datetime) -> dict[ContactKey, int]:
-    """Ids of the contacts ``(kind, address)`` → display name, creating the missing ones."""
+                       now: datetime, *, choices: dict[ContactKey, bool] | None = None,
+                       ) -> dict[ContactKey, int]:
+    """Ids of the contacts ``(kind, address)`` → display name, creating the missing ones.
+
+    ``choices`` are answer-by-call choices made now: a new contact is created with
+    its choice, a known one changed only where it differs (no statement otherwise).
+    """
+    choices = choices or {}
     found = await _select(session, names)
     # Sorted, so two transactions creating the same new contacts lock them in one order.
     missing = sorted(key for key in names if key not in found)
-    if not missing:
-        return found
-    rows: list[dict[str, Any]] = [
-        {"kind": kind, "address": address, "display_name": names[(kind, address)],
-         "opted_out": False, "created_at": now}
-        for kind, address in missing]
-    inserted = await session.execute(_insert(session), rows)
-    found.update({(kind, address): ident for kind, address, ident in inserted})
-    raced = [key for key in missing if key not in found]
-    found.update(await _select(session, raced))
-    return found
+    if missing:
+        rows: list[dict[str, Any]] = [
+            {"kind": kind, "address": address, "display_name": names[(kind, address)],
+             "opted_out": False, "created_at": now,
+             "prefers_call": choices.get((kind, address), False)}
+            for kind, address in missing]
+        inserted = await session.execute(_insert(session), rows)
+        found.update({(kind, address): (ident, choices.get((kind, address), False))
+                      for kind, address, ident in inserted})
+        raced = [key for key in missing if key not in found]
+        found.update(await _select(session, raced))
+    changed = [{"ident": found[key][0], "choice": choice} for key, choice in choices.items()
+               if key in found and found[key][1] != choice]
+    if changed:
+        await session.execute(_SET_CHOICE, changed)
+    return {key: ident for key, (ident, _) in found.items()}

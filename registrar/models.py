@@ -213,6 +213,9 @@ class Contact(Base):
     display_name: Mapped[str | None] = mapped_column(String(100))
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    prefers_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """答复方式：电话 — notices to this mobile are calls when the site calls out
+    (``worker.voice_channel``); a landline is called whatever this says."""
 
 
 class CaseContact(Base):

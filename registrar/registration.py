@@ -30,8 +30,8 @@ from sqlalchemy.orm import make_transient_to_detached
 from config.notices import render_notice
 from config.organisation import UnitKind
 from contract.clock import Clock
+from contract.contact_kinds import NO_CALLS_TO_LANDLINE, channel_for, channels_for
 from contract.contact_kinds import PHONE as PHONE_KIND
-from contract.contact_kinds import channel_for
 from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
 from registrar.contacts import ContactKey, contact_keys, contact_kind, resolve_contacts
@@ -66,7 +66,8 @@ __all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", 
 RECEIPT_SHOWN_IN_SESSION = {Channel.WEB}
 # Channels where an agent or a page can give R3.8's emergency advice during the exchange.
 ADVICE_GIVEN_IN_SESSION = {Channel.WEB, Channel.PHONE}
-# Voice channels: a receipt not given in the call goes by SMS to the caller's number.
+# Voice channels: a receipt not given in the call goes to the caller's number: an SMS to a
+# mobile, a call to a landline (``receipt_route``), never an SMS to a landline.
 RECEIPT_BY_SMS = {Channel.PHONE, Channel.TWILIO_VOICE}
 
 
@@ -200,6 +201,7 @@ async def register(
     emergency: EmergencyAdvice | None = None,
     dispatch_days: int = 1,
     sms_channel: str = Channel.SMS_MODEM,
+    voice_channel: str = "",
 ) -> Registration:
     """Register ``envelope``; the caller owns the transaction and commits it.
 
@@ -207,7 +209,8 @@ async def register(
     ``dispatch_days`` from the regulation in force); ``emergency`` is intake's
     hint that the item may need 110/119/120/122 at once (R3.8): it is stored and,
     where the channel can take it, advised at once. ``sms_channel`` carries the
-    receipt of a phone item that was not given in the call. The returned case is a
+    receipt of a phone item that was not given in the call, ``voice_channel`` (when
+    the site calls out) that of a landline or a mobile that chose calls. The returned case is a
     persistent object of ``session``, ready for further changes.
     """
     existing = await find_case(session, envelope.channel, envelope.external_id)
@@ -218,7 +221,7 @@ async def register(
     digests = tuple([await store.put(attachment.data) for attachment in envelope.attachments])
     (done,) = await register_many(session, [Item(envelope, digests, emergency)], clock=clock,
                                   prefix=prefix, bureau=bureau, due=due, dispatch_days=dispatch_days,
-                                  sms_channel=sms_channel)
+                                  sms_channel=sms_channel, voice_channel=voice_channel)
     if done.row is None:
         # Lost a race with a concurrent delivery of the same item: theirs stands.
         case = await find_case(session, envelope.channel, envelope.external_id)
@@ -232,8 +235,8 @@ async def register(
 
 async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: Clock, prefix: str,
                         bureau: BureauRef, due: DuePolicy | None = None,
-                        dispatch_days: int = 1,
-                        sms_channel: str = Channel.SMS_MODEM) -> list[Registered]:
+                        dispatch_days: int = 1, sms_channel: str = Channel.SMS_MODEM,
+                        voice_channel: str = "") -> list[Registered]:
     """Register ``items`` in the caller's transaction; one ``Registered`` per item, in order.
 
     An item already stored, or repeated earlier in the same batch, resolves to
@@ -254,7 +257,8 @@ async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: 
         numbers = await number_cases(session, prefix, now.date(), [row["id"] for _, row in new])
         for (_, row), number in zip(new, numbers, strict=True):
             row["number"] = number
-        await _insert_events_and_notices(session, new, queues, bureau, now, sms_channel)
+        await _insert_events_and_notices(session, new, queues, bureau, now, sms_channel,
+                                         voice_channel)
         for item, row in new:
             outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
                                                        created=True, row=row)
@@ -339,7 +343,8 @@ async def _insert_children(session: AsyncSession, new: Sequence[tuple[Item, dict
 
 async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[Item, dict[str, Any]]],
                                      queues: Mapping[int, int], bureau: BureauRef,
-                                     now: datetime, sms_channel: str) -> None:
+                                     now: datetime, sms_channel: str,
+                                     voice_channel: str = "") -> None:
     events: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
     for item, row in new:
@@ -353,30 +358,54 @@ async def _insert_events_and_notices(session: AsyncSession, new: Sequence[tuple[
                                 "to_state": AssignmentState.QUEUED,
                                 "data": {"unit": bureau.code, "assignment": queues[row["id"]]}})
         notices.append(_receipt_notice(row["id"], row["number"], row["query_code"], envelope, now,
-                                       sms_channel))
+                                       sms_channel, voice_channel))
         if item.emergency is not None and envelope.channel not in ADVICE_GIVEN_IN_SESSION:
             notices.append(_emergency_notice(row["id"], envelope, item.emergency, now))
     await session.execute(_INSERT_EVENTS, events)
     await session.execute(_INSERT_NOTICES, notices)
 
 
+def receipt_route(envelope: Envelope, sms_channel: str, voice_channel: str = ""
+                  ) -> tuple[str, str | None, str | None]:
+    """Channel, address and (when it cannot go) the reason for a receipt not given in session.
+
+    A voice item's receipt goes to the first contact the caller left that a
+    channel reaches: a call to a landline (or a mobile that chose calls) when the
+    site calls out, an SMS to a mobile, an email. Never an SMS to a landline.
+    """
+    if envelope.channel not in RECEIPT_BY_SMS:
+        return str(envelope.channel), envelope.reply_address, None
+    for kind, address in contact_keys(envelope):
+        choice = bool(envelope.reply_by_call) and address == envelope.reply_address
+        ways = channels_for(kind, sms_channel=sms_channel, voice_channel=voice_channel,
+                            address=address, prefers_call=choice)
+        if ways:
+            return ways[0], address, None
+    channel = channel_for(PHONE_KIND, sms_channel=sms_channel)
+    if not envelope.reply_address:
+        return channel, None, None
+    return channel, envelope.reply_address, NO_CALLS_TO_LANDLINE
+
+
 def _receipt_notice(case_id: int, number: str, query_code: str, envelope: Envelope,
-                    now: datetime, sms_channel: str) -> dict[str, Any]:
+                    now: datetime, sms_channel: str, voice_channel: str = "") -> dict[str, Any]:
     values = {"number": number, "query_code": query_code}
     shown = envelope.receipt_in_reply or envelope.channel in RECEIPT_SHOWN_IN_SESSION
-    # A late voice receipt goes where a phone contact is reached (the one contact-kind table).
-    channel = (channel_for(PHONE_KIND, sms_channel=sms_channel)
-               if envelope.channel in RECEIPT_BY_SMS and not shown else str(envelope.channel))
+    channel, address, error = str(envelope.channel), envelope.reply_address, None
+    if not shown:
+        channel, address, error = receipt_route(envelope, sms_channel, voice_channel)
     text = render_notice("receipt", channel, values, language=envelope.language)
     status = NoticeStatus.PENDING
-    error = None
     if shown:
         status = NoticeStatus.SENT
-    elif not envelope.reply_address:
+    elif not address:
         status, error = NoticeStatus.FAILED, "no reply address: the citizen left none we can use"
+    elif error:
+        status = NoticeStatus.FAILED
     return {"case_id": case_id, "kind": "receipt", "channel": channel,
-            "address": envelope.reply_address, "text": text, "status": status, "essential": True,
-            "attempts": 0, "created_at": now, "next_attempt_at": None if shown else now,
+            "address": address, "text": text, "status": status, "essential": True,
+            "attempts": 0, "created_at": now,
+            "next_attempt_at": now if status == NoticeStatus.PENDING else None,
             "sent_at": now if shown else None,
             "provider_ref": f"in-reply:{envelope.channel}" if shown else None, "last_error": error,
             "template_values": values}

@@ -6,9 +6,11 @@ checks the key and calls the sink. The form is GeoReport v2's
 (``lat`` and ``long``, ``address_string`` or ``address_id``),
 ``attribute[CODE]`` / ``attribute[CODE][]``, ``description`` (at most 4,000
 characters), ``email``, ``phone``, ``first_name``, ``last_name``,
-``media_url``, ``device_id``, ``account_id``; and one field of ours,
+``media_url``, ``device_id``, ``account_id``; and two fields of ours:
 ``client_request_id``: a client that sends it may repeat the POST safely
-(the same case comes back).
+(the same case comes back); ``reply_by`` (``sms`` or ``call``, 答复方式): a
+``phone`` whose citizen wants answers read in a call (a landline is called
+anyway; absent: the contact keeps its earlier choice, SMS for a new one).
 https://wiki.open311.org/GeoReport_v2#POST_Service_Request
 """
 
@@ -35,7 +37,8 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
 ATTRIBUTE = re.compile(r"^attribute\[([^\]]{1,64})\](\[\])?$")
 FIELD_LIMITS = {"address_string": 500, "address_id": 100, "first_name": 50, "last_name": 50,
-                "device_id": 200, "account_id": 200, "media_url": 2000, "email": 320, "phone": 40}
+                "device_id": 200, "account_id": 200, "media_url": 2000, "email": 320, "phone": 40,
+                "reply_by": 10}
 
 
 def bad(description: str) -> Open311Error:
@@ -187,6 +190,11 @@ def envelope_from_form(form: MultiDict[str], *, settings: Open311Settings, clien
             phone = normalise_phone(raw_phone)
         except InvalidInput as exc:
             raise bad(f"phone: {exc.message}") from exc
+    reply_by = _one(form, "reply_by")
+    if reply_by not in ("", "sms", "call"):
+        raise bad("reply_by is sms or call")
+    if reply_by == "call" and phone is None:
+        raise bad("reply_by=call needs a phone")
     media = _one(form, "media_url")
     if media:
         if not media.startswith(("https://", "http://")):
@@ -201,5 +209,6 @@ def envelope_from_form(form: MultiDict[str], *, settings: Open311Settings, clien
         channel=Channel.OPEN311, external_id=external_id(client, form), received_at=received_at,
         text=text, sender=phone or email or None, reply_address=phone or email or None,
         alt_reply_addresses=(email,) if phone and email else (), display_name=name,
+        reply_by_call=reply_by == "call" if phone and reply_by else None,
         location_hint=where, district_hint=district, notes=tuple(notes),
         receipt_in_reply=True)

@@ -145,12 +145,15 @@ class Line:
                 self._bury()
 
     def _poll(self, now: float) -> None:
-        """Silence detection on every call. A method of its own, not a loop in ``run``: a loop
-        variable there outlived the loop holding the last call polled, so an ended call's
-        object was freed only at the next poll, up to 100 ms after ``_bury`` dropped it —
-        by then a new call could hold its pjsua slot, and ``~Call`` hung that call up (our
-        BYE right after our 200, crossing the caller's own, about one call in seventy under
-        churn through Kamailio). Here the reference ends with the call."""
+        """Each call's silence check, in a frame of its own.
+
+        Never inline this loop in ``run``: its loop variable outlived the loop and held the
+        last call polled until the next poll (100 ms or more), so an ended call's object was
+        freed then, not at ``_bury``. By that time a new call could hold its pjsua slot, and
+        ``~Call`` cleared that call's user data (it never heard DISCONNECTED; its own hang-up
+        failed with ``PJSIP_ESESSIONTERMINATED``) and hung it up (our BYE right after our 200,
+        crossing the caller's, about one call in seventy under churn through Kamailio).
+        """
         for call in list(self.calls.values()):
             call.poll_silence(now, level=self.config.silence_level, after_s=self.config.silence_s)
 

@@ -90,6 +90,10 @@ CONTACT_HELP = "请至少留下手机号码或电子邮箱中的一项，以便�
 EMAIL_HELP = "电子邮箱格式不正确：请检查是否漏写了 @ 或 @ 后面的部分"
 PUBLIC_HELP = "请选择“同意公开”或“不同意公开”"
 DISTRICT_HELP = "请从列表中选择区县；不清楚可选“不清楚”"
+REPLY_BY_HELP = "请选择答复方式：“短信”或“电话”"
+CALL_NEEDS_PHONE = "选择电话答复时，请填写电话号码"
+#: 答复方式 (the form's ``reply_by``): a text or a call; absent (an older page) is a text.
+REPLY_BY = {"": False, "sms": False, "call": True}
 
 
 class FormErrors(Exception):
@@ -121,7 +125,8 @@ def parse_form(raw: RawForm, *, submission_id: str, received_at: datetime,
     """Validate the citizen's form; raise ``FormErrors`` with every problem at once."""
     errors: dict[str, str] = {}
     values = {name: _text(raw, name, errors)
-              for name in ("name", "phone", "email", "text", "district", "location", "public")}
+              for name in ("name", "phone", "email", "text", "district", "location", "public",
+                           "reply_by")}
     cleaned: dict[str, str] = {}
     for name, limit, required in (("text", 5000, True), ("name", 50, False),
                                   ("location", 200, False)):
@@ -150,6 +155,11 @@ def parse_form(raw: RawForm, *, submission_id: str, received_at: datetime,
         errors["district"] = DISTRICT_HELP
     if values["public"] not in ("yes", "no"):
         errors["public"] = PUBLIC_HELP
+    by_call = REPLY_BY.get(values["reply_by"].strip())
+    if by_call is None:
+        errors["reply_by"] = REPLY_BY_HELP
+    elif by_call and not phone and "phone" not in errors:
+        errors["reply_by"] = CALL_NEEDS_PHONE
     attachments = _attachments(raw.uploads, limits, errors)
     if errors:
         raise FormErrors(errors, values, tuple(a.filename for a in attachments))
@@ -166,6 +176,8 @@ def parse_form(raw: RawForm, *, submission_id: str, received_at: datetime,
         district_hint=district or None,
         location_hint=cleaned.get("location") or None,
         alt_reply_addresses=(email,) if phone and email else (),
+        # The choice is the phone's; a landline is called whatever it says (it takes no SMS).
+        reply_by_call=bool(by_call) if phone else None,
     )
 
 

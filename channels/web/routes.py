@@ -59,6 +59,8 @@ class CitizenWeb:
     """The empty form rendered once with placeholders for the two per-visit values."""
     body_timeout_s: float = 120.0
     """The whole post must arrive within this (slow-body clients are cut off with 408)."""
+    offer_calls: bool = False
+    """Show 答复方式 (短信 / 电话): only where the site calls out (``worker.voice_channel``)."""
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.form_page, name="citizen_form")
@@ -77,6 +79,7 @@ class CitizenWeb:
             "districts": self.limits.districts,
             "max_attachments": self.limits.max_attachments,
             "max_mb": self.limits.max_attachment_bytes // 1_048_576,
+            "offer_calls": self.offer_calls,
         }
 
     def _render_form(self, request: web.Request, *, status: int = 200,

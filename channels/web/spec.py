@@ -30,6 +30,7 @@ def _routes(app: web.Application, settings: WebFormSettings, ports: ChannelPorts
         now=ports.clock.now,
         csrf=ports.csrf,
         body_timeout_s=settings.body_timeout_s,
+        offer_calls=ports.calls_out,
     )
     citizen.add_routes(app)
     app.router.add_static("/static/web", HERE / "static")

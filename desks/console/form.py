@@ -21,9 +21,10 @@ from registrar.transcription import CallFields
 CATEGORIES = ("城管", "住建", "交通", "环保", "市场监管", "人社", "卫健", "教育", "公安", "水务", "其他")
 """What the call is about, as the service centre files it (a note on the case, a help for dispatch)."""
 FIELDS = ("form_id", "caller", "name", "text", "category", "district", "location", "public",
-          "reply", "reply_to", "answer", "kb_source")
-"""``answer`` and ``kb_source``: a consultation answered on the call (咨询直办) and what it rests on."""
-DEFAULTS: dict[str, str] = {"public": "yes", "reply": "caller"}
+          "reply", "reply_to", "reply_by", "answer", "kb_source")
+"""``answer`` and ``kb_source``: a consultation answered on the call (咨询直办) and what it rests on;
+``reply_by``: 答复形式 短信 (``sms``) or 电话 (``call``: a mobile is called when the site calls out)."""
+DEFAULTS: dict[str, str] = {"public": "yes", "reply": "caller", "reply_by": "sms"}
 EXTERNAL_ID_PREFIX = "console-"
 
 
@@ -119,6 +120,11 @@ def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datet
             errors["caller"] = "请填写来电号码（短信答复发到此号码），或选择其他答复方式"
     else:
         errors["reply"] = "请选择答复方式"
+    by_call = {"": False, "sms": False, "call": True}.get(values["reply_by"])
+    if by_call is None:
+        errors["reply_by"] = "请选择答复形式（短信或电话）"
+    elif by_call and reply is not None and "@" in reply:
+        errors["reply_by"] = "电话答复需要电话号码：请改选短信，或填写答复用的电话号码"
     if raw.get("consult") == "1":
         if not values["answer"].strip():
             errors["answer"] = "请填写向来电人解答的内容（可从知识库选用）"
@@ -140,6 +146,7 @@ def parse_console_form(raw: Mapping[str, str], *, agent: str, received_at: datet
         location_hint=cleaned["location"] or None,
         notes=(f"agent={agent}", f"category={values['category']}"),
         alt_reply_addresses=alternatives,
+        reply_by_call=bool(by_call) if reply is not None and "@" not in reply else None,
         receipt_in_reply=True,
     )
 

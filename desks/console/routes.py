@@ -57,12 +57,16 @@ def _page(request: web.Request, *, values: dict[str, str], errors: dict[str, str
           receipt: Receipt | None = None, status: int = 200, consulted: str = "") -> web.Response:
     # The live R3.8 banner is rendered with the page, not left to the script: a form sent
     # back for a missing field still says 煤气泄漏, and the banner must be there at once.
-    advice = emergency_hint(values.get("text", ""), request.app[CONSOLE].emergency_rules)
+    deps = request.app[CONSOLE]
+    advice = emergency_hint(values.get("text", ""), deps.emergency_rules)
+    # 答复形式 电话 is offered only where the site calls out (``worker.voice_channel``).
+    offer_calls = bool(deps.workflow is not None and deps.workflow().voice_channel)
     return render(request, "console.html", {
         "values": values, "errors": errors or {}, "receipt": receipt,
         "categories": CATEGORIES, "districts": _districts(request),
         "district_keys": request.app[CONSOLE].district_keys,
         "live_advice": advice.text if advice and receipt is None else "", "consulted": consulted,
+        "offer_calls": offer_calls,
     }, status=status)
 
 

@@ -11,9 +11,13 @@ from aiohttp.test_utils import TestServer
 from PIL import Image
 from sqlalchemy import select
 
+from contract.clock import FixedClock
 from intake import keys
-from registrar.models import AttachmentRecord, Case
+from intake.app import create_app
+from registrar.models import AttachmentRecord, Case, Contact
 from tests.browser.conftest import Shots
+from tests.channels.web.test_citizen_form import CALLING_WORKER
+from tests.conftest import make_settings
 
 
 def _photo(tmp_path: Path) -> Path:
@@ -84,3 +88,34 @@ async def test_a_photo_the_server_sent_back_is_named_to_be_attached_again(
     assert await page.get_attribute("#attachments", "aria-invalid") == "true"
     assert await page.input_value("#text") == "仓山区金山大道井盖缺失，夜间很危险"
     await shots.take(page, "photo-to-attach-again")
+
+
+async def test_answer_by_call_is_a_labelled_choice_reached_by_keyboard(
+        db_url: str, tmp_path: Path, clock: FixedClock, page: Any, shots: Shots) -> None:
+    """答复方式 (issue 14): two labelled radios in a fieldset, 短信 chosen, its error in Chinese."""
+    settings = make_settings(db_url, tmp_path / "data", worker=CALLING_WORKER)
+    server = TestServer(create_app(settings, clock=clock), host="127.0.0.1")
+    await server.start_server()
+    try:
+        await page.goto(str(server.make_url("/")))
+        group = page.get_by_role("group", name="答复方式（填写了电话号码时）")
+        assert await group.get_by_role("radio", name="短信").is_checked()
+        call = group.get_by_role("radio", name="电话（工作时间来电播报答复）")
+        await page.fill("#text", "仓山区金山大道井盖缺失，夜间很危险")
+        await page.fill("#email", "citizen@example.cn")
+        await page.check("input[name=public][value=yes]")
+        await page.focus("input[name=reply_by][value=sms]")
+        await page.keyboard.press("ArrowDown")  # radios move with the arrow keys
+        assert await call.is_checked()
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#reply_by-error:not([hidden])")
+        assert "请填写电话号码" in await page.inner_text("#reply_by-error")
+        await shots.take(page, "call-needs-a-phone")
+        await page.fill("#phone", "13805912345")
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#case-number")
+        async with server.app[keys.SESSIONMAKER]() as session:
+            assert (await session.execute(select(Contact.prefers_call).where(
+                Contact.kind == "phone"))).scalar_one() is True
+    finally:
+        await server.close()

@@ -5,22 +5,28 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from sqlalchemy import select
 
+from contract.clock import FixedClock
 from contract.envelope import MACHINE_TEXT_MARK, Attachment, Channel, Envelope, Receipt
 from contract.transcript import voice_placeholder
 from desks.access.accounts import demo_password, seed_demo_accounts
 from desks.console import announce_call
 from desks.console.hub import HUB
 from intake import keys
-from registrar.models import Case, Event, Notice
+from intake.app import create_app
+from registrar.models import Case, Contact, Event, Notice
+from tests.channels.web.test_citizen_form import CALLING_WORKER
+from tests.conftest import make_settings
 from tests.forwarder.api_kit import FAST_HASHER
 
 Client = TestClient[Any, Any]
@@ -371,3 +377,38 @@ async def test_voicemail_audio_plays_in_the_case_page_with_range_for_staff_who_m
     await sign_in(client, "agent")
     client.app[keys.INTAKE].store.path_for(recording.sha256).unlink()  # the file lost on disk
     assert (await client.get(url)).status == 404
+
+
+@pytest.fixture
+async def calling_agent(db_url: str, tmp_path: Path, clock: FixedClock) -> AsyncIterator[Client]:
+    """An agent of a site that calls out (``worker.voice_channel``): 答复形式 is offered."""
+    settings = make_settings(db_url, tmp_path / "data", worker=CALLING_WORKER)
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        await staff(client)
+        await sign_in(client, "agent")
+        yield client
+
+
+async def test_answer_by_call_chosen_on_the_console_is_kept_on_the_reply_phone(
+        calling_agent: Client) -> None:
+    page = await (await calling_agent.get("/desk/console")).text()
+    assert '<label for="reply_by">答复形式</label>' in page
+    assert '<option value="sms" selected>' in page  # SMS unless the caller asks for a call
+    response = await calling_agent.post("/desk/console", data=call(
+        await open_form(calling_agent), reply_by="call"))
+    assert response.status == 200
+    async with calling_agent.app[keys.SESSIONMAKER]() as session:
+        contact = (await session.execute(select(Contact))).scalar_one()
+    assert (contact.address, contact.prefers_call) == (CALLER_E164, True)
+
+
+async def test_answer_by_call_to_an_email_is_refused_with_what_to_do(calling_agent: Client) -> None:
+    response = await calling_agent.post("/desk/console", data=call(
+        await open_form(calling_agent), reply="other", reply_to="wang@example.cn", reply_by="call"))
+    assert response.status == 400
+    assert "电话答复需要电话号码" in await response.text()
+    assert await cases(calling_agent) == []
+
+
+async def test_answer_by_call_is_not_offered_where_the_site_places_no_calls(agent: Client) -> None:
+    assert 'name="reply_by"' not in await (await agent.get("/desk/console")).text()

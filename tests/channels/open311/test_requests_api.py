@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from contract.clock import FixedClock
 from registrar.db import create_engine, make_sessionmaker
-from registrar.models import Case
+from registrar.models import Case, Contact
 from tests.channels.open311.conftest import FORM, Api, new_key
 
 GOOD = {"service_code": "urban", "address_string": "鼓楼区五四路120号3单元502室",
@@ -104,6 +104,18 @@ async def test_R_idempotent_client_request_id_gives_the_same_case_once(api: Api)
     assert rows == [("fuzhou-app:app-42", "open311")]
 
 
+async def test_reply_by_call_is_kept_on_the_phone_contact(api: Api) -> None:
+    """答复方式 through the API (issue 14): ``reply_by=call`` makes the phone's notices calls."""
+    assert (await api.post(GOOD | {"reply_by": "call"}))[0] == 200
+    engine = create_engine(api.settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            rows = dict((await session.execute(select(Contact.kind, Contact.prefers_call))).all())
+    finally:
+        await engine.dispose()
+    assert rows == {"phone": True, "email": False}
+
+
 REFUSALS: list[tuple[str, dict[str, str] | bytes, str, int, str]] = [
     # label, fields (or a raw body), format, status, words in the description
     ("no key", GOOD | {"api_key": ""}, "json", 403, "api_key was not provided"),
@@ -131,6 +143,9 @@ REFUSALS: list[tuple[str, dict[str, str] | bytes, str, int, str]] = [
     ("bad client id", GOOD | {"client_request_id": "有空格 的"}, "json", 400, "client_request_id"),
     ("other jurisdiction", GOOD | {"jurisdiction_id": "sf.gov"}, "json", 404, "jurisdiction"),
     ("media not http", GOOD | {"media_url": "file:///etc/passwd"}, "json", 400, "media_url"),
+    ("unknown reply_by", GOOD | {"reply_by": "fax"}, "json", 400, "reply_by is sms or call"),
+    ("call without a phone", {k: v for k, v in GOOD.items() if k != "phone"} | {
+        "email": "a@example.cn", "reply_by": "call"}, "json", 400, "needs a phone"),
 ]
 
 

@@ -15,7 +15,7 @@ from config.settings import Settings
 from contract.clock import FixedClock
 from intake.app import create_app
 from registrar.db import create_engine, make_sessionmaker
-from registrar.models import AttachmentRecord, Case, Notice
+from registrar.models import AttachmentRecord, Case, Contact, Notice
 from tests.conftest import make_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 100
@@ -107,6 +107,9 @@ BAD_INPUTS = [
      "文件类型不被接受"),
     ("empty file", {"attachments": ("empty.pdf", b"", "application/pdf")}, "是空文件"),
     ("too many files", {"attachments": [("p.png", PNG, "image/png")] * 6}, "最多上传 5 个附件"),
+    ("answer by call without a phone", {"phone": "", "email": "a@example.cn", "reply_by": "call"},
+     "选择电话答复时，请填写电话号码"),
+    ("unknown answer channel", {"reply_by": "pigeon"}, "请选择答复方式"),
 ]
 
 
@@ -277,3 +280,41 @@ async def test_upload_name_with_invalid_percent_encoding_is_kept_as_sent_not_a_5
     finally:
         await engine.dispose()
     assert stored.filename == filename
+
+
+CALLING_WORKER = {"outbox_enabled": False, "sweeper_enabled": False, "voice_channel": "phone"}
+"""A site that calls out (the background jobs off, as in every test app)."""
+
+
+async def _choice(settings: Settings) -> bool:
+    engine = create_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return bool((await session.execute(select(Contact.prefers_call))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_answer_by_call_is_offered_where_the_site_calls_out_and_kept_on_the_contact(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    """答复方式 (issue 14): 短信 by default; 电话 makes a mobile's notices calls."""
+    settings = make_settings(db_url, tmp_path, worker=CALLING_WORKER)
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        page = await (await client.get("/")).text()
+        assert "<legend>答复方式" in page
+        assert re.search(r'<input type="radio" name="reply_by" value="sms" checked>', page)
+        assert '<label class="inline"><input type="radio" name="reply_by" value="call">' in page
+        hidden = await open_form(client)
+        response = await client.post("/submit", data=form(hidden, reply_by="call"),
+                                     allow_redirects=False)
+        assert response.status == 303
+    assert await _choice(settings)
+
+
+async def test_answer_by_call_is_not_offered_without_a_voice_channel(
+        client: Client, settings: Settings) -> None:
+    page = await (await client.get("/")).text()
+    assert 'name="reply_by"' not in page
+    hidden = await open_form(client)
+    assert (await client.post("/submit", data=form(hidden), allow_redirects=False)).status == 303
+    assert not await _choice(settings)
