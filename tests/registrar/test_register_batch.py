@@ -8,18 +8,22 @@ not rolled back), so rows are compared with every id replaced by its rank.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contract.clock import FixedClock
 from contract.envelope import Attachment, Channel, Envelope
 from forwarder.calendar import WorkingCalendar
 from forwarder.due import CalendarDuePolicy
+from intake.service import IntakeService
+from registrar.attachments import AttachmentStore
 from registrar.db import make_sessionmaker
 from registrar.models import Case
 from registrar.registration import (
@@ -141,3 +145,23 @@ async def test_register_batch_hands_back_whole_case_rows(
         assert (await session.execute(select(Case.number).order_by(Case.id))).scalars().all() == [
             f"FZ12345-20261124-{n:06d}" for n in range(1, 6)]
 
+
+
+async def test_a_postgresql_batch_is_one_statement_in_autocommit(
+        engine: AsyncEngine, backend: str, clock: FixedClock, tmp_path: Path) -> None:
+    """Group commit on PostgreSQL: one ``register_batch`` statement per batch, its own transaction;
+    SQLite keeps one transaction around the Python path's statements."""
+    intake = IntakeService(make_sessionmaker(engine), clock, AttachmentStore(tmp_path), "FZ12345")
+    await intake(_envelope("warm-up"))  # the bureau and the function looked up once
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    receipts = await asyncio.gather(*(intake(_envelope(f"web-{n}")) for n in range(20)))
+    batches = intake.committer.stats.batches - 1
+    assert sorted(r.case_number for r in receipts) == [
+        f"FZ12345-20261124-{n:06d}" for n in range(2, 22)]
+    if backend == "postgresql":
+        assert len(statements) == batches and all("register_batch" in s for s in statements)
+        assert intake._one_statement is not None
+    else:
+        assert len(statements) > batches and intake._one_statement is None
