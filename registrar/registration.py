@@ -414,7 +414,8 @@ def _emergency_notice(case_id: int, envelope: Envelope, advice: EmergencyAdvice,
             "template_values": None}
 
 
-#: Stands for the case number in texts rendered before the server takes the number.
+#: Stands for the case number in texts rendered before the server takes the number; the
+#: server replaces it (a template that prints no number leaves nothing to replace, as in Python).
 NUMBER_PLACEHOLDER = "\u2063CASE-NUMBER\u2063"
 _REGISTER_BATCH = text("SELECT ord, case_id, number, query_code, created, contact_id "
                        "FROM register_batch(CAST(CAST(:p AS text) AS jsonb))")
@@ -473,9 +474,6 @@ async def _in_server(session: AsyncSession, first: Sequence[Item], *, prefix: st
                                                             envelope, now, sms_channel))
         if item.emergency is not None and envelope.channel not in ADVICE_GIVEN_IN_SESSION:
             notices.append({"item": ordinal} | _emergency_notice(0, envelope, item.emergency, now))
-    if any(notice["kind"] == "receipt" and NUMBER_PLACEHOLDER not in notice["text"]
-           for notice in notices):
-        raise RegistrationError("a receipt template does not print {number}")
     deadline = None
     if due is not None:
         clock = due.due(now, dispatch_days)
