@@ -72,6 +72,9 @@ class GroupCommitter:
     max_wait_s: float = 0.002
     on_failure: Callable[[BaseException], None] | None = None
     """Called when a batch's transaction failed (e.g. to forget cached lookups)."""
+    begin_alone: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
+    """Opens the transaction for trying a failed batch's items one by one under SAVEPOINTs,
+    when ``begin`` cannot (an autocommit session for PostgreSQL's one-statement batch)."""
     pipeline: int = 1
     """Batches in flight at once. With 2, the next batch writes its rows while the previous
     one waits for its fsync; the day's case numbers are still taken last under the
@@ -151,7 +154,7 @@ class GroupCommitter:
         """Each item under its own SAVEPOINT, one commit for the survivors."""
         results: list[Registered | BaseException] = []
         try:
-            async with self.begin() as session:
+            async with (self.begin_alone or self.begin)() as session:
                 for item in items:
                     try:
                         async with session.begin_nested():

@@ -8,13 +8,14 @@ SIM) and nothing is half-written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contract.clock import Clock
 from contract.envelope import Envelope, Receipt, TryLater
@@ -25,7 +26,14 @@ from forwarder.screening import EmergencyRule, emergency_hint
 from intake.group_commit import GroupCommitter
 from registrar.attachments import AttachmentStore
 from registrar.deadlines import DuePolicy
-from registrar.registration import BureauCache, Item, Registered, RegistrationError, register_many
+from registrar.registration import (
+    BureauCache,
+    Item,
+    Registered,
+    RegistrationError,
+    register_many,
+    server_function,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +66,43 @@ class IntakeService:
     voice_channel: str = ""
     """Calls that receipt to a landline or a mobile that chose calls (``worker.voice_channel``)."""
     _committer: GroupCommitter | None = None
+    _one_statement: async_sessionmaker[AsyncSession] | None = None
+    """Sessions in autocommit mode, once the store is known to have ``register_batch``."""
+    _one_statement_for: async_sessionmaker[AsyncSession] | None = None
+    """The sessionmaker ``_one_statement`` was checked for."""
 
     @property
     def committer(self) -> GroupCommitter:
         """The group-commit queue of this service (made on first use, in the running loop)."""
         if self._committer is None:
             # The sessionmaker is looked up per batch: tests (and a failover) may swap it.
-            self._committer = GroupCommitter(lambda: self.sessionmaker.begin(), self._register,
+            self._committer = GroupCommitter(self._begin_batch, self._register,
+                                             begin_alone=lambda: self.sessionmaker.begin(),
                                              max_items=self.batch_max_items,
                                              max_wait_s=self.batch_wait_s,
                                              pipeline=self.batch_pipeline,
                                              on_failure=self.bureau.forget)
         return self._committer
+
+    @contextlib.asynccontextmanager
+    async def _begin_batch(self) -> AsyncIterator[AsyncSession]:
+        """A batch's session: on PostgreSQL with ``register_batch`` (migration 0023) one in
+        autocommit mode, so the batch is one statement that is its own transaction: one round
+        trip and one commit, no BEGIN and COMMIT around it. It is atomic all the same (one
+        statement) and committed once it returned, so acknowledging then is safe."""
+        maker = self.sessionmaker
+        if self._one_statement_for is not maker:  # checked once per store (tests swap it)
+            bind = maker.kw.get("bind")
+            autocommit = None
+            if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
+                async with maker() as session:
+                    if await server_function(session):
+                        autocommit = async_sessionmaker(
+                            bind.execution_options(isolation_level="AUTOCOMMIT"),
+                            expire_on_commit=False)
+            self._one_statement, self._one_statement_for = autocommit, maker
+        async with (self._one_statement or maker).begin() as session:
+            yield session
 
     async def _register(self, session: AsyncSession, items: Sequence[Item]) -> list[Registered]:
         """``register_many`` with this service's options, the bureau from the cache."""

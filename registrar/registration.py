@@ -16,14 +16,16 @@ sequence row is locked only for the final statements before commit.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_
+from sqlalchemy import Table, bindparam, insert, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -34,7 +36,7 @@ from contract.contact_kinds import NO_CALLS_TO_LANDLINE, channel_for, channels_f
 from contract.contact_kinds import PHONE as PHONE_KIND
 from contract.envelope import Channel, Envelope
 from registrar.attachments import AttachmentStore
-from registrar.contacts import ContactKey, contact_keys, contact_kind, resolve_contacts
+from registrar.contacts import ContactKey, call_choices, contact_keys, contact_kind, resolve_contacts
 from registrar.db import insert_new_only
 from registrar.deadlines import DuePolicy
 from registrar.models import (
@@ -52,11 +54,11 @@ from registrar.models import (
     NoticeStatus,
     Unit,
 )
-from registrar.numbers import new_query_code, number_cases
+from registrar.numbers import format_number, new_query_code, number_cases
 
 __all__ = ["BureauCache", "BureauRef", "EmergencyAdvice", "Item", "Registered", "Registration",
            "RegistrationError", "bureau_ref", "city_bureau", "contact_kind", "find_case",
-           "register", "register_many"]
+           "register", "register_many", "server_function"]
 
 # Channels where the receipt reaches the citizen at once, in the same exchange: the web
 # receipt page. A phone item's receipt was given in the call only when its envelope says so
@@ -236,16 +238,39 @@ async def register(
 async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: Clock, prefix: str,
                         bureau: BureauRef, due: DuePolicy | None = None,
                         dispatch_days: int = 1, sms_channel: str = Channel.SMS_MODEM,
-                        voice_channel: str = "") -> list[Registered]:
+                        voice_channel: str = "", in_server: bool = True) -> list[Registered]:
     """Register ``items`` in the caller's transaction; one ``Registered`` per item, in order.
 
     An item already stored, or repeated earlier in the same batch, resolves to
     that case with ``created=False``. Case numbers follow the batch's order.
+    On PostgreSQL with migration 0023 the batch is one call of ``register_batch``
+    (one statement, one round trip) unless ``in_server`` is False: the same rows,
+    written by the server (tests compare the two).
     """
     now = clock.now()
     first: dict[CaseKey, Item] = {}
     for item in items:
         first.setdefault(_key(item.envelope), item)
+    if in_server and await server_function(session):
+        outcomes = await _in_server(session, list(first.values()), prefix=prefix, bureau=bureau,
+                                    due=due, dispatch_days=dispatch_days, now=now,
+                                    sms_channel=sms_channel, voice_channel=voice_channel)
+    else:
+        outcomes = await _in_python(session, first, prefix=prefix, bureau=bureau, due=due,
+                                    dispatch_days=dispatch_days, now=now, sms_channel=sms_channel,
+                                    voice_channel=voice_channel)
+    results: list[Registered] = []
+    for item in items:
+        outcome = outcomes[_key(item.envelope)]
+        results.append(outcome if item is first[_key(item.envelope)] else
+                       Registered(outcome.case_id, outcome.number, outcome.query_code, created=False))
+    return results
+
+
+async def _in_python(session: AsyncSession, first: Mapping[CaseKey, Item], *, prefix: str,
+                     bureau: BureauRef, due: DuePolicy | None, dispatch_days: int, now: datetime,
+                     sms_channel: str, voice_channel: str) -> dict[CaseKey, Registered]:
+    """``register_many``'s statements one by one (SQLite, and PostgreSQL without 0023)."""
     contacts = await resolve_contacts(session, [item.envelope for item in first.values()], now)
     rows = {key: _case_row(item, contacts, now) for key, item in first.items()}
     ids = await _insert_cases(session, rows)
@@ -262,12 +287,7 @@ async def register_many(session: AsyncSession, items: Sequence[Item], *, clock: 
         for item, row in new:
             outcomes[_key(item.envelope)] = Registered(row["id"], row["number"], row["query_code"],
                                                        created=True, row=row)
-    results: list[Registered] = []
-    for item in items:
-        outcome = outcomes[_key(item.envelope)]
-        results.append(outcome if item is first[_key(item.envelope)] else
-                       Registered(outcome.case_id, outcome.number, outcome.query_code, created=False))
-    return results
+    return outcomes
 
 
 def _key(envelope: Envelope) -> CaseKey:
@@ -286,7 +306,8 @@ def _case_row(item: Item, contacts: Mapping[ContactKey, int], now: datetime) -> 
         "display_name": envelope.display_name, "language": envelope.language,
         "public_allowed": envelope.public_allowed, "district_hint": envelope.district_hint,
         "location_hint": envelope.location_hint, "notes": list(envelope.notes),
-        "contact_id": contacts[keys[0]] if keys else None,
+        # None in the server's batch, which finds the contact itself.
+        "contact_id": contacts.get(keys[0]) if keys else None,
         "emergency": item.emergency.services if item.emergency else None,
         "screening_reason": None, "classification": None, "internal_reason": None,
         "reserved": False, "parent_case_id": None, "unit_proposes_private": False,
@@ -421,3 +442,96 @@ def _emergency_notice(case_id: int, envelope: Envelope, advice: EmergencyAdvice,
             "sent_at": None, "provider_ref": None,
             "last_error": None if envelope.reply_address else "no reply address",
             "template_values": None}
+
+
+#: Stands for the case number in texts rendered before the server takes the number; the
+#: server replaces it (a template that prints no number leaves nothing to replace, as in Python).
+NUMBER_PLACEHOLDER = "\u2063CASE-NUMBER\u2063"
+_REGISTER_BATCH = text("SELECT ord, case_id, number, query_code, created, contact_id "
+                       "FROM register_batch(CAST(CAST(:p AS text) AS jsonb))")
+_HAS_FUNCTION = text("SELECT to_regprocedure('register_batch(jsonb)') IS NOT NULL")
+_PAYLOAD_ONLY = frozenset({"attachments", "ck", "ca"})
+"""Keys of a case in the payload that are not its columns."""
+_server_function: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
+
+
+async def server_function(session: AsyncSession) -> bool:
+    """Whether the session's database has ``register_batch`` (PostgreSQL from migration 0023);
+    asked once per engine, so a database migrated meanwhile is used after a restart."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    engine = getattr(bind, "engine", bind)
+    found = _server_function.get(engine)
+    if found is None:
+        found = _server_function[engine] = bool((await session.execute(_HAS_FUNCTION)).scalar())
+    return found
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+async def _in_server(session: AsyncSession, first: Sequence[Item], *, prefix: str,
+                     bureau: BureauRef, due: DuePolicy | None, dispatch_days: int, now: datetime,
+                     sms_channel: str, voice_channel: str) -> dict[CaseKey, Registered]:
+    """The batch as one ``register_batch`` call: Python renders, the server writes.
+
+    Every value the Python path would write is computed here alike (``_case_row``,
+    ``_receipt_notice``, the dispatch clock); the server adds the ids and the numbers
+    (``NUMBER_PLACEHOLDER`` in the notices' texts). The migration's text says the order.
+    """
+    names: dict[ContactKey, str | None] = {}
+    choices = call_choices(item.envelope for item in first)
+    cases: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    files: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    for ordinal, item in enumerate(first, start=1):
+        envelope, keys = item.envelope, contact_keys(item.envelope)
+        for key in keys:
+            names.setdefault(key, envelope.display_name)
+        row = _case_row(item, {}, now) | {"attachments": len(item.digests)}
+        row["ck"], row["ca"] = keys[0] if keys else (None, None)
+        cases.append(row)
+        links += [{"item": ordinal, "kind": kind, "address": address, "rank": rank}
+                  for rank, (kind, address) in enumerate(keys)]
+        files += [{"item": ordinal, "sha256": digest, "filename": attachment.filename,
+                   "content_type": attachment.content_type, "size": attachment.size}
+                  for attachment, digest in zip(envelope.attachments, item.digests, strict=True)]
+        notices.append({"item": ordinal} | _receipt_notice(0, NUMBER_PLACEHOLDER, row["query_code"],
+                                                            envelope, now, sms_channel,
+                                                            voice_channel))
+        if item.emergency is not None and envelope.channel not in ADVICE_GIVEN_IN_SESSION:
+            notices.append({"item": ordinal} | _emergency_notice(0, envelope, item.emergency, now))
+    deadline = None
+    if due is not None:
+        clock = due.due(now, dispatch_days)
+        deadline = {"kind": DeadlineKind.DISPATCH, "rule": "R7.2", "started_at": now,
+                    "working_days": dispatch_days, "due_at": clock.at,
+                    "provisional": clock.provisional, "warn_at": clock.warn_at, "warned": False,
+                    "met_at": None, "missed": False}
+    payload = {"now": now, "day": now.date(), "head": format_number(prefix, now.date(), 0)[:-6],
+               "ph": NUMBER_PLACEHOLDER, "registered": CaseStatus.REGISTERED,
+               "queued": AssignmentState.QUEUED,
+               "queue": {"unit_id": bureau.id, "unit_code": bureau.code,
+                         "role": AssignmentRole.BUREAU, "state": AssignmentState.QUEUED},
+               "deadline": deadline, "cases": cases, "links": links, "files": files,
+               "notices": notices,
+               "contacts": [{"kind": kind, "address": address, "display_name": name,
+                             "choice": choices.get((kind, address))}
+                            for (kind, address), name in sorted(names.items())]}
+    rows = await session.execute(_REGISTER_BATCH, {
+        "p": json.dumps(payload, default=_json_value, ensure_ascii=False)})
+    outcomes: dict[CaseKey, Registered] = {}
+    for ordinal, case_id, number, query_code, created, contact_id in rows:
+        row = cases[ordinal - 1]
+        done = None
+        if created:
+            done = {key: value for key, value in row.items() if key not in _PAYLOAD_ONLY}
+            done |= {"id": case_id, "number": number, "contact_id": contact_id}
+        outcomes[(row["channel"], row["external_id"])] = Registered(case_id, number, query_code,
+                                                                    created=created, row=done)
+    return outcomes

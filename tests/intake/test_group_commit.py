@@ -86,14 +86,22 @@ async def test_each_item_is_acknowledged_only_after_the_shared_commit(
 
 async def test_a_failing_shared_commit_acknowledges_none(engine: AsyncEngine, clock: FixedClock,
                                                          tmp_path: Path) -> None:
-    def disk_full(_connection: Any) -> None:
+    def disk_full(_connection: Any, *_: Any) -> None:
         raise OperationalError("COMMIT", {}, OSError(28, "No space left on device"))
+
+    def statement_disk_full(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # PostgreSQL's one-statement batch (migration 0023) commits as the statement ends:
+        # its commit failing is the statement failing.
+        if "register_batch(" in statement:
+            disk_full(_connection)
 
     intake = service(engine, clock, tmp_path)
     event.listen(engine.sync_engine, "commit", disk_full)
+    event.listen(engine.sync_engine, "before_cursor_execute", statement_disk_full)
     outcomes = await asyncio.gather(*(intake(envelope(f"SM{i}")) for i in range(10)),
                                     return_exceptions=True)
     event.remove(engine.sync_engine, "commit", disk_full)
+    event.remove(engine.sync_engine, "before_cursor_execute", statement_disk_full)
     assert all(isinstance(o, TryLater) for o in outcomes), outcomes
     for model in (Case, Event, Notice, Assignment):
         assert await count(engine, model) == 0, model
