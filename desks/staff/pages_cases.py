@@ -41,6 +41,7 @@ from desks.staff.pages_cases_view import (
 )
 from forwarder.callbacks import dissatisfied_cases
 from forwarder.workflow import CITY_LEVEL
+from registrar.db import serial_plan
 from registrar.models import (
     ASSIGNMENT_DRAFTED,
     ASSIGNMENT_OWING,
@@ -254,7 +255,7 @@ async def queue_page(request: web.Request) -> web.Response:
 # --- the unit's inbox ------------------------------------------------------------------
 
 
-def _owing(unit: Unit, where: ColumnElement[bool]) -> Select[Assignment, Case]:
+def owing_query(unit: Unit, where: ColumnElement[bool]) -> Select[Assignment, Case]:
     """The unit's assignments matching ``where`` (``ASSIGNMENT_OWING`` or ``_DRAFTED``), oldest
     first: the predicate of a partial index, so the page walks that index and stops, however
     many items the unit owes."""
@@ -270,16 +271,16 @@ async def inbox_rows(session: AsyncSession, unit: Unit, page: int, clk: Clocks, 
     (one ``ORDER BY drafted first`` would have to sort all the unit owes)."""
     skip, wanted = (page - 1) * PAGE_SIZE, PAGE_SIZE + 1
     if not leader:
-        found = await session.execute(_owing(unit, ASSIGNMENT_OWING).offset(skip).limit(wanted))
+        found = await session.execute(owing_query(unit, ASSIGNMENT_OWING).offset(skip).limit(wanted))
         result = list(found.all())
     else:
-        found = await session.execute(_owing(unit, ASSIGNMENT_DRAFTED).offset(skip).limit(wanted))
+        found = await session.execute(owing_query(unit, ASSIGNMENT_DRAFTED).offset(skip).limit(wanted))
         result = list(found.all())
         if len(result) < wanted:  # the drafts end on this page: the rest follow them
             drafts = skip + len(result) if result or page == 1 else (await session.execute(
                 select(func.count()).select_from(Assignment)
                 .where(Assignment.unit_id == unit.id, ASSIGNMENT_DRAFTED))).scalar_one()
-            rest = _owing(unit, ASSIGNMENT_OWING).where(Assignment.state != S.DRAFTED)
+            rest = owing_query(unit, ASSIGNMENT_OWING).where(Assignment.state != S.DRAFTED)
             result += (await session.execute(
                 rest.offset(max(0, skip - drafts)).limit(wanted - len(result)))).all()
     shown = result[:PAGE_SIZE]
@@ -350,6 +351,7 @@ async def search_page(request: web.Request) -> web.Response:
                 if end := _day(params["to"]):
                     query = query.where(Case.received_at < datetime.combine(end + timedelta(days=1),
                                                                              time(0), zone))
+                await serial_plan(session)
                 found = list((await session.execute(
                     query.order_by(Case.registered_at.desc(), Case.id.desc())
                     .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).scalars())
