@@ -7,7 +7,8 @@ cache that each process now misses, a connection pool that thrashes). So the
 figure is the web processes' CPU time (user + system, from ``/proc/<pid>/stat``)
 divided by the requests answered, with two upstreams against one.
 
-Both setups are the production shape (``docs/production.md``): Debian's nginx
+Each process is paced at the same rate in both setups (``cpu_per_request``
+says why). Both setups are the production shape (``docs/production.md``): Debian's nginx
 with an upstream ``keepalive`` pool in front of ``hotline serve --only web``
 processes on PostgreSQL. nginx runs as a child of the bench with its
 configuration, pid file and logs in a temporary folder, never as a service.
@@ -143,15 +144,44 @@ async def nginx(upstreams: list[int], root: Path) -> AsyncIterator[tuple[int, in
 
 
 async def cpu_per_request(database_url: str, count: int, root: Path, *, load: Load, mode: list[str],
-                          seconds: float, concurrency: int) -> tuple[float, float]:
-    """(web CPU ms per request, requests/s) with ``count`` web processes behind nginx."""
+                          seconds: float, concurrency: int, rate: float | None = None) -> tuple[float, float]:
+    """(web CPU ms per request, requests/s) with ``count`` web processes behind nginx and
+    ``concurrency`` clients, or ``rate`` requests a second (open loop), *per process*.
+
+    Per process, because a process's CPU per request falls as its load rises: the event
+    loop's turn (epoll, callbacks, timers) is paid once for however many sockets are
+    ready, and an intake batch's commit (one transaction, its fixed statements and round
+    trips, ~3–4 ms of CPU) once for however many items joined it. The same closed-loop
+    clients split over two processes leave each with half the load, and so cost 1.2–1.8×
+    the CPU per request on this machine with no work added; paced at the same rate per
+    process, two cost what one does (docs/scaling.md). Scaling out happens because the
+    load grew, so each process is loaded as the single one was, and the figure shows only
+    what a second process adds (a shared lock, a cache each one misses, a pool that thrashes).
+    """
+    clients = str(concurrency * count)
+    pace = ["--rate", str(rate * count)] if rate else []
     async with web_processes(database_url, count, root) as webs, \
             nginx([port for _, port in webs], root / f"nginx{count}") as (_, port):
-        url = f"http://127.0.0.1:{port}"
-        await load(*mode, "--url", url + ("/" if mode[0] == "get" else ""), "--seconds", "1",
-                   "--concurrency", str(concurrency))  # warm every process up
+        url = f"http://127.0.0.1:{port}" + ("/" if mode[0] == "get" else "")
+        await load(*mode, "--url", url, "--seconds", "1", "--concurrency", clients)  # warm every process up
         before = sum(cpu_seconds(pid) for pid, _ in webs)
-        got = await load(*mode, "--url", url + ("/" if mode[0] == "get" else ""),
-                         "--seconds", str(seconds), "--concurrency", str(concurrency))
+        got = await load(*mode, "--url", url, "--seconds", str(seconds), "--concurrency", clients, *pace)
         used = sum(cpu_seconds(pid) for pid, _ in webs) - before
     return used / max(1, int(got["count"])) * 1000, float(got["rate"])
+
+
+async def one_against_two(database_url: str, root: Path, *, load: Load, mode: list[str], seconds: float,
+                          rate: float, rounds: int) -> tuple[list[float], list[float]]:
+    """CPU ms per request with 1 and with 2 processes, each process paced at ``rate`` a second,
+    ``rounds`` times each, alternating so that the shared machine's load drifts over both
+    alike: ([1 process…], [2 processes…])."""
+    one: list[float] = []
+    two: list[float] = []
+    for i in range(rounds):
+        for count, into in ((1, one), (2, two)):
+            ms, got = await cpu_per_request(database_url, count, root / f"r{i}p{count}", load=load,
+                                            mode=mode, seconds=seconds, concurrency=32, rate=rate)
+            into.append(ms)
+            print(f"    {mode[0]}: {count} process(es) at {rate * count:g}/s: "
+                  f"{ms:.3f} ms CPU a request ({got:.0f}/s served)", flush=True)
+    return one, two

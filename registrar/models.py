@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     Dialect,
@@ -26,7 +27,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     false,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -301,6 +304,17 @@ class AttachmentRecord(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+OWING_STATES = (AssignmentState.DISPATCHED, AssignmentState.READ, AssignmentState.DRAFTED,
+                AssignmentState.APPROVED, AssignmentState.REDO, AssignmentState.RETURN_REQUESTED)
+"""What a unit still owes on a non-bureau assignment: the states its inbox lists."""
+
+
+def _inline(value: str) -> ColumnElement[str]:
+    """``value`` written into the SQL, not bound: a partial index's predicate must be seen
+    as such by the planner, which a parameter of a generic (prepared) plan is not."""
+    return literal_column(f"'{value}'", String)
+
+
 class Assignment(Base):
     """One unit's duty on a case, with its own state; its clocks are ``Deadline`` rows."""
 
@@ -335,6 +349,20 @@ class Assignment(Base):
     approved_by: Mapped[str | None] = mapped_column(String(100))
     review_failures: Mapped[int] = mapped_column(Integer, default=0)
     review_comment: Mapped[str | None] = mapped_column(Text)
+
+
+#: The inbox's rows (``desks.staff.pages_cases``): a unit's open non-bureau assignments, and its
+#: drafts awaiting the leader. Each is the predicate of a partial index on (unit, created_at, id)
+#: (migration 0022) that holds only open work, so a page is a walk of its first entries whatever
+#: the history behind it; a query uses the index by repeating the predicate, values inline.
+ASSIGNMENT_OWING = and_(Assignment.role != _inline(AssignmentRole.BUREAU),
+                        Assignment.state.in_([_inline(s) for s in OWING_STATES]))
+ASSIGNMENT_DRAFTED = and_(Assignment.role != _inline(AssignmentRole.BUREAU),
+                          Assignment.state == _inline(AssignmentState.DRAFTED))
+for _name, _where in (("ix_assignment_owing", ASSIGNMENT_OWING),
+                      ("ix_assignment_drafted", ASSIGNMENT_DRAFTED)):
+    Index(_name, Assignment.unit_id, Assignment.created_at, Assignment.id,
+          postgresql_where=_where, sqlite_where=_where)
 
 
 class DeadlineKind(StrEnum):

@@ -29,6 +29,7 @@ from desks.api.serialise import (
 )
 from forwarder import workflow_special as special
 from forwarder.allowed import allowed_on
+from registrar.db import serial_plan
 from registrar.models import Case, CaseContact, CaseStatus, Contact, Unit
 from registrar.queries import case_detail
 
@@ -75,6 +76,7 @@ async def list_cases(request: web.Request) -> web.Response:
     params = dict(request.query)
     page = page_number(params)
     async with transaction(request, write=False) as (session, principal):
+        await serial_plan(session)
         query = (search_query(principal, params)
                  .order_by(Case.registered_at.desc(), Case.id.desc())
                  .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, Select, and_, case, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -41,7 +41,10 @@ from desks.staff.pages_cases_view import (
 )
 from forwarder.callbacks import dissatisfied_cases
 from forwarder.workflow import CITY_LEVEL
+from registrar.db import serial_plan
 from registrar.models import (
+    ASSIGNMENT_DRAFTED,
+    ASSIGNMENT_OWING,
     Assignment,
     AssignmentRole,
     AssignmentState,
@@ -57,8 +60,6 @@ PAGE_SIZE = 50
 REFRESH_S = 60
 """The queue reloads itself this often (seconds) while nobody is typing on it."""
 S = AssignmentState
-#: What a unit still owes on its assignments (the inbox).
-OWING = (S.DISPATCHED, S.READ, S.DRAFTED, S.APPROVED, S.REDO, S.RETURN_REQUESTED)
 
 
 @dataclass(slots=True)
@@ -254,16 +255,34 @@ async def queue_page(request: web.Request) -> web.Response:
 # --- the unit's inbox ------------------------------------------------------------------
 
 
+def owing_query(unit: Unit, where: ColumnElement[bool]) -> Select[Assignment, Case]:
+    """The unit's assignments matching ``where`` (``ASSIGNMENT_OWING`` or ``_DRAFTED``), oldest
+    first: the predicate of a partial index, so the page walks that index and stops, however
+    many items the unit owes."""
+    return (select(Assignment, Case).join(Case, Case.id == Assignment.case_id)
+            .where(Assignment.unit_id == unit.id, where).order_by(Assignment.created_at, Assignment.id))
+
+
 async def inbox_rows(session: AsyncSession, unit: Unit, page: int, clk: Clocks, *,
                      leader: bool) -> tuple[list[Row], bool]:
-    """The unit's assignments still owing work; a leader's drafts to approve first (R8.2c)."""
-    first = case((Assignment.state == S.DRAFTED, 0), else_=1) if leader else case((false(), 0), else_=1)
-    result = list((await session.execute(
-        select(Assignment, Case).join(Case, Case.id == Assignment.case_id)
-        .where(Assignment.unit_id == unit.id, Assignment.role != AssignmentRole.BUREAU,
-               Assignment.state.in_(OWING))
-        .order_by(first, Assignment.created_at, Assignment.id)
-        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
+    """The unit's assignments still owing work; a leader's drafts to approve first (R8.2c).
+
+    A leader's page is the drafts' part of it and then the rest's, each its own index walk
+    (one ``ORDER BY drafted first`` would have to sort all the unit owes)."""
+    skip, wanted = (page - 1) * PAGE_SIZE, PAGE_SIZE + 1
+    if not leader:
+        found = await session.execute(owing_query(unit, ASSIGNMENT_OWING).offset(skip).limit(wanted))
+        result = list(found.all())
+    else:
+        found = await session.execute(owing_query(unit, ASSIGNMENT_DRAFTED).offset(skip).limit(wanted))
+        result = list(found.all())
+        if len(result) < wanted:  # the drafts end on this page: the rest follow them
+            drafts = skip + len(result) if result or page == 1 else (await session.execute(
+                select(func.count()).select_from(Assignment)
+                .where(Assignment.unit_id == unit.id, ASSIGNMENT_DRAFTED))).scalar_one()
+            rest = owing_query(unit, ASSIGNMENT_OWING).where(Assignment.state != S.DRAFTED)
+            result += (await session.execute(
+                rest.offset(max(0, skip - drafts)).limit(wanted - len(result)))).all()
     shown = result[:PAGE_SIZE]
     open_clocks: dict[int, list[Deadline]] = {}
     if shown:
@@ -332,6 +351,7 @@ async def search_page(request: web.Request) -> web.Response:
                 if end := _day(params["to"]):
                     query = query.where(Case.received_at < datetime.combine(end + timedelta(days=1),
                                                                              time(0), zone))
+                await serial_plan(session)
                 found = list((await session.execute(
                     query.order_by(Case.registered_at.desc(), Case.id.desc())
                     .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).scalars())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -14,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.clock import FixedClock
 from desks.access.accounts import demo_password
+from desks.staff import pages_cases
+from desks.staff.pages_cases_view import Clocks
 from forwarder import rules
-from registrar.models import Case, Deadline, DeadlineKind
+from registrar.models import Case, Deadline, DeadlineKind, Unit
 from tests.forwarder.api_kit import Api, make_api
 
 Client = TestClient[Any, Any]
@@ -139,6 +143,32 @@ async def test_R8_2c_leader_sees_drafts_waiting_for_approval_first(desk: Desk) -
     assert page.index("section-approvals") < page.index("section-inbox")
     assert drafted in section(page, "section-approvals") and read in section(page, "section-inbox")
     assert drafted not in section(page, "section-inbox")
+
+
+
+async def test_R8_2c_inbox_pages_walk_the_drafts_then_the_rest_in_order(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 2: a leader's three drafts, then the two others, oldest first within each; a
+    handler's five in order of arrival. Each part is its own index walk (migration 0022), so
+    the pages must meet exactly: nothing twice, nothing skipped."""
+    made = [(await desk.api.case_at(stage))[0] for stage in ("read", "drafted", "drafted", "read", "drafted")]
+    monkeypatch.setattr(pages_cases, "PAGE_SIZE", 2)
+    unit = await desk.api.tx(lambda s: s.scalar(select(Unit).where(Unit.code == "city-urban")))
+    assert unit is not None
+    clk = Clocks(ZoneInfo("Asia/Shanghai"), desk.api.deps.ctx.clock.now())
+
+    async def walk(leader: bool) -> list[str]:
+        seen: list[str] = []
+        page, more = 1, True
+        while more:
+            rows, more = await desk.api.tx(partial(pages_cases.inbox_rows, unit=unit, page=page,
+                                                   clk=clk, leader=leader))
+            seen += [r.number for r in rows]
+            page += 1
+        return seen
+
+    assert await walk(leader=True) == [made[1], made[2], made[4], made[0], made[3]]
+    assert await walk(leader=False) == made
 
 
 # --- the case page ---------------------------------------------------------------------
