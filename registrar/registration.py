@@ -450,7 +450,7 @@ NUMBER_PLACEHOLDER = "\u2063CASE-NUMBER\u2063"
 _REGISTER_BATCH = text("SELECT ord, case_id, number, query_code, created, contact_id "
                        "FROM register_batch(CAST(CAST(:p AS text) AS jsonb))")
 _HAS_FUNCTION = text("SELECT to_regprocedure('register_batch(jsonb)') IS NOT NULL")
-_PAYLOAD_ONLY = frozenset({"attachments", "ck", "ca"})
+_PAYLOAD_ONLY = frozenset({"attachments", "ck", "ca", "notes_json"})
 """Keys of a case in the payload that are not its columns."""
 _server_function: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
 
@@ -494,6 +494,8 @@ async def _in_server(session: AsyncSession, first: Sequence[Item], *, prefix: st
         for key in keys:
             names.setdefault(key, envelope.display_name)
         row = _case_row(item, {}, now) | {"attachments": len(item.digests)}
+        # json columns keep their text: written as the Python path's json.dumps writes them.
+        row["notes_json"] = json.dumps(row["notes"])
         row["ck"], row["ca"] = keys[0] if keys else (None, None)
         cases.append(row)
         links += [{"item": ordinal, "kind": kind, "address": address, "rank": rank}
@@ -513,8 +515,11 @@ async def _in_server(session: AsyncSession, first: Sequence[Item], *, prefix: st
                     "working_days": dispatch_days, "due_at": clock.at,
                     "provisional": clock.provisional, "warn_at": clock.warn_at, "warned": False,
                     "met_at": None, "missed": False}
+    for notice in notices:  # json text as the Python path writes it (the number replaced in SQL)
+        notice["template_values_json"] = json.dumps(notice.pop("template_values"))
     payload = {"now": now, "day": now.date(), "head": format_number(prefix, now.date(), 0)[:-6],
-               "ph": NUMBER_PLACEHOLDER, "registered": CaseStatus.REGISTERED,
+               "ph": NUMBER_PLACEHOLDER, "ph_json": json.dumps(NUMBER_PLACEHOLDER)[1:-1],
+               "unit_json": json.dumps(bureau.code), "registered": CaseStatus.REGISTERED,
                "queued": AssignmentState.QUEUED,
                "queue": {"unit_id": bureau.id, "unit_code": bureau.code,
                          "role": AssignmentRole.BUREAU, "state": AssignmentState.QUEUED},

@@ -62,7 +62,8 @@ BEGIN
 
   -- The cases; one stored meanwhile (a concurrent delivery) is skipped, not an error.
   WITH src AS (
-    SELECT e.ord::integer AS ord, r.*, e.j->>'ck' AS ck, e.j->>'ca' AS ca
+    SELECT e.ord::integer AS ord, r.*, e.j->>'ck' AS ck, e.j->>'ca' AS ca,
+           e.j->>'notes_json' AS notes_json
     FROM jsonb_array_elements(p->'cases') WITH ORDINALITY AS e(j, ord),
          LATERAL jsonb_populate_record(NULL::"case", e.j) AS r),
   ins AS (
@@ -74,7 +75,7 @@ BEGIN
                         published_text, published_at, closed_at)
     SELECT s.number, s.query_code, s.channel, s.external_id, s.received_at, s.registered_at,
            s.status, s.text, s.sender, s.reply_address, s.display_name, s.language,
-           s.public_allowed, s.district_hint, s.location_hint, s.notes,
+           s.public_allowed, s.district_hint, s.location_hint, s.notes_json::json,
            (SELECT x.id FROM contact x WHERE x.kind = s.ck AND x.address = s.ca),
            s.emergency, s.screening_reason, s.classification, s.internal_reason, s.reserved,
            s.parent_case_id, s.unit_proposes_private, s.publication, s.answer_text,
@@ -140,11 +141,12 @@ BEGIN
                        deadline, data)
     SELECT u.id, NULL, now_at, 'channel:' || (c.j->>'channel'), v.action, NULL, v.to_state,
            NULL, NULL,
+           -- Written as Python's json.dumps writes them: a json column keeps its text.
            CASE WHEN v.k = 1
-                THEN json_build_object('number', nums[u.ord],
-                                       'attachments', (c.j->>'attachments')::integer)
-                ELSE json_build_object('unit', p->'queue'->>'unit_code',
-                                       'assignment', queues[u.ord]) END
+                THEN ('{"number": "' || nums[u.ord] || '", "attachments": '
+                      || (c.j->>'attachments') || '}')::json
+                ELSE ('{"unit": ' || (p->>'unit_json') || ', "assignment": '
+                      || queues[u.ord] || '}')::json END
     FROM unnest(ids) WITH ORDINALITY AS u(id, ord)
     JOIN jsonb_array_elements(p->'cases') WITH ORDINALITY AS c(j, ord) ON c.ord = u.ord
     CROSS JOIN (VALUES (1, 'registered', p->>'registered'),
@@ -157,12 +159,12 @@ BEGIN
     SELECT ids[o.item], o.kind, o.channel, o.address, replace(o.text, ph, nums[o.item]),
            o.status, o.essential, o.attempts, o.created_at, o.next_attempt_at, o.sent_at,
            o.provider_ref, o.last_error,
-           replace(o.template_values::text, ph, nums[o.item])::json
+           replace(o.template_values_json, p->>'ph_json', nums[o.item])::json
     FROM jsonb_to_recordset(p->'notices')
          AS o(item integer, kind text, channel text, address text, text text, status text,
               essential boolean, attempts integer, created_at timestamptz,
               next_attempt_at timestamptz, sent_at timestamptz, provider_ref text,
-              last_error text, template_values jsonb)
+              last_error text, template_values_json text)
     WHERE ids[o.item] IS NOT NULL;
   END IF;
 
