@@ -59,6 +59,7 @@ from contract.channel import ChannelPorts, Started
 from contract.clock import FixedClock
 from contract.envelope import Envelope, Receipt
 from contract.signing import CitizenCsrf, Signer
+from contract.sms_keywords import RatingTaken
 from tests.channels.sip import sipp
 from tests.channels.sip.pool import free_udp_port, pool_settings, running_kamailio
 
@@ -93,13 +94,21 @@ class _Nobody:
     async def __call__(self, envelope: Envelope) -> Receipt:
         return Receipt("FZ12345-20261202-000001", created=True)
 
-    async def case_status(self, case_number: str, sender_e164: str) -> str:
-        return ""
+    async def case_status(self, case_number: str, sender_e164: str, *, channel: str,
+                          in_reply: bool) -> str | None:
+        return None
 
-    async def unsubscribe(self, sender_e164: str) -> str:
-        return ""
+    async def query_help(self, sender_e164: str, *, channel: str, in_reply: bool) -> str | None:
+        return None
 
-    async def announce(self, caller: str, *, agent: str | None = None) -> int:
+    async def unsubscribe(self, sender_e164: str, *, channel: str, in_reply: bool) -> str | None:
+        return None
+
+    async def rate(self, choice: int, sender_e164: str, *, channel: str,
+                   in_reply: bool) -> RatingTaken:
+        return RatingTaken(taken=False)
+
+    async def announce(self, caller: str, *, agent: str | None = None, call: str = "") -> int:
         return 0
 
 
