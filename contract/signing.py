@@ -7,7 +7,6 @@ can neither read nor mint one.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -23,8 +22,8 @@ class Signer:
         self._secret = secret
 
     def sign(self, purpose: str, value: str) -> str:
-        mac = hmac.new(self._secret, f"{purpose}\x00{value}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
+        # hmac.digest: the one-shot C path (what hmac.new(...).hexdigest() gives, faster).
+        return hmac.digest(self._secret, f"{purpose}\x00{value}".encode(), "sha256").hex()[:32]
 
     def verify(self, purpose: str, value: str, signature: str) -> bool:
         """Constant-time check; any text a client sends (non-ASCII too) is simply wrong."""

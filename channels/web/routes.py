@@ -100,10 +100,12 @@ class CitizenWeb:
         if self._blank is None:
             self._blank = aiohttp_jinja2.render_string("citizen_form.html", request, self._context(
                 csrf=_CSRF_SLOT, submission=_SUBMISSION_SLOT, errors=None, values=None))
-        token = self.csrf.token(_ascii(request.cookies.get(CitizenCsrf.COOKIE)))
+        cookie = _ascii(request.cookies.get(CitizenCsrf.COOKIE))
+        token = self.csrf.token(cookie)
         page = self._blank.replace(_CSRF_SLOT, token).replace(_SUBMISSION_SLOT, str(uuid.uuid4()))
         response = web.Response(text=page, content_type="text/html", charset="utf-8")
-        self.csrf.set_cookie(response, token)
+        if token != cookie:  # the browser keeps a valid one (a session cookie): nothing to send
+            self.csrf.set_cookie(response, token)
         return response
 
     @property
