@@ -102,7 +102,7 @@ async def summarise(url: str) -> float:
             days = await rebuild(session, zone=ZONE)
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE unit_day"))
+            await conn.execute(text("ANALYZE unit_day, unit_month"))
         elapsed = time.perf_counter() - began
         print(f"    summaries: {days} days counted in {elapsed:.1f} s", flush=True)
         return elapsed

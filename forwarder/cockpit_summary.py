@@ -20,13 +20,20 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Date, case, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forwarder.supervision import _findings as findings_by_unit
 from forwarder.supervision import unit_stats
 from registrar.models import Assignment, AssignmentRole, Case, Event, Rating, Unit
-from registrar.models_cockpit import CallbackRating, IntakeHour, SummaryMark, UnitDay
+from registrar.models_cockpit import (
+    UNIT_DAY_FIGURES,
+    CallbackRating,
+    IntakeHour,
+    SummaryMark,
+    UnitDay,
+    UnitMonth,
+)
 from registrar.models_supervision import Finding, FindingDecision
 
 #: Source tables read by id, in the order a run takes them in (migration 0016 makes a mark each).
@@ -164,6 +171,24 @@ async def recount_day(session: AsyncSession, day: date, *, zone: tzinfo) -> None
                                 callbacks=0, callback_sum=0, charges=charges, waived=waived,
                                 notices=notices))
     await session.flush()
+    await sum_month(session, day)
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    """The first day of ``day``'s month and of the next."""
+    first = day.replace(day=1)
+    return first, (first + timedelta(days=31)).replace(day=1)
+
+
+async def sum_month(session: AsyncSession, day: date) -> None:
+    """Replace the ``unit_month`` rows of ``day``'s month by the sums of its ``unit_day`` rows."""
+    first, after = month_bounds(day)
+    await session.execute(delete(UnitMonth).where(UnitMonth.month == first))
+    await session.execute(insert(UnitMonth).from_select(
+        ["month", "unit_id", *UNIT_DAY_FIGURES],
+        select(literal(first, Date), UnitDay.unit_id,
+               *(func.sum(getattr(UnitDay, name)) for name in UNIT_DAY_FIGURES))
+        .where(UnitDay.day >= first, UnitDay.day < after).group_by(UnitDay.unit_id)))
 
 
 async def _extras(session: AsyncSession, start: datetime,

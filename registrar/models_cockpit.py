@@ -2,13 +2,14 @@
 
 The cockpit shows a period's figures per unit, per day and per hour of intake
 at a glance; computing them from ``case``, ``assignment`` and ``deadline`` on
-every page view would read every row of the period. So the sweeper keeps two
+every page view would read every row of the period. So the sweeper keeps these
 summary tables up to date (``forwarder.cockpit_summary``), each row the figures
-of one day:
+of one day (or month):
 
 * ``unit_day``: per handling unit and day of dispatch, what ``unit_stats``
   counts (clocks met and missed, 逾期办理, 过期未处理, first-time passes,
   ratings, findings) plus returns, redone answers and call-backs;
+* ``unit_month``: ``unit_day`` summed per unit and calendar month, for a year's figures;
 * ``intake_hour``: items registered per day, hour, channel and district.
 
 ``summary_mark`` holds how far the sweeper has read each source table, so a run
@@ -57,14 +58,9 @@ UNIT_DAY_FIGURES: tuple[str, ...] = (
 )
 
 
-class UnitDay(Base):
-    """One unit's figures for the handling assignments it was given on one day (R11.1)."""
+class UnitFigures:
+    """The counters ``unit_day`` and ``unit_month`` share (``UNIT_DAY_FIGURES``)."""
 
-    __tablename__ = "unit_day"
-    __table_args__ = (Index("ix_unit_day_unit_id_day", "unit_id", "day"),)
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    """The city's calendar day the assignments were created (findings: the day they were made)."""
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), primary_key=True)
     dispatched: Mapped[int] = mapped_column(Integer, default=0)
     read_on_time: Mapped[int] = mapped_column(Integer, default=0)
@@ -86,6 +82,31 @@ class UnitDay(Base):
     charges: Mapped[int] = mapped_column(Integer, default=0)
     waived: Mapped[int] = mapped_column(Integer, default=0)
     notices: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitDay(UnitFigures, Base):
+    """One unit's figures for the handling assignments it was given on one day (R11.1)."""
+
+    __tablename__ = "unit_day"
+    __table_args__ = (Index("ix_unit_day_unit_id_day", "unit_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    """The city's calendar day the assignments were created (findings: the day they were made)."""
+
+
+class UnitMonth(UnitFigures, Base):
+    """A unit's ``unit_day`` rows of one calendar month, summed (migration 0025).
+
+    Why: the year's ranking on the supervision desk summed every day of the year,
+    ~17 000 rows at a year's history, so each view cost more as the year went on.
+    ``recount_day`` sums the day's month again after each recount (a month's rows,
+    all from the index), so a whole month is one row per unit, always equal to the
+    sum of its days."""
+
+    __tablename__ = "unit_month"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    """The month's first day."""
 
 
 class IntakeHour(Base):

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.normalise import whole_number
@@ -29,6 +29,7 @@ from forwarder.ranking import Ranking, formula_text, ranking
 from forwarder.supervision import UnitStats, late, on_time
 from forwarder.supervision_summary import period_stats
 from registrar.models import (
+    EVENT_EFFICIENCY,
     Assignment,
     AssignmentRole,
     Case,
@@ -42,7 +43,7 @@ from registrar.models_supervision import Finding, FindingStatus
 
 ROLES = frozenset({Role.EFFICIENCY, Role.CITY_BUREAU, Role.ADMIN})
 PERIODS = {"this_month": "本月", "last_month": "上月", "this_year": "本年", "custom": "自定义"}
-#: The sweeper's efficiency events (forwarder.sweeper_consequences), as the office names them.
+#: The efficiency events (``registrar.models.EFFICIENCY_ACTIONS``), as the office names them.
 ACTIONS = {"late_read": "逾期未阅（R8.1）", "overdue_handling": "逾期办理", "expired_unhandled": "过期未处理",
            "unit_notified": "通报", "efficiency_warning": "效能告诫"}
 EVENT_LIMIT = 200
@@ -152,24 +153,34 @@ async def intake_counts(session: AsyncSession, period: Period) -> dict[str, int]
     return {str(status): int(n) for status, n in rows}
 
 
+def _events(period: Period, district: str | None, *columns: Any) -> Select[Any]:
+    """``columns`` of the period's efficiency events (the district's, given one), with the
+    assignment and unit each is charged on. ``EVENT_EFFICIENCY`` rather than a bound ``IN``
+    list: it is the predicate of the partial index ``newest_events`` walks."""
+    conditions = [EVENT_EFFICIENCY, Event.at >= period.start, Event.at < period.end]
+    if district is not None:
+        conditions.append(Unit.district == district)
+    return (select(*columns).select_from(Event)
+            .outerjoin(Assignment, Assignment.id == Event.assignment_id)
+            .outerjoin(Unit, Unit.id == Assignment.unit_id).where(*conditions))
+
+
+def newest_events(period: Period, district: str | None) -> Select[Any]:
+    """The period's ``EVENT_LIMIT`` newest efficiency events, in the order of
+    ``ix_event_efficiency_at``: city-wide a walk of that many entries, however many
+    the period holds."""
+    return (_events(period, district, Event.at, Event.action, Event.data, Event.reason,
+                    Case.number, Unit.code, Event.assignment_id)
+            .join(Case, Case.id == Event.case_id)
+            .order_by(Event.at.desc(), Event.id.desc()).limit(EVENT_LIMIT))
+
+
 async def efficiency_events(session: AsyncSession, period: Period, district: str | None
                             ) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """The sweeper's notices and warnings in the period: counts by kind and the newest rows."""
-    conditions = [Event.action.in_(ACTIONS), Event.at >= period.start, Event.at < period.end]
-    if district is not None:
-        conditions.append(Unit.district == district)
-
-    def base(*columns: Any) -> Any:
-        return (select(*columns).select_from(Event)
-                .outerjoin(Assignment, Assignment.id == Event.assignment_id)
-                .outerjoin(Unit, Unit.id == Assignment.unit_id).where(*conditions))
     counts = {str(a): int(n) for a, n in await session.execute(
-        base(Event.action, func.count()).group_by(Event.action))}
-    rows = (await session.execute(
-        base(Event.at, Event.action, Event.data, Event.reason, Case.number, Unit.code,
-             Event.assignment_id)
-        .join(Case, Case.id == Event.case_id)
-        .order_by(Event.at.desc(), Event.id.desc()).limit(EVENT_LIMIT))).all()
+        _events(period, district, Event.action, func.count()).group_by(Event.action))}
+    rows = (await session.execute(newest_events(period, district))).all()
     names = dict((await session.execute(select(Unit.code, Unit.name))).all())
     gone = await _set_aside(session, period)
     listed = []

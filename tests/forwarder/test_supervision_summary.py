@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -23,7 +24,7 @@ from forwarder.supervision import unit_stats
 from forwarder.supervision_summary import period_stats, runs
 from registrar.db import create_engine, make_sessionmaker
 from registrar.models import Assignment, Event, Unit
-from registrar.models_cockpit import UNIT_DAY_FIGURES, SummaryMark, UnitDay
+from registrar.models_cockpit import UNIT_DAY_FIGURES, SummaryMark, UnitDay, UnitMonth
 from tests.conftest import TZ
 from tests.forwarder.history_kit import END, START, history_fixture  # noqa: F401  (the fixture)
 
@@ -41,10 +42,25 @@ async def db(history_db: tuple[str, HistoryReport]) -> AsyncIterator[AsyncSessio
 
 
 def periods() -> list[tuple[date, date]]:
-    """The month, each week of it, a single day, and the year so far."""
+    """The month, each week of it, a single day, the year so far, and the calendar month the
+    history begins in, whole (read from ``unit_month``)."""
     weeks = [(FIRST + timedelta(days=d), min(FIRST + timedelta(days=d + 6), LAST))
              for d in range(0, (LAST - FIRST).days + 1, 7)]
-    return [(FIRST, LAST), *weeks, (LAST - timedelta(days=3),) * 2, (date(LAST.year, 1, 1), LAST)]
+    month = (FIRST.replace(day=1), LAST.replace(day=1) - timedelta(days=1))
+    return [(FIRST, LAST), *weeks, (LAST - timedelta(days=3),) * 2, (date(LAST.year, 1, 1), LAST),
+            month]
+
+
+async def month_sums(db: AsyncSession) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``unit_month``'s rows and the sums of ``unit_day``'s by month, both sorted."""
+    kept = [(r.month, r.unit_id, *(getattr(r, k) for k in UNIT_DAY_FIGURES))
+            for r in (await db.execute(select(UnitMonth))).scalars()]
+    days: dict[tuple[date, int], list[int]] = {}
+    for r in (await db.execute(select(UnitDay))).scalars():
+        sums = days.setdefault((r.day.replace(day=1), r.unit_id), [0] * len(UNIT_DAY_FIGURES))
+        for i, k in enumerate(UNIT_DAY_FIGURES):
+            sums[i] += getattr(r, k)
+    return sorted(kept), sorted((*key, *sums) for key, sums in days.items())
 
 
 async def assert_same(db: AsyncSession, first: date, last: date, *, district: str | None = None,
@@ -58,6 +74,8 @@ async def assert_same(db: AsyncSession, first: date, last: date, *, district: st
 async def test_summaries_were_kept_by_the_sweeps(db: AsyncSession) -> None:
     assert await db.scalar(select(SummaryMark.last_id).where(SummaryMark.name == "event"))
     assert (await db.execute(select(UnitDay).limit(1))).first() is not None
+    kept, summed = await month_sums(db)
+    assert len(kept) > 10 and kept == summed
 
 
 async def test_summary_figures_equal_a_direct_count_after_a_month(db: AsyncSession) -> None:
@@ -115,6 +133,8 @@ async def test_a_rebuild_gives_the_same_summaries(db: AsyncSession) -> None:
         assert await rebuild(db, zone=TZ) >= (LAST - FIRST).days
         rows = sorted((await db.execute(select(UnitDay))).scalars(), key=lambda r: (r.day, r.unit_id))
         assert [(r.day, r.unit_id, *(getattr(r, k) for k in UNIT_DAY_FIGURES)) for r in rows] == before
+        kept, summed = await month_sums(db)
+        assert kept == summed
         await assert_same(db, FIRST, LAST, now=END)
     finally:
         await db.rollback()

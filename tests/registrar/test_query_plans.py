@@ -1,20 +1,34 @@
 """The desks' lists keep the plans that make them cost what the open work costs, not the history.
 
-``bench.pages`` measures this at 1 000 000 cases; these tests pin the two things its
-figures rest on, so that a refactor cannot lose them silently: the inbox's predicates
-are written into the SQL (a partial index only serves a query whose predicate the
-planner can see, and a prepared statement's generic plan sees no bound values), and
-the searches run without parallel workers.
+``bench.pages`` measures this at 1 000 000 cases; these tests pin what its figures rest
+on, so that a refactor cannot lose it silently: the inbox's predicates, and those of the
+supervision desk's list of efficiency events and its count of consultations, are written
+into the SQL (a partial index only serves a query whose predicate the planner can see, and
+a prepared statement's generic plan sees no bound values), and the searches run without
+parallel workers.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desks.staff.pages_cases import owing_query
+from desks.staff.pages_supervision import ACTIONS, choose_period, newest_events
+from forwarder.knowledge import consultations_query
 from registrar.db import serial_plan
-from registrar.models import ASSIGNMENT_DRAFTED, ASSIGNMENT_OWING, Unit
+from registrar.models import ASSIGNMENT_DRAFTED, ASSIGNMENT_OWING, EFFICIENCY_ACTIONS, Unit
+
+
+async def _plan(session: AsyncSession, query: Any) -> str:
+    """PostgreSQL's plan for ``query`` with its values written in, sequential scans priced out
+    (the test data is tiny)."""
+    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    literal = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    return "\n".join((await session.execute(text(f"EXPLAIN {literal}"))).scalars())
 
 
 async def test_inbox_predicates_are_inline_and_walk_their_partial_indexes(session: AsyncSession) -> None:
@@ -27,9 +41,7 @@ async def test_inbox_predicates_are_inline_and_walk_their_partial_indexes(sessio
         assert "role != 'bureau'" in sql and "'drafted'" in sql, sql  # values, not parameters
         if dialect.name != "postgresql":
             continue
-        await session.execute(text("SET LOCAL enable_seqscan = off"))  # the test data is tiny
-        literal = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        plan = "\n".join((await session.execute(text(f"EXPLAIN {literal}"))).scalars())
+        plan = await _plan(session, query)
         assert f"Index Scan using {index}" in plan and "Sort" not in plan, plan
 
 
@@ -38,3 +50,24 @@ async def test_searches_run_without_parallel_workers_on_postgresql(session: Asyn
     if session.get_bind().dialect.name == "postgresql":
         shown = (await session.execute(text("SHOW max_parallel_workers_per_gather"))).scalar_one()
         assert shown == "0"
+
+
+async def test_supervision_lists_efficiency_events_by_walking_their_partial_index(
+        session: AsyncSession) -> None:
+    assert set(ACTIONS) == set(EFFICIENCY_ACTIONS)  # the page names every event the index holds
+    period = choose_period({"period": "this_year"}, datetime(2026, 12, 2, tzinfo=UTC).date(), UTC)
+    query = newest_events(period, None)
+    sql = str(query.compile(dialect=session.get_bind().dialect))
+    assert "'late_read'" in sql and "'efficiency_warning'" in sql, sql  # values, not parameters
+    if session.get_bind().dialect.name == "postgresql":
+        plan = await _plan(session, query)
+        assert "Index Scan Backward using ix_event_efficiency_at" in plan and "Sort" not in plan, plan
+
+
+async def test_supervision_counts_consultations_through_their_partial_index(
+        session: AsyncSession) -> None:
+    query = consultations_query(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    sql = str(query.compile(dialect=session.get_bind().dialect))
+    assert "'consultation'" in sql, sql
+    if session.get_bind().dialect.name == "postgresql":
+        assert "ix_case_consultation_closed_at" in await _plan(session, query)
