@@ -31,7 +31,7 @@ THUMBNAIL_REDUCING_GAP = 1.25
 the anti-aliasing; the last pass only smooths, so it need not be Lanczos on a 2x larger image.
 The same thumbnail to the eye (text at 24-80 px and hairlines compared side by side with the
 earlier reduce-by-2 plus Lanczos: mean 1.6/255 from a full Lanczos, that one 0.7) at under half
-the CPU: ~3 ms a page, not ~7, of a fax's ~65 ms."""
+the CPU: the resize ~3 ms a page, not ~7."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,7 +180,7 @@ Decoded = dict[int, bytes]
 
 def _parse(raw: bytes) -> tuple[Message, Decoded]:
     """The parsed mail, with the base64 bodies set aside (``_set_aside``) put back as payloads;
-    and their decoded bytes, which ``_payload`` takes instead of decoding the payload again."""
+    and their decoded bytes, which ``_walk`` takes instead of decoding each payload again."""
     light, bodies = _set_aside(raw)
     msg = email.message_from_bytes(light, policy=email.policy.default)
     if not bodies:
