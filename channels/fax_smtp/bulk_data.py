@@ -50,8 +50,7 @@ class BulkDataSMTP(SMTP):
             await self.push("552 Error: Too much mail data")
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
-        # A line with its CRLF longer than the limit (split: ~1 ms a fax; a regex scan is 50).
-        if body and max(map(len, body.split(b"\r\n"))) + 2 > self.line_length_limit:
+        if has_line_over(body, self.line_length_limit):
             await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
@@ -95,3 +94,26 @@ class BulkDataSMTP(SMTP):
             return b"", True
         body = b"".join(pieces)
         return body[:-len(_PIECE_END)], False
+
+
+def has_line_over(body: bytes, limit: int) -> bool:
+    """Whether a line of ``body`` (lines end at CRLF) is, with its CRLF, longer than ``limit``.
+
+    Splitting a fax's ~19 000 lines to measure each costs ~2 ms (a regex scan, 50). A line
+    too long holds at least one whole aligned block of about half the limit with no CRLF in
+    it, so each block is searched in place, ~3 000 finds for a fax, and only a block without
+    a line end has its line measured.
+    """
+    most = limit - 2  # the longest line content allowed
+    if len(body) <= most:
+        return False
+    step = max(1, (most + 2) // 2)  # a line of most + 1 bytes holds a whole block of step
+    for start in range(0, len(body) - step + 1, step):
+        if body.find(b"\r\n", start, start + step) >= 0:
+            continue
+        before = body.rfind(b"\r\n", 0, start + 1)
+        after = body.find(b"\r\n", start)
+        line_start = before + 2 if before >= 0 else 0
+        if (after if after >= 0 else len(body)) - line_start > most:
+            return True
+    return False

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.fax_smtp.bulk_data import BulkDataSMTP
+from channels.fax_smtp.bulk_data import BulkDataSMTP, has_line_over
 
 LIMIT = 4096
 
@@ -111,3 +111,30 @@ async def test_too_much_data_is_552_and_a_too_long_line_500_after_the_whole_body
     await both(stuffed([b"y" * 1200]), [])  # one line over the 1 001 a line may have
     await both(stuffed([b"z" * 999]), [])  # a line exactly at the limit is fine
     await both(stuffed([b"w\n" * 600]), [])  # bare LFs do not end a line: still too long
+
+
+def _split_reference(body: bytes, limit: int) -> bool:
+    return bool(body) and max(map(len, body.split(b"\r\n"))) + 2 > limit
+
+
+LONGISH = st.builds(lambda n, fill: fill * n, st.integers(min_value=0, max_value=140),
+                    st.sampled_from([b"x", b"\r", b"\n", b"\n\r"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.one_of(LINE, LONGISH), max_size=12),
+       limit=st.integers(min_value=0, max_value=130), crlf_last=st.booleans())
+def test_the_line_length_check_finds_what_splitting_finds(lines: list[bytes], limit: int,
+                                                           crlf_last: bool) -> None:
+    """``has_line_over`` searches blocks in place; it answers as measuring every line does,
+    with lines around the limit, of bare CRs and LFs, and with or without a last CRLF."""
+    body = b"\r\n".join(lines) + (b"\r\n" if crlf_last else b"")
+    assert has_line_over(body, limit) == _split_reference(body, limit)
+
+
+def test_a_fax_sized_body_with_one_line_too_long_anywhere() -> None:
+    lines = [b"QUJD" * 19] * 2000
+    for where in (0, 1000, 1999):
+        body = b"\r\n".join([*lines[:where], b"y" * 1000, *lines[where + 1:]])
+        assert has_line_over(body, 1001) and not has_line_over(body, 1002)
+    assert not has_line_over(b"\r\n".join(lines), 1001)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+from email.message import EmailMessage
 
 import pytest
 
@@ -135,6 +137,30 @@ def test_normal_resolution_thumbnail_has_square_pixels() -> None:
         assert 1.33 < thumb.height / thumb.width < 1.43
 
 
+def test_a_thumbnail_is_a_smooth_reduction_of_the_page() -> None:
+    """Cheaper resampling must not cost the desk legibility: the thumbnail is grey-shaded
+    (anti-aliased, not thresholded 1-bit) and within a few levels of a full Lanczos."""
+    from io import BytesIO
+
+    from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageStat
+
+    page = Image.new("1", (1728, 2292), 1)
+    draw = ImageDraw.Draw(page)
+    for row, size in enumerate((24, 32, 48, 80)):
+        draw.text((100, 100 + row * 200), "Road broken near No.32 Wuyi Rd, 0591-8765 4321",
+                  font=ImageFont.load_default(size=size), fill=0)
+    for row in range(30):
+        draw.line((100, 1000 + row * 30, 1600, 1000 + row * 30 + row), fill=0, width=1 + row % 3)
+    out = BytesIO()
+    page.save(out, format="TIFF", dpi=(204, 196))
+    document = parse_module.FaxDocument("page.tif", "tiff", out.getvalue())
+    info = analyse(document, max_pages=1, thumbnail_pages=1, thumbnail_width=400)
+    with Image.open(BytesIO(info.thumbnails[0].png)) as thumb:
+        fair = page.convert("L").resize(thumb.size, Image.Resampling.LANCZOS)
+        assert len(thumb.getcolors() or ()) > 16
+        assert ImageStat.Stat(ImageChops.difference(thumb.convert("L"), fair)).mean[0] < 2
+
+
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.eml"))
 
 
@@ -161,6 +187,40 @@ def test_a_fax_sized_base64_body_is_set_aside_and_decodes_the_same() -> None:
     light, bodies = parse_module._set_aside(raw)
     assert bodies and len(light) < len(raw) // 4
     assert parse_fax_mail(raw).documents[0].data[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def test_a_set_aside_body_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The document comes from the decoding that proved the body base64, not from
+    ``get_payload(decode=True)`` splitting and decoding its lines a second time."""
+    raw = fixture("hylafax_faxrcvd_two_pages_tiff.eml")
+    (body,) = parse_module._set_aside(raw)[1].values()
+    decodes: list[str] = []
+    get_payload = EmailMessage.get_payload
+
+    def counting(self: EmailMessage, i: int | None = None, decode: bool = False) -> object:
+        if decode:
+            decodes.append(self.get_content_type())
+        return get_payload(self, i, decode)
+
+    monkeypatch.setattr(EmailMessage, "get_payload", counting)
+    mail = parse_fax_mail(raw)
+    assert mail.documents[0].data == body.data
+    assert "text/plain" in decodes and "image/tiff" not in decodes  # the faxinfo text is read
+
+
+def test_a_body_the_parser_would_repair_is_left_to_it() -> None:
+    """Base64 that only decodes leniently (here, its last quantum cut short) is not set
+    aside: the parser decodes it as it always did, repairing the padding."""
+    tiff = fixture("hylafax_faxrcvd_two_pages_tiff.eml")
+    data = parse_fax_mail(tiff).documents[0].data
+    assert len(data) % 3  # so its base64 ends in "=" padding, cut off below
+    encoded = base64.encodebytes(data).rstrip(b"=\n").replace(b"\n", b"\r\n")
+    raw = (b"From: fax@gw.example\r\nSubject: Fax from 059187654321\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           b"Content-Type: image/tiff\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + encoded + b"\r\n--B--\r\n")
+    assert not parse_module._set_aside(raw)[1]
+    assert parse_fax_mail(raw).documents[0].data == data
 
 
 def test_base64_looking_text_after_a_quoted_header_is_parsed_as_sent() -> None:
