@@ -17,15 +17,17 @@ Units, districts and channels are spread by a multiplicative hash of the
 case id, so the data is the same on every run.
 
 A generated database is kept as a template named after the schema head and the
-size (``hotline_bench_tpl_<head>_<n>``); each run works on a copy
+size (``hotline_bench_tpl_<head>_<digest>_<n>``); each run works on a copy
 (``CREATE DATABASE … TEMPLATE``), so ``make bench`` pays for generation once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +40,7 @@ from registrar.db import create_engine, make_sessionmaker
 from registrar.migrate import alembic_config, upgrade
 from registrar.roster import sync_organisation
 
+MIGRATIONS = Path(__file__).resolve().parent.parent / "registrar" / "migrations" / "versions"
 PER_DAY = 3000
 """Cases a day in both datasets: a mid-sized city's ordinary day."""
 PREFIX = "FZ12345"
@@ -174,7 +177,13 @@ def schema_head() -> str:
 
 
 def template_name(n: int) -> str:
-    return f"hotline_bench_tpl_{schema_head()}_{n}"
+    """Named by the schema head and a digest of every migration and of this generator, so a
+    renumbered or edited migration (two branches may both add the same revision number) or a
+    changed generator never reuses a template built from other code."""
+    digest = hashlib.sha256()
+    for path in [*sorted(MIGRATIONS.glob("*.py")), Path(__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"hotline_bench_tpl_{schema_head()}_{digest.hexdigest()[:8]}_{n}"
 
 
 FILLED = ("case", "assignment", "deadline", "event", "rating")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -68,3 +69,18 @@ async def test_generated_template_keeps_the_schema_indexes_and_foreign_keys(
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
         await admin(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+def test_template_name_follows_the_migrations_text_not_only_the_head(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two branches may both add revision 0025: their templates must not be taken for each other."""
+    for source in bigdata.MIGRATIONS.glob("*.py"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(bigdata, "MIGRATIONS", tmp_path)
+    before = bigdata.template_name(1000)
+    newest = sorted(tmp_path.glob("*.py"))[-1]
+    newest.write_bytes(newest.read_bytes() + b"\n# another branch's 0025\n")
+    after = bigdata.template_name(1000)
+    assert before != after
+    assert before.rsplit("_", 2)[0] == after.rsplit("_", 2)[0]  # same head, other digest
+    assert after.endswith("_1000")
