@@ -133,8 +133,11 @@ async def _take_intake(session: AsyncSession, mark: SummaryMark, zone: tzinfo, b
         local = at.astimezone(zone)
         counts[(local.date(), local.hour, channel, district or "")] += 1
     mark.last_id = int(rows[-1][0]) if len(rows) == batch else int(top)
+    # One read of the days' rows, not one per hour: a backlog spans thousands of hours.
+    have = {(r.day, r.hour, r.channel, r.district): r for r in (await session.execute(
+        select(IntakeHour).where(IntakeHour.day.in_(sorted({key[0] for key in counts}))))).scalars()}
     for (day, hour, channel, district), n in counts.items():
-        row = await session.get(IntakeHour, (day, hour, channel, district))
+        row = have.get((day, hour, channel, district))
         if row is None:
             session.add(IntakeHour(day=day, hour=hour, channel=channel, district=district, count=n))
         else:

@@ -40,3 +40,16 @@ async def test_R11_3_repeated_warnings_escalate_to_leader_then_efficiency_office
     office = await _actions(session, "escalated_to_efficiency_office")
     assert office and office[0].data["office"] == "city-efficiency"
     assert len(office) == len(warnings) - 2
+
+
+async def test_R11_3_counts_only_the_unit_s_own_warnings_of_the_month(
+        session: AsyncSession, ctx: Context, make: Maker) -> None:
+    for text, unit in (("小区电梯停运", "city-housing"), ("井盖缺失", "city-urban"),
+                       ("物业乱收费", "city-housing")):
+        case = await make.case(text)
+        await dispatched(session, ctx, case.number, unit)
+    await sweep(session, ctx, at("2026-12-09 00:00"))
+    assert len(await _actions(session, "efficiency_warning")) == 3
+    [leader] = await _actions(session, "escalated_to_leader")  # the second of city-housing's two
+    assert (leader.data["unit"], leader.data["warnings_this_month"]) == ("city-housing", 2)
+    assert await _actions(session, "escalated_to_efficiency_office") == []

@@ -1,11 +1,11 @@
 """The desks' lists keep the plans that make them cost what the open work costs, not the history.
 
 ``bench.pages`` measures this at 1 000 000 cases; these tests pin what its figures rest
-on, so that a refactor cannot lose it silently: the inbox's predicates, and those of the
-supervision desk's list of efficiency events and its count of consultations, are written
-into the SQL (a partial index only serves a query whose predicate the planner can see, and
-a prepared statement's generic plan sees no bound values), and the searches run without
-parallel workers.
+on, so that a refactor cannot lose it silently: the predicates of the inbox, of the sweeper's
+claims and of the supervision desk's list of efficiency events and its count of
+consultations are written into the SQL (a partial index only serves a query whose predicate
+the planner can see, and a prepared statement's generic plan sees no bound values), and the
+searches run without parallel workers.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desks.staff.pages_cases import owing_query
 from desks.staff.pages_supervision import ACTIONS, choose_period, newest_events
 from forwarder.knowledge import consultations_query
+from forwarder.sweeper import due_clocks, warning_clocks
 from registrar.db import serial_plan
 from registrar.models import ASSIGNMENT_DRAFTED, ASSIGNMENT_OWING, EFFICIENCY_ACTIONS, Unit
 
@@ -71,3 +72,19 @@ async def test_supervision_counts_consultations_through_their_partial_index(
     assert "'consultation'" in sql, sql
     if session.get_bind().dialect.name == "postgresql":
         assert "ix_case_consultation_closed_at" in await _plan(session, query)
+async def test_sweeper_claims_walk_their_partial_indexes(session: AsyncSession) -> None:
+    """Of millions of clocks only the few open ones that ran out match; the claims must walk
+    the partial indexes in claim order and stop at the batch, never sort what the table holds."""
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    dialect = session.get_bind().dialect
+    for query, index in ((due_clocks(now, 100), "ix_deadline_due_open"),
+                         (warning_clocks(now, 100), "ix_deadline_warn_open")):
+        literal = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        if dialect.name == "postgresql":
+            await session.execute(text("SET LOCAL enable_seqscan = off"))  # the test data is tiny
+            plan = "\n".join((await session.execute(text(f"EXPLAIN {literal}"))).scalars())
+            assert f"Index Scan using {index}" in plan and "Sort" not in plan, plan
+        else:  # SQLite takes ``met_at IS NULL`` as an equality: the older indexes serve too
+            rows = (await session.execute(text(f"EXPLAIN QUERY PLAN {literal}"))).all()
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
