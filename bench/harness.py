@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from intake.serving import settle_heap
+
 
 async def load(*argv: str) -> dict[str, Any]:
     """Run the load generator in its own process; its JSON report."""
@@ -28,6 +30,7 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    settle_heap()  # as ``hotline serve`` does once started
     server = site._server
     assert server is not None and server.sockets  # type: ignore[attr-defined]
     return runner, int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]

