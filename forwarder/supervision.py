@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import AliasedClass
 
 from registrar.models import Assignment, AssignmentRole, Deadline, DeadlineKind, Rating, Unit
 from registrar.models_cockpit import CallbackRating
@@ -59,20 +60,25 @@ class UnitStats:
         return max(self.overdue_handling + self.expired_unhandled - self.waived, 0) + self.notices
 
 
-def on_time(kind: DeadlineKind) -> ColumnElement[Any]:
+#: The ``deadline`` table, or rows of it a query took first (``aliased(Deadline, cte)``).
+Clocks = type[Deadline] | AliasedClass[Deadline]
+
+
+def on_time(kind: DeadlineKind, clock: Clocks = Deadline) -> ColumnElement[Any]:
     """Clocks met before they ran out; a cancelled clock (duty gone) was never met."""
-    return func.sum(case((and_(Deadline.kind == kind, Deadline.met_at.is_not(None),
-                               Deadline.cancelled.is_(False),
-                               Deadline.met_at < Deadline.due_at), 1), else_=0))
+    return func.sum(case((and_(clock.kind == kind, clock.met_at.is_not(None),
+                               clock.cancelled.is_(False),
+                               clock.met_at < clock.due_at), 1), else_=0))
 
 
-def late(kind: DeadlineKind, now: datetime | None = None) -> ColumnElement[Any]:
+def late(kind: DeadlineKind, now: datetime | None = None, clock: Clocks = Deadline
+         ) -> ColumnElement[Any]:
     """Clocks missed or met late, and with ``now`` those run out that no sweep has marked yet;
     a cancelled clock counts neither way, an open one not yet due neither (R12.1)."""
-    failed = (Deadline.missed.is_(True)) | (Deadline.met_at >= Deadline.due_at)
+    failed = (clock.missed.is_(True)) | (clock.met_at >= clock.due_at)
     if now is not None:
-        failed = failed | (Deadline.met_at.is_(None) & (Deadline.due_at <= now))
-    return func.sum(case((and_(Deadline.kind == kind, Deadline.cancelled.is_(False), failed), 1),
+        failed = failed | (clock.met_at.is_(None) & (clock.due_at <= now))
+    return func.sum(case((and_(clock.kind == kind, clock.cancelled.is_(False), failed), 1),
                          else_=0))
 
 

@@ -4,8 +4,9 @@
 on, so that a refactor cannot lose it silently: the predicates of the inbox, of the sweeper's
 claims and of the supervision desk's list of efficiency events and its count of
 consultations are written into the SQL (a partial index only serves a query whose predicate
-the planner can see, and a prepared statement's generic plan sees no bound values), and the
-searches run without parallel workers.
+the planner can see, and a prepared statement's generic plan sees no bound values), the
+searches run without parallel workers, and the bureaus' dispatch clocks are read as one
+range, not probed one assignment at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desks.staff.pages_cases import owing_query
-from desks.staff.pages_supervision import ACTIONS, choose_period, newest_events
+from desks.staff.pages_supervision import (
+    ACTIONS,
+    choose_period,
+    dispatch_clocks,
+    newest_events,
+)
 from forwarder.knowledge import consultations_query
 from forwarder.sweeper import due_clocks, warning_clocks
 from registrar.db import serial_plan
@@ -72,6 +78,8 @@ async def test_supervision_counts_consultations_through_their_partial_index(
     assert "'consultation'" in sql, sql
     if session.get_bind().dialect.name == "postgresql":
         assert "ix_case_consultation_closed_at" in await _plan(session, query)
+
+
 async def test_sweeper_claims_walk_their_partial_indexes(session: AsyncSession) -> None:
     """Of millions of clocks only the few open ones that ran out match; the claims must walk
     the partial indexes in claim order and stop at the batch, never sort what the table holds."""
@@ -88,3 +96,16 @@ async def test_sweeper_claims_walk_their_partial_indexes(session: AsyncSession) 
             rows = (await session.execute(text(f"EXPLAIN QUERY PLAN {literal}"))).all()
             plan = "\n".join(str(row[-1]) for row in rows)
             assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_supervision_reads_the_periods_dispatch_clocks_as_one_range(session: AsyncSession) -> None:
+    period = choose_period({"period": "this_year"}, datetime(2026, 12, 2, tzinfo=UTC).date(), UTC)
+    for district in (None, "gulou"):
+        query = dispatch_clocks(period, district)
+        assert "clocks AS MATERIALIZED" in str(query.compile(dialect=session.get_bind().dialect))
+        if session.get_bind().dialect.name != "postgresql":
+            continue
+        plan = await _plan(session, query)
+        assert "CTE Scan on clocks" in plan and "ix_deadline_assignment_id" in plan, plan
+        assert "(assignment_id = " not in plan, plan  # no probe per assignment
+        assert "pk_assignment" not in plan, plan  # the bounds: not a walk of the primary key
