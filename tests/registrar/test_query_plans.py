@@ -102,9 +102,9 @@ async def test_supervision_reads_the_periods_dispatch_clocks_as_one_range(sessio
     period = choose_period({"period": "this_year"}, datetime(2026, 12, 2, tzinfo=UTC).date(), UTC)
     for district in (None, "gulou"):
         query = dispatch_clocks(period, district)
-        assert "clocks AS MATERIALIZED" in str(query.compile(dialect=session.get_bind().dialect))
         if session.get_bind().dialect.name != "postgresql":
-            continue
+            continue  # SQLite before 3.35 has no MATERIALIZED: plain CTEs there
+        assert "clocks AS MATERIALIZED" in str(query.compile(dialect=session.get_bind().dialect))
         plan = await _plan(session, query)
         assert "CTE Scan on clocks" in plan and "ix_deadline_assignment_id" in plan, plan
         assert "(assignment_id = " not in plan, plan  # no probe per assignment
