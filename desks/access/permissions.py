@@ -50,6 +50,16 @@ def assigned_to(condition: UnitTest) -> ColumnElement[bool]:
                   .where(a.case_id == Case.id, condition(u)).correlate(Case))
 
 
+def assigned_to_unit(code: str) -> ColumnElement[bool]:
+    """``assigned_to(lambda u: u.code == code)`` with the unit's id looked up once (a scalar
+    subquery: codes are unique) instead of joined to every assignment probed. A search by
+    unit walks the newest cases until a page of the unit's is found (3 500 cases, 6 000
+    assignments at 1 000 000 cases): the join spent 12 000 of its 29 000 buffers there."""
+    a = aliased(Assignment)
+    unit_id = select(Unit.id).where(Unit.code == code).scalar_subquery()
+    return exists(select(a.id).where(a.case_id == Case.id, a.unit_id == unit_id).correlate(Case))
+
+
 def not_internal() -> ColumnElement[bool]:
     """Neither classified internal nor withheld by the citizen (which makes it internal, R6.4)."""
     return and_(or_(Case.classification.is_(None), Case.classification != Classification.INTERNAL),

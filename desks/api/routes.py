@@ -12,7 +12,7 @@ from sqlalchemy import Select, select, union
 from contract.normalise import InvalidInput, normalise_phone, whole_number
 from desks.access.deps import API
 from desks.access.errors import ApiError, json_reply
-from desks.access.permissions import assigned_to, require_role, visible
+from desks.access.permissions import assigned_to_unit, require_role, visible
 from desks.access.principal import Principal
 from desks.api.actions import add_action_routes, visible_case
 from desks.api.findings import add_finding_routes
@@ -44,7 +44,7 @@ def search_query(principal: Principal, params: dict[str, str]) -> Select[Case]:
             raise ApiError.invalid(f"unknown status {status!r}; one of {', '.join(CaseStatus)}")
         query = query.where(Case.status == status)
     if unit := params.get("unit", "").strip():
-        query = query.where(assigned_to(lambda u: u.code == unit))
+        query = query.where(assigned_to_unit(unit))
     if q := params.get("q", "").strip():
         query = query.where(Case.text.contains(q, autoescape=True))
     if number := params.get("number", "").strip():

@@ -205,6 +205,8 @@ async def test_search_filters_and_pages(api: Api) -> None:
     dispatched, _ = await api.case_at("dispatched")
     _, body = await api.get("city", "/cases", unit="city-urban")
     assert [c["number"] for c in body["cases"]] == [dispatched]
+    _, body = await api.get("city", "/cases", unit="no-such-unit")
+    assert body["cases"] == []
     _, body = await api.get("urban", "/cases")
     assert [c["number"] for c in body["cases"]] == [dispatched]
 

@@ -5,8 +5,8 @@ on, so that a refactor cannot lose it silently: the predicates of the inbox, of 
 claims and of the supervision desk's list of efficiency events and its count of
 consultations are written into the SQL (a partial index only serves a query whose predicate
 the planner can see, and a prepared statement's generic plan sees no bound values), the
-searches run without parallel workers, and the bureaus' dispatch clocks are read as one
-range, not probed one assignment at a time.
+searches run without parallel workers and look a searched unit up once, and the bureaus'
+dispatch clocks are read as one range, not probed one assignment at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desks.access.principal import Principal
+from desks.api.routes import search_query
 from desks.staff.pages_cases import owing_query
 from desks.staff.pages_supervision import (
     ACTIONS,
@@ -27,7 +29,7 @@ from desks.staff.pages_supervision import (
 from forwarder.knowledge import consultations_query
 from forwarder.sweeper import due_clocks, warning_clocks
 from registrar.db import serial_plan
-from registrar.models import ASSIGNMENT_DRAFTED, ASSIGNMENT_OWING, EFFICIENCY_ACTIONS, Unit
+from registrar.models import ASSIGNMENT_DRAFTED, ASSIGNMENT_OWING, EFFICIENCY_ACTIONS, Case, Unit
 
 
 async def _plan(session: AsyncSession, query: Any) -> str:
@@ -109,3 +111,13 @@ async def test_supervision_reads_the_periods_dispatch_clocks_as_one_range(sessio
         assert "CTE Scan on clocks" in plan and "ix_deadline_assignment_id" in plan, plan
         assert "(assignment_id = " not in plan, plan  # no probe per assignment
         assert "pk_assignment" not in plan, plan  # the bounds: not a walk of the primary key
+
+
+async def test_search_by_unit_looks_the_unit_up_once_not_per_assignment(session: AsyncSession) -> None:
+    city = Principal(1, "city", "市信访局", "city_bureau", "city-bureau", "city_bureau", None)
+    query = search_query(city, {"unit": "gulou-urban"}).order_by(Case.registered_at.desc()).limit(51)
+    sql = " ".join(str(query.compile(dialect=session.get_bind().dialect)).split())
+    assert "unit_id = (SELECT unit.id FROM unit WHERE unit.code =" in sql, sql
+    if session.get_bind().dialect.name == "postgresql":
+        plan = await _plan(session, query)
+        assert "InitPlan" in plan and "pk_unit" not in plan, plan
