@@ -167,18 +167,30 @@ def _cookies(session: aiohttp.ClientSession) -> str:
 
 
 def _get(args: argparse.Namespace, session: aiohttp.ClientSession) -> Request:
-    """A plain GET, with whatever cookies signing in left (a desk's session)."""
+    """A plain GET from a browser: the cookies signing in left (a desk's session), and
+    any the server sets are sent back from then on, as the aiohttp client's jar did."""
     pool = _Pool(args.url)
     parts = urlsplit(args.url)
     target = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
-    cookies = _cookies(session)
-    data = (f"GET {target} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"
-            + (f"Cookie: {cookies}\r\n" if cookies else "") + "\r\n").encode()
+    jar = {morsel.key: morsel.coded_value for morsel in session.cookie_jar}
+
+    def request_bytes() -> bytes:
+        cookies = "; ".join(f"{name}={value}" for name, value in jar.items())
+        return (f"GET {target} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"
+                + (f"Cookie: {cookies}\r\n" if cookies else "") + "\r\n").encode()
+
+    data = request_bytes()
 
     async def get() -> str | None:
-        status, _, _ = await pool.request(data)
+        nonlocal data
+        status, headers, _ = await pool.request(data)
         if status != 200:
             raise RuntimeError(f"HTTP {status}")
+        if b"set-cookie" in headers:  # the last one only: enough for the form's CSRF cookie
+            name, _, value = headers[b"set-cookie"].decode().split(";", 1)[0].partition("=")
+            if jar.get(name) != value:
+                jar[name] = value
+                data = request_bytes()
         return None
     return get
 
