@@ -154,6 +154,7 @@ class WorkingCalendar:
         # intake's CPU. The layers and package never change after construction, so an
         # answer once given holds; the bound only stops an odd caller from growing it forever.
         self._working: dict[date, bool] = {}
+        self._counts: dict[int, list[int]] = {}
         self._deadlines: dict[tuple[date, int], Deadline] = {}
 
     @classmethod
@@ -255,10 +256,31 @@ class WorkingCalendar:
         """
         if end < start:
             return -self.working_days_between(end, start)
-        return sum(
-            self.is_working_day(start + timedelta(days=i))
-            for i in range(1, (end - start).days + 1)
-        )
+        # Counted from each year's running totals, not day by day: a desk shows how many
+        # working days each listed item is late, and at a year's history an old late item
+        # is hundreds of days behind (the inbox spent 40 ms a view on this at 1 M cases).
+        whole_years = sum(self._year_counts(year)[-1] for year in range(start.year, end.year))
+        return self._through(end) - self._through(start) + whole_years
+
+    def _year_counts(self, year: int) -> list[int]:
+        """``counts[k]``: the working days among the first ``k`` days of ``year``."""
+        counts = self._counts.get(year)
+        if counts is None:
+            counts = [0]
+            day = date(year, 1, 1)
+            while day.year == year:
+                counts.append(counts[-1] + self.is_working_day(day))
+                if day == date.max:
+                    break
+                day += timedelta(days=1)
+            if len(self._counts) >= _MAX_CACHED_DAYS // 366:
+                self._counts.clear()
+            self._counts[year] = counts
+        return counts
+
+    def _through(self, day: date) -> int:
+        """Working days from 1 January of ``day``'s year up to and including ``day``."""
+        return self._year_counts(day.year)[day.timetuple().tm_yday]
 
     # -- moments ------------------------------------------------------------
 

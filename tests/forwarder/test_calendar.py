@@ -256,3 +256,16 @@ def test_each_day_is_decided_once_and_each_deadline_counted_once() -> None:
     assert all(calendar.add_working_days(moment + timedelta(hours=h), 15) == first for h in range(5))
     assert calendar.add_working_days(moment, 16).day == calendar.next_working_day(first.day)
     assert source.asked == asked + 1  # only the one new day the 16th working day needed
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.dates(min_value=date(2024, 1, 1), max_value=date(2028, 12, 31)),
+       span=st.integers(min_value=-800, max_value=800))
+def test_property_working_days_between_equals_counting_day_by_day(
+        cal: WorkingCalendar, start: date, span: int) -> None:
+    """Counted from each year's running totals (a desk asks it for every listed item, some a
+    year late): the same as asking every day in (start, end], across year ends and holidays."""
+    end = start + timedelta(days=span)
+    low, high = min(start, end), max(start, end)
+    by_day = sum(cal.is_working_day(low + timedelta(days=i)) for i in range(1, (high - low).days + 1))
+    assert cal.working_days_between(start, end) == (by_day if end >= start else -by_day)
