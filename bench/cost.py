@@ -8,6 +8,7 @@ process CPU time, the load generator being another process). ``--profile FILE``
 writes a cProfile of the server's side.
 
     python -m bench.cost --db postgresql --channel web --seconds 5 [--round-trips] [--profile out.prof]
+    python -m bench.cost --db sqlite --channel form   # CPU per form GET (hello: the baseline)
 
 Prints one JSON object. Used to find and check the per-intake work that
 ``register_many``, group commit, the web form and the fax parser do.
@@ -31,7 +32,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from bench.harness import load, serve
+from bench.harness import hello_world, load, serve
 from bench.intake import fax_tiff, prepare, service_settings
 from bench.pg import admin, pg_url
 from intake import keys
@@ -97,6 +98,10 @@ def profiled(path: str | None) -> Iterator[None]:
         profile.dump_stats(path)
 
 
+GETS = {"form": "/", "healthz": "/healthz", "hello": "/"}
+"""GET figures' pages: ``cpu_ms_per_intake`` is then CPU ms per request."""
+
+
 async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     name = None
     if args.db == "sqlite":
@@ -134,8 +139,14 @@ async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         def _checkout(*_: Any) -> None:
             counts["checkouts"] += 1
 
+        hello = None
         if args.channel == "web":
             target = ["web", "--url", f"http://127.0.0.1:{port}"]
+        elif args.channel in GETS:
+            if args.channel == "hello":  # the baseline of the GET figures, in this process too
+                hello, hello_port = await serve(hello_world())
+                port = hello_port
+            target = ["get", "--url", f"http://127.0.0.1:{port}{GETS[args.channel]}"]
         else:
             tiff = root / "fax.tif"
             tiff.write_bytes(fax_tiff())
@@ -153,6 +164,8 @@ async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                                  "--concurrency", str(args.concurrency))
             cpu = time.process_time() - cpu_before
         finally:
+            if hello is not None:
+                await hello.cleanup()
             await runner.cleanup()
         n = max(1, int(got["count"]))
         batches = stats.batches - batches_before
@@ -181,7 +194,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
-    parser.add_argument("--channel", choices=["web", "fax"], default="web")
+    parser.add_argument("--channel", choices=["web", "fax", *GETS], default="web",
+                        help="an intake channel, or a GET (form, healthz; hello: a bare aiohttp "
+                             "hello-world, their baseline): CPU ms per request")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--round-trips", action="store_true",

@@ -50,6 +50,21 @@ def decode_utf8(raw: bytes, *, field: str = "text") -> str:
             from exc
 
 
+def _cn_mobile_pattern() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    # A pattern that matches nothing leaves every number to the full parse.
+    return re.compile(pattern or r"(?!)")
+
+
+_CN_MOBILE = _cn_mobile_pattern()
+"""A mainland mobile number as phonenumbers' own metadata describes it: 11 digits that match
+are valid and their E.164 form is ``+86`` and the digits. The shortcut skips a full parse for
+what most citizens type (a full parse was a tenth of a web intake's CPU); the test compares
+it with phonenumbers over every mobile prefix, so a metadata update cannot make them differ
+unnoticed."""
+
+
 def normalise_phone(raw: str, *, region: str = DEFAULT_REGION, field: str = "phone") -> str:
     """Return the number in E.164 (``+8659187654321``) or raise ``InvalidInput``.
 
@@ -59,6 +74,11 @@ def normalise_phone(raw: str, *, region: str = DEFAULT_REGION, field: str = "pho
     candidate = unicodedata.normalize("NFKC", raw).strip()
     if not candidate:
         raise InvalidInput(field, "电话号码不能为空")
+    if region == "CN":
+        mobile = candidate[3:] if candidate.startswith("+86") else candidate
+        if len(mobile) == 11 and mobile.isascii() and mobile.isdigit() \
+                and _CN_MOBILE.fullmatch(mobile):
+            return "+86" + mobile
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
     try:

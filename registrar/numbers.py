@@ -22,6 +22,8 @@ from registrar.models import Case, CaseSequence
 
 CASE: Table = Case.__table__  # type: ignore[assignment]
 QUERY_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+QUERY_CODE_LENGTH = 8
+_QUERY_CODE_SPACE = len(QUERY_CODE_ALPHABET) ** QUERY_CODE_LENGTH
 
 
 def format_number(prefix: str, day: date, sequence: int) -> str:
@@ -57,7 +59,14 @@ def _take(dialect: str) -> Insert:
 
 def new_query_code() -> str:
     """A short code printed on the receipt: with the case number it opens the status page."""
-    return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(8))
+    # One draw below 31⁸, written in base 31: as uniform as eight secrets.choice calls, a
+    # single read of the system's randomness instead of eight (it is on every intake's path).
+    value = secrets.randbelow(_QUERY_CODE_SPACE)
+    code = []
+    for _ in range(QUERY_CODE_LENGTH):
+        value, digit = divmod(value, len(QUERY_CODE_ALPHABET))
+        code.append(QUERY_CODE_ALPHABET[digit])
+    return "".join(code)
 
 
 #: PostgreSQL: take the numbers and write them into the cases in one statement (one round

