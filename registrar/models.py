@@ -431,6 +431,15 @@ Index("ix_deadline_due_open", Deadline.due_at, Deadline.id,
 Index("ix_deadline_warn_open", Deadline.warn_at, Deadline.id,
       postgresql_where=DEADLINE_UNWARNED, sqlite_where=DEADLINE_UNWARNED)
 
+#: The bureau's queue (``desks.staff.pages_cases``): each section lists its assignments by their
+#: unmet clock of one kind, most urgent first (a missed clock is unmet and still shown). The
+#: predicate of a partial index on (kind, due_at, assignment_id) (migration 0027) that holds
+#: only those clocks, so a section walks its kind in page order and stops at the page instead
+#: of reading and sorting every open item in its state.
+DEADLINE_UNMET = Deadline.met_at.is_(None)
+Index("ix_deadline_unmet_kind_due", Deadline.kind, Deadline.due_at, Deadline.assignment_id,
+      postgresql_where=DEADLINE_UNMET, sqlite_where=DEADLINE_UNMET)
+
 
 class Event(Base):
     """Append-only log of everything that happened to a case (triggers refuse UPDATE/DELETE)."""
