@@ -263,12 +263,13 @@ def clock_sections(bureau: Unit, wanted: QueueFilter) -> dict[str, Section]:
     decide; each as the walk by its clock and the clockless rest."""
     base = (select(Assignment, Case, Unit).join(Case, Case.id == Assignment.case_id)
             .join(Unit, Unit.id == Assignment.unit_id).where(*wanted.where()))
+    # The city bureau's sections span most of the open work (every case is queued with it first,
+    # most answers and returns are its to decide): they walk. A district's are its own few.
     walk = bureau.kind == UnitKind.CITY_BUREAU
     return {
-        # The queued items are the bureau's own: found by (unit, state), never a walk.
         "queue": by_clock(base.where(Assignment.unit_id == bureau.id,
                                      Assignment.role == AssignmentRole.BUREAU),
-                          S.QUEUED, DeadlineKind.DISPATCH, walk=False),
+                          S.QUEUED, DeadlineKind.DISPATCH, walk=walk),
         "review": by_clock(base.where(reviewed_by(bureau)), S.SUBMITTED, DeadlineKind.REVIEW, walk=walk),
         "returns": by_clock(base.where(return_decided_by(bureau)), S.RETURN_REQUESTED,
                             DeadlineKind.RETURN_DECISION, walk=walk),

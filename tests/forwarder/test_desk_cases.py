@@ -194,18 +194,22 @@ async def _one_query_pages(session: AsyncSession, bureau: Unit, state: str, kind
     return pages
 
 
-async def test_R8_4a_R8_3b_queue_sections_page_by_clock_then_clockless_as_one_query_would(
+async def test_R7_2_R8_4a_R8_3b_queue_sections_page_by_clock_then_clockless_as_one_query_would(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reviews and returns are two walks each (clocked by due time, then the clockless oldest
-    first, migration 0027); pages of 2 across both, a missed clock (still unmet, listed first),
-    a met one (clockless now), a second unmet clock and a tie on due time must come out
-    exactly as the one outer-joined query pages them, for the city (which walks) and a district."""
+    """The city's sections are two walks each (clocked by due time, then the clockless oldest
+    first, migration 0027), a district's one query; pages of 2 across both parts, a missed clock
+    (still unmet, listed first), met ones (clockless now), a second unmet clock and a tie on due
+    time must come out exactly as the one outer-joined query pages them."""
     monkeypatch.setattr(pages_cases, "PAGE_SIZE", 2)
     groups = [(DeadlineKind.REVIEW, [(await desk.api.case_at("submitted", unit=unit))[1] for _ in range(6)])
               for unit in ("city-urban", "gulou-urban")]
     groups += [(DeadlineKind.RETURN_DECISION,
                 [(await desk.api.case_at("return_requested", unit=unit))[1] for _ in range(6)])
                for unit in ("city-urban", "gulou-urban")]
+    registered = [await desk.api.register() for _ in range(6)]
+    groups.append((DeadlineKind.DISPATCH, list(await desk.api.tx(lambda s: s.scalars(
+        select(Assignment.id).join(Case, Case.id == Assignment.case_id)
+        .where(Case.number.in_(registered), Assignment.role == "bureau").order_by(Assignment.id))))))
     now = desk.api.deps.ctx.clock.now()
 
     async def scramble(session: AsyncSession) -> None:
@@ -229,21 +233,23 @@ async def test_R8_4a_R8_3b_queue_sections_page_by_clock_then_clockless_as_one_qu
                                  due_at=now + timedelta(minutes=5), warn_at=now))
     await desk.api.tx(scramble)
     clk = Clocks(ZoneInfo("Asia/Shanghai"), now)
-    for code in ("city-bureau", "gulou-bureau"):
+    sections: tuple[tuple[str, str, DeadlineKind, Any], ...] = (
+        ("review", "submitted", DeadlineKind.REVIEW, pages_cases.reviewed_by),
+        ("returns", "return_requested", DeadlineKind.RETURN_DECISION, pages_cases.return_decided_by))
+    queued = ("queue", "queued", DeadlineKind.DISPATCH,
+              lambda b: and_(Assignment.unit_id == b.id, Assignment.role == "bureau"))
+    for code, listed in (("city-bureau", (queued, *sections)), ("gulou-bureau", sections)):
         bureau = await desk.api.tx(lambda s, c=code: s.scalar(select(Unit).where(Unit.code == c)))
         assert bureau is not None
-        for name, state, kind, scope in (
-                ("review", "submitted", DeadlineKind.REVIEW, pages_cases.reviewed_by),
-                ("returns", "return_requested", DeadlineKind.RETURN_DECISION,
-                 pages_cases.return_decided_by)):
+        for name, state, kind, scope in listed:
             expected = await desk.api.tx(partial(_one_query_pages, bureau=bureau, state=state, kind=kind,
                                                  scope=scope))
             # 5 clocked rows (one assignment has two clocks: it shows on two pages), 2 clockless
             assert list(map(len, expected)) == [2, 2, 2, 1], (code, name, expected)
             for page, rows in enumerate(expected, start=1):
-                sections, _ = await desk.api.tx(partial(pages_cases.queue_sections, bureau=bureau,
-                                                        page=page, clk=clk))
-                shown = [(r.number, r.dues[0].at if r.dues else None) for r in sections[name]]
+                shown_sections, _ = await desk.api.tx(partial(pages_cases.queue_sections, bureau=bureau,
+                                                              page=page, clk=clk))
+                shown = [(r.number, r.dues[0].at if r.dues else None) for r in shown_sections[name]]
                 assert [number for number, _ in shown] == [number for number, _ in rows], (code, name, page)
                 assert [due is None for _, due in shown] == [due is None for _, due in rows], (code, name)
 

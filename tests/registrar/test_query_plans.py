@@ -130,16 +130,18 @@ async def test_search_by_unit_looks_the_unit_up_once_not_per_assignment(session:
 
 
 async def test_city_queue_sections_walk_their_unmet_clocks_in_page_order(session: AsyncSession) -> None:
-    """The city bureau's reviews and returns span most units: each walks the unmet clocks of its
-    kind in due order (``ix_deadline_unmet_kind_due``) and stops at the page, instead of reading
-    every open item in the state to sort it. The state is asked in a subquery the planner cannot
-    see into (at a year's history it took state and clock as independent, expected a handful of
-    rows, and sorted); a district's sections ask it plainly, to start from its few units."""
+    """The city bureau's sections (its queued items, reviews, returns) span most of the open
+    work: each walks the unmet clocks of its kind in due order (``ix_deadline_unmet_kind_due``)
+    and stops at the page, instead of reading every open item in the state to sort it. The state
+    is asked in a subquery the planner cannot see into (at a year's history it took state and
+    clock as independent, expected a handful of rows, and sorted); a district's sections ask it
+    plainly, so the planner starts from its few units."""
     dialect = session.get_bind().dialect
     for code, walks in (("city-bureau", True), ("gulou-bureau", False)):
         bureau = (await session.execute(select(Unit).where(Unit.code == code))).scalar_one()
         sections = clock_sections(bureau, QueueFilter())
-        for name, kind in (("review", "'review'"), ("returns", "'return_decision'")):
+        for name, kind in (("queue", "'dispatch'"), ("review", "'review'"),
+                           ("returns", "'return_decision'")):
             query = sections[name].first.limit(51)
             sql = " ".join(str(query.compile(dialect=dialect)).split())
             assert f"kind = {kind}" in sql and "met_at IS NULL" in sql, sql  # values, not parameters
