@@ -111,8 +111,10 @@ JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k, count(*) OVER () AS m
 WHERE c.status IN ('dispatched', 'answered', 'closed')
 """
 
-#: The clocks: dispatch on the queue (R7.2), read (R8.1), answer (R8.2a) and, for answers
-#: under review, review (R8.4a). Met ones stop when the work was done; 5 % were late.
+#: The clocks: dispatch on the queue (R7.2), read (R8.1), answer (R8.2a), for answers under
+#: review, review (R8.4a), and for returns asked, the bureau's decision (R8.3a: ``request_return``
+#: always opens one; without it the queue's returns would all be clockless, which the workflow
+#: never writes). Met ones stop when the work was done; 5 % were late.
 DEADLINES = """
 INSERT INTO deadline (case_id, assignment_id, kind, rule, started_at, working_days, due_at,
     provisional, warn_at, warned, met_at, missed, cancelled)
@@ -129,7 +131,8 @@ FROM assignment a CROSS JOIN LATERAL (VALUES
     ('answer', 'R8.2a', 10, interval '14 days',
      a.state IN ('dispatched', 'read', 'drafted', 'approved', 'redo', 'return_requested'), a.role = 'lead'),
     ('review', 'R8.4a', 2, interval '2 days', a.state = 'submitted', a.role = 'lead' AND a.state IN
-     ('submitted', 'passed'))
+     ('submitted', 'passed')),
+    ('return_decision', 'R8.3a', 1, interval '1 day', true, a.role = 'lead' AND a.state = 'return_requested')
 ) AS k(kind, rule, days, span, open, applies)
 WHERE k.applies
 """

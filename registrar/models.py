@@ -309,7 +309,7 @@ OWING_STATES = (AssignmentState.DISPATCHED, AssignmentState.READ, AssignmentStat
 """What a unit still owes on a non-bureau assignment: the states its inbox lists."""
 
 
-def _inline(value: str) -> ColumnElement[str]:
+def inline(value: str) -> ColumnElement[str]:
     """``value`` written into the SQL, not bound: a partial index's predicate must be seen
     as such by the planner, which a parameter of a generic (prepared) plan is not."""
     return literal_column(f"'{value}'", String)
@@ -355,10 +355,10 @@ class Assignment(Base):
 #: drafts awaiting the leader. Each is the predicate of a partial index on (unit, created_at, id)
 #: (migration 0022) that holds only open work, so a page is a walk of its first entries whatever
 #: the history behind it; a query uses the index by repeating the predicate, values inline.
-ASSIGNMENT_OWING = and_(Assignment.role != _inline(AssignmentRole.BUREAU),
-                        Assignment.state.in_([_inline(s) for s in OWING_STATES]))
-ASSIGNMENT_DRAFTED = and_(Assignment.role != _inline(AssignmentRole.BUREAU),
-                          Assignment.state == _inline(AssignmentState.DRAFTED))
+ASSIGNMENT_OWING = and_(Assignment.role != inline(AssignmentRole.BUREAU),
+                        Assignment.state.in_([inline(s) for s in OWING_STATES]))
+ASSIGNMENT_DRAFTED = and_(Assignment.role != inline(AssignmentRole.BUREAU),
+                          Assignment.state == inline(AssignmentState.DRAFTED))
 for _name, _where in (("ix_assignment_owing", ASSIGNMENT_OWING),
                       ("ix_assignment_drafted", ASSIGNMENT_DRAFTED)):
     Index(_name, Assignment.unit_id, Assignment.created_at, Assignment.id,
@@ -367,7 +367,7 @@ for _name, _where in (("ix_assignment_owing", ASSIGNMENT_OWING),
 #: Consultations answered on the call (咨询直办), which the supervision desk counts apart by the
 #: day they closed: the predicate of a partial index on ``closed_at`` (migration 0025), a few
 #: rows a day, where an index on every case's ``closed_at`` would hold the whole history.
-CASE_CONSULTATION = Case.classification == _inline(Classification.CONSULTATION)
+CASE_CONSULTATION = Case.classification == inline(Classification.CONSULTATION)
 Index("ix_case_consultation_closed_at", Case.closed_at, postgresql_where=CASE_CONSULTATION,
       sqlite_where=CASE_CONSULTATION)
 
@@ -431,6 +431,15 @@ Index("ix_deadline_due_open", Deadline.due_at, Deadline.id,
 Index("ix_deadline_warn_open", Deadline.warn_at, Deadline.id,
       postgresql_where=DEADLINE_UNWARNED, sqlite_where=DEADLINE_UNWARNED)
 
+#: The bureau's queue (``desks.staff.pages_cases``): each section lists its assignments by their
+#: unmet clock of one kind, most urgent first (a missed clock is unmet and still shown). The
+#: predicate of a partial index on (kind, due_at, assignment_id) (migration 0027) that holds
+#: only those clocks, so a section walks its kind in page order and stops at the page instead
+#: of reading and sorting every open item in its state.
+DEADLINE_UNMET = Deadline.met_at.is_(None)
+Index("ix_deadline_unmet_kind_due", Deadline.kind, Deadline.due_at, Deadline.assignment_id,
+      postgresql_where=DEADLINE_UNMET, sqlite_where=DEADLINE_UNMET)
+
 
 class Event(Base):
     """Append-only log of everything that happened to a case (triggers refuse UPDATE/DELETE)."""
@@ -459,7 +468,7 @@ warnings (``forwarder.sweeper_consequences``, ``forwarder.charges``)."""
 #: The supervision desk lists them newest first, 200 at most: the predicate of a partial index
 #: on ``(at, id)`` (migration 0025) that a page walks backwards and stops at the limit, however
 #: many the period holds (with ``(action, at)`` every one of the period was read and sorted).
-EVENT_EFFICIENCY = Event.action.in_([_inline(action) for action in EFFICIENCY_ACTIONS])
+EVENT_EFFICIENCY = Event.action.in_([inline(action) for action in EFFICIENCY_ACTIONS])
 Index("ix_event_efficiency_at", Event.at, Event.id, postgresql_where=EVENT_EFFICIENCY,
       sqlite_where=EVENT_EFFICIENCY)
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal_column, not_, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -54,6 +54,7 @@ from registrar.models import (
     DeadlineKind,
     Role,
     Unit,
+    inline,
 )
 
 PAGE_SIZE = 50
@@ -173,21 +174,78 @@ def publication_by(bureau: Unit) -> ColumnElement[bool]:
     return and_(Case.reserved.is_(False), mine)
 
 
-def with_clock(query: Select[Assignment, Case, Unit], kinds: list[DeadlineKind]) -> Select[Any]:
-    """Join the assignment's open clock of ``kinds``; most urgent first, clockless last."""
-    d = aliased(Deadline)
-    return (query.add_columns(d.kind, d.due_at, d.warn_at, d.provisional)
-            .outerjoin(d, and_(d.assignment_id == Assignment.id, d.kind.in_(kinds), d.met_at.is_(None)))
-            .order_by(d.due_at.asc().nulls_last(), Case.registered_at, Assignment.id))
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section of the queue: its rows are ``first``'s, then ``rest``'s if there is one.
+
+    One query lists the section with its unmet clock outer-joined, most urgent first and the
+    clockless last (``due_at NULLS LAST``), then oldest first. A section that walks splits that
+    into the assignments with a clock, by due time (a walk of ``ix_deadline_unmet_kind_due``
+    that stops at the page), and the clockless rest, asked only where the first ends: the same
+    rows in the same order."""
+
+    first: Select[Any]
+    rest: Select[Any] | None = None
 
 
-async def _section(session: AsyncSession, query: Select[Any], page: int, clk: Clocks,
+def by_clock(query: Select[Assignment, Case, Unit], state: AssignmentState, kind: DeadlineKind, *,
+             walk: bool) -> Section:
+    """The assignments of ``query`` in ``state`` as a ``Section`` by their unmet clock of ``kind``.
+
+    ``walk``: the section spans most units (the city bureau's), so it walks the clocks. The
+    planner takes the state and the clock as independent and, multiplying their selectivities,
+    expects a handful of rows, so it would read every item in the state and sort them; asked
+    in a subquery it cannot see into (``OFFSET 0``), the state is a filter on each clock walked.
+    Without ``walk`` (a bureau's own queued items, a district's few units) one query with the
+    plain predicate lets the planner start from those items (``ix_assignment_unit_state``): a
+    district's are fewer than a walk of every bureau's clocks would read to keep one in twenty.
+    """
+    d, other = aliased(Deadline), aliased(Deadline)
+    in_state = Assignment.state == inline(state)
+    unmet = and_(d.assignment_id == Assignment.id, d.kind == inline(kind), d.met_at.is_(None))
+    with_clock = query.add_columns(d.kind, d.due_at, d.warn_at, d.provisional)
+    if not walk:
+        return Section(with_clock.outerjoin(d, unmet).where(in_state)
+                       .order_by(d.due_at.asc().nulls_last(), Case.registered_at, Assignment.id))
+    clocked = (with_clock.join(d, unmet)
+               .where(exists(select(literal_column("1")).where(in_state).correlate(Assignment).offset(0)))
+               .order_by(d.due_at, Case.registered_at, Assignment.id))
+    unclocked = ~exists(select(other.id).where(other.assignment_id == Assignment.id,
+                                               other.kind == inline(kind), other.met_at.is_(None)))
+    clockless = (query.add_columns(*(null() for _ in range(4))).where(in_state, unclocked)
+                 .order_by(Case.registered_at, Assignment.id))
+    return Section(clocked, clockless)
+
+
+async def page_rows(session: AsyncSession, query: Select[*tuple[Any, ...]], page: int) -> list[Any]:
+    """The rows of page ``page`` of ``query``, and one more if another page follows."""
+    return list((await session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
+
+
+async def first_then_rest(session: AsyncSession, first: Select[*tuple[Any, ...]],
+                          rest: Select[*tuple[Any, ...]], page: int) -> list[Any]:
+    """Rows of page ``page`` (and one more, to tell whether another page follows) of ``first``'s
+    rows followed by ``rest``'s, each query its own walk: ``rest`` is asked only when ``first``
+    ends on this page, and counted (the offset into ``rest``) only when it ended on an earlier one.
+    """
+    skip, wanted = (page - 1) * PAGE_SIZE, PAGE_SIZE + 1
+    result = await page_rows(session, first, page)
+    if len(result) < wanted:
+        before = skip + len(result) if result or page == 1 else (await session.execute(
+            select(func.count()).select_from(first.order_by(None).subquery()))).scalar_one()
+        result += (await session.execute(
+            rest.offset(max(0, skip - before)).limit(wanted - len(result)))).all()
+    return result
+
+
+async def _section(session: AsyncSession, section: Section, page: int, clk: Clocks,
                    note: Any = None) -> tuple[list[Row], bool]:
-    result = (await session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
+    result = await (page_rows(session, section.first, page) if section.rest is None
+                    else first_then_rest(session, section.first, section.rest, page))
     rows: dict[int, Row] = {}
     for assignment, c, unit, kind, due_at, warn_at, provisional in result:
         if assignment.id in rows:
-            continue  # a second open clock of the same kinds: the first (earliest) shows
+            continue  # a second open clock of the same kind: the first (earliest) shows
         rows[assignment.id] = case_row(
             c, clk, unit=unit.name, state=ASSIGNMENT_STATE.get(assignment.state, assignment.state),
             note=note(assignment) if note else "",
@@ -200,22 +258,32 @@ def _return_note(a: Assignment) -> str:
     return f"理由：{a.return_reason or '—'}；建议改由：{a.proposed_unit or '—'}"
 
 
+def clock_sections(bureau: Unit, wanted: QueueFilter) -> dict[str, Section]:
+    """The queue's sections listed by a clock: what to dispatch, answers to review, returns to
+    decide; each as the walk by its clock and the clockless rest."""
+    base = (select(Assignment, Case, Unit).join(Case, Case.id == Assignment.case_id)
+            .join(Unit, Unit.id == Assignment.unit_id).where(*wanted.where()))
+    # The city bureau's sections span most of the open work (every case is queued with it first,
+    # most answers and returns are its to decide): they walk. A district's are its own few.
+    walk = bureau.kind == UnitKind.CITY_BUREAU
+    return {
+        "queue": by_clock(base.where(Assignment.unit_id == bureau.id,
+                                     Assignment.role == AssignmentRole.BUREAU),
+                          S.QUEUED, DeadlineKind.DISPATCH, walk=walk),
+        "review": by_clock(base.where(reviewed_by(bureau)), S.SUBMITTED, DeadlineKind.REVIEW, walk=walk),
+        "returns": by_clock(base.where(return_decided_by(bureau)), S.RETURN_REQUESTED,
+                            DeadlineKind.RETURN_DECISION, walk=walk),
+    }
+
+
 async def queue_sections(session: AsyncSession, bureau: Unit, page: int, clk: Clocks,
                          wanted: QueueFilter | None = None) -> tuple[dict[str, list[Row]], bool]:
     """The bureau's open work: screening/dispatch, reviews, return decisions, publication."""
     wanted = wanted or QueueFilter()
-    base = (select(Assignment, Case, Unit).join(Case, Case.id == Assignment.case_id)
-            .join(Unit, Unit.id == Assignment.unit_id).where(*wanted.where()))
-    queued = with_clock(base.where(Assignment.unit_id == bureau.id, Assignment.role == AssignmentRole.BUREAU,
-                                   Assignment.state == S.QUEUED), [DeadlineKind.DISPATCH])
-    reviews = with_clock(base.where(Assignment.state == S.SUBMITTED, reviewed_by(bureau)),
-                         [DeadlineKind.REVIEW])
-    returns = with_clock(base.where(Assignment.state == S.RETURN_REQUESTED, return_decided_by(bureau)),
-                         [DeadlineKind.RETURN_DECISION])
     sections: dict[str, list[Row]] = {}
     more = False
-    for name, query, note in (("queue", queued, None), ("review", reviews, None),
-                              ("returns", returns, _return_note)):
+    for name, query in clock_sections(bureau, wanted).items():
+        note = _return_note if name == "returns" else None
         rows, has_more = await _section(session, query, page, clk, note)
         sections[name] = [r for r in rows if wanted.keep(r)]
         more = more or has_more
@@ -269,20 +337,12 @@ async def inbox_rows(session: AsyncSession, unit: Unit, page: int, clk: Clocks, 
 
     A leader's page is the drafts' part of it and then the rest's, each its own index walk
     (one ``ORDER BY drafted first`` would have to sort all the unit owes)."""
-    skip, wanted = (page - 1) * PAGE_SIZE, PAGE_SIZE + 1
     if not leader:
-        found = await session.execute(owing_query(unit, ASSIGNMENT_OWING).offset(skip).limit(wanted))
-        result = list(found.all())
+        result = await page_rows(session, owing_query(unit, ASSIGNMENT_OWING), page)
     else:
-        found = await session.execute(owing_query(unit, ASSIGNMENT_DRAFTED).offset(skip).limit(wanted))
-        result = list(found.all())
-        if len(result) < wanted:  # the drafts end on this page: the rest follow them
-            drafts = skip + len(result) if result or page == 1 else (await session.execute(
-                select(func.count()).select_from(Assignment)
-                .where(Assignment.unit_id == unit.id, ASSIGNMENT_DRAFTED))).scalar_one()
-            rest = owing_query(unit, ASSIGNMENT_OWING).where(Assignment.state != S.DRAFTED)
-            result += (await session.execute(
-                rest.offset(max(0, skip - drafts)).limit(wanted - len(result)))).all()
+        result = await first_then_rest(
+            session, owing_query(unit, ASSIGNMENT_DRAFTED),
+            owing_query(unit, ASSIGNMENT_OWING).where(Assignment.state != S.DRAFTED), page)
     shown = result[:PAGE_SIZE]
     open_clocks: dict[int, list[Deadline]] = {}
     if shown:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,15 +11,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from contract.clock import FixedClock
 from desks.access.accounts import demo_password
 from desks.staff import pages_cases
 from desks.staff.pages_cases_view import Clocks
 from forwarder import rules
-from registrar.models import Case, Deadline, DeadlineKind, Unit
+from registrar.models import Assignment, Case, Deadline, DeadlineKind, Unit
 from tests.forwarder.api_kit import Api, make_api
 
 Client = TestClient[Any, Any]
@@ -169,6 +170,88 @@ async def test_R8_2c_inbox_pages_walk_the_drafts_then_the_rest_in_order(
 
     assert await walk(leader=True) == [made[1], made[2], made[4], made[0], made[3]]
     assert await walk(leader=False) == made
+
+
+async def _one_query_pages(session: AsyncSession, bureau: Unit, state: str, kind: DeadlineKind,
+                           scope: Any) -> list[list[tuple[str, datetime | None]]]:
+    """The section as one query, clock outer-joined, ``NULLS LAST`` (what the queue asked
+    before its split), paged and de-duplicated as the queue does: the order the split keeps."""
+    d = aliased(Deadline)
+    query = (select(Assignment.id, Case.number, d.due_at).join(Case, Case.id == Assignment.case_id)
+             .join(Unit, Unit.id == Assignment.unit_id)
+             .outerjoin(d, and_(d.assignment_id == Assignment.id, d.kind == kind, d.met_at.is_(None)))
+             .where(Assignment.state == state, scope(bureau))
+             .order_by(d.due_at.asc().nulls_last(), Case.registered_at, Assignment.id))
+    pages, page, more = [], 1, True
+    while more:
+        size = pages_cases.PAGE_SIZE
+        found = (await session.execute(query.offset((page - 1) * size).limit(size + 1))).all()
+        first: dict[int, tuple[str, datetime | None]] = {}
+        for aid, number, due_at in found:
+            first.setdefault(aid, (number, due_at))
+        pages.append(list(first.values())[:size])
+        more, page = len(found) > size, page + 1
+    return pages
+
+
+async def test_R7_2_R8_4a_R8_3b_queue_sections_page_by_clock_then_clockless_as_one_query_would(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The city's sections are two walks each (clocked by due time, then the clockless oldest
+    first, migration 0027), a district's one query; pages of 2 across both parts, a missed clock
+    (still unmet, listed first), met ones (clockless now), a second unmet clock and a tie on due
+    time must come out exactly as the one outer-joined query pages them."""
+    monkeypatch.setattr(pages_cases, "PAGE_SIZE", 2)
+    groups = [(DeadlineKind.REVIEW, [(await desk.api.case_at("submitted", unit=unit))[1] for _ in range(6)])
+              for unit in ("city-urban", "gulou-urban")]
+    groups += [(DeadlineKind.RETURN_DECISION,
+                [(await desk.api.case_at("return_requested", unit=unit))[1] for _ in range(6)])
+               for unit in ("city-urban", "gulou-urban")]
+    registered = [await desk.api.register() for _ in range(6)]
+    groups.append((DeadlineKind.DISPATCH, list(await desk.api.tx(lambda s: s.scalars(
+        select(Assignment.id).join(Case, Case.id == Assignment.case_id)
+        .where(Case.number.in_(registered), Assignment.role == "bureau").order_by(Assignment.id))))))
+    now = desk.api.deps.ctx.clock.now()
+
+    async def scramble(session: AsyncSession) -> None:
+        for kind, aids in groups:
+            clocks = {c.assignment_id: c for c in (await session.execute(select(Deadline).where(
+                Deadline.assignment_id.in_(aids), Deadline.kind == kind))).scalars()}
+            cases = {a: c for a, c in (await session.execute(select(Assignment.id, Case).join(
+                Case, Case.id == Assignment.case_id).where(Assignment.id.in_(aids)))).all()}
+            for i, aid in enumerate(aids):  # the newest due first: not the order of registration
+                clocks[aid].due_at = now + timedelta(hours=10 * (len(aids) - i))
+            for clockless in (aids[0], aids[4]):  # met: listed after every clocked one
+                clocks[clockless].met_at = now
+            clocks[aids[1]].due_at, clocks[aids[1]].missed = now - timedelta(hours=1), True
+            clocks[aids[2]].due_at = clocks[aids[3]].due_at  # a tie: registration decides …
+            # … and registration is not the order of the ids, here or among the clockless
+            cases[aids[2]].registered_at = cases[aids[3]].registered_at + timedelta(seconds=1)
+            cases[aids[4]].registered_at = cases[aids[0]].registered_at - timedelta(seconds=1)
+            extra = clocks[aids[-1]]
+            session.add(Deadline(case_id=extra.case_id, assignment_id=extra.assignment_id, kind=kind,
+                                 rule=extra.rule, started_at=now, working_days=1,
+                                 due_at=now + timedelta(minutes=5), warn_at=now))
+    await desk.api.tx(scramble)
+    clk = Clocks(ZoneInfo("Asia/Shanghai"), now)
+    sections: tuple[tuple[str, str, DeadlineKind, Any], ...] = (
+        ("review", "submitted", DeadlineKind.REVIEW, pages_cases.reviewed_by),
+        ("returns", "return_requested", DeadlineKind.RETURN_DECISION, pages_cases.return_decided_by))
+    queued = ("queue", "queued", DeadlineKind.DISPATCH,
+              lambda b: and_(Assignment.unit_id == b.id, Assignment.role == "bureau"))
+    for code, listed in (("city-bureau", (queued, *sections)), ("gulou-bureau", sections)):
+        bureau = await desk.api.tx(lambda s, c=code: s.scalar(select(Unit).where(Unit.code == c)))
+        assert bureau is not None
+        for name, state, kind, scope in listed:
+            expected = await desk.api.tx(partial(_one_query_pages, bureau=bureau, state=state, kind=kind,
+                                                 scope=scope))
+            # 5 clocked rows (one assignment has two clocks: it shows on two pages), 2 clockless
+            assert list(map(len, expected)) == [2, 2, 2, 1], (code, name, expected)
+            for page, rows in enumerate(expected, start=1):
+                shown_sections, _ = await desk.api.tx(partial(pages_cases.queue_sections, bureau=bureau,
+                                                              page=page, clk=clk))
+                shown = [(r.number, r.dues[0].at if r.dues else None) for r in shown_sections[name]]
+                assert [number for number, _ in shown] == [number for number, _ in rows], (code, name, page)
+                assert [due is None for _, due in shown] == [due is None for _, due in rows], (code, name)
 
 
 # --- the case page ---------------------------------------------------------------------
