@@ -32,6 +32,7 @@ Interpretations, chosen here and tested:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -39,7 +40,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forwarder.charges import Occasion, charge_r11_2b, month_window, notify_unit, warn
+from forwarder.charges import DIRECT, Lookups, Occasion, charge_r11_2b, month_window, notify_unit, warn
 from forwarder.workflow import reviewer_of
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from forwarder.workflow_special import refuse_return
@@ -68,6 +69,10 @@ class Missed:
     unit: Unit
     zone: tzinfo
     """The city's time zone (months of R11.2a, times in event data)."""
+    lookups: Lookups = DIRECT
+    """Where charging reads the roster and earlier charges: the sweeper's batch, or the database."""
+    read: bool | None = None
+    """Whether the assignment was read, when the sweeper looked it up for its batch; None: ask."""
 
 
 def deadline_moment(deadline: Deadline) -> datetime:
@@ -190,15 +195,30 @@ async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
         .order_by(Deadline.due_at, Deadline.id))).scalars())
     per_warning = ctx.clocks_at(m.deadline.due_at).late_reads_per_warning
     if len(numbers) % per_warning == 0:
-        await warn(session, o, m.unit, "R11.2a", ctx.clock.now(), month=first.strftime("%Y-%m"),
-                   late_reads=len(numbers), cases=numbers[-per_warning:])
+        await warn(session, o, m.unit, "R11.2a", ctx.clock.now(), lookups=m.lookups,
+                   month=first.strftime("%Y-%m"), late_reads=len(numbers),
+                   cases=numbers[-per_warning:])
         tally["efficiency_warnings"] += 1
 
 
 # --- R8.2a, R8.4c and R11.2b: answering ---------------------------------------------------
 
 
+async def read_assignments(session: AsyncSession, assignments: Iterable[Assignment]) -> set[int]:
+    """Which of ``assignments`` were read, in one statement (the sweeper asks once for its batch;
+    it never records a read itself, so the answer holds while the batch is settled)."""
+    ids = {a.id: a.case_id for a in assignments}
+    if not ids:
+        return set()
+    found = await session.execute(select(Event.case_id, Event.assignment_id).where(
+        Event.case_id.in_(sorted(set(ids.values()))), Event.assignment_id.in_(sorted(ids)),
+        Event.action == "read").distinct())
+    return {a for c, a in found if a is not None and ids.get(a) == c}
+
+
 async def _was_read(session: AsyncSession, m: Missed) -> bool:
+    if m.read is not None:
+        return m.read
     return (await session.execute(select(Event.id).where(
         Event.case_id == m.case.id, Event.assignment_id == m.assignment.id,
         Event.action == "read").limit(1))).first() is not None
@@ -242,6 +262,6 @@ def occasion(m: Missed) -> Occasion:
 
 
 async def _charge_r11_2b(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
-    if await charge_r11_2b(session, occasion(m), ctx.clock.now()):
+    if await charge_r11_2b(session, occasion(m), ctx.clock.now(), lookups=m.lookups):
         tally["unit_notices"] += 1
         tally["efficiency_warnings"] += 1
