@@ -164,11 +164,13 @@ class Sweeper:
                     return
                 await self._lock_units_of_reads(session, rows)
                 locked, _held = await self._lock_assignments(session, rows)
+                ids = [r.id for r in rows]
                 if await self._settle_batch(session, rows, locked, now, passed, tally):
                     continue
-                # Something in the batch failed: its savepoint undid all of it; now each clock
-                # under its own, so that only the failing one is left for the next run.
-                await session.execute(select(Deadline).where(Deadline.id.in_([r.id for r in rows]))
+                # Something in the batch failed: its savepoint undid all of it (and expired the
+                # rows it had changed); now each clock under its own, so that only the failing
+                # one is left for the next run.
+                await session.execute(select(Deadline).where(Deadline.id.in_(ids))
                                       .execution_options(populate_existing=True))
                 for row in rows:
                     await self._settle(session, row, row.assignment_id in locked, now, passed, tally)
