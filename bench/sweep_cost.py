@@ -4,7 +4,7 @@ Copies the generated template of each size (``bench.bigdata``), prepares the sam
 sweep as ``bench.pages`` (``DUE_NOW`` clocks run out, as many reach their warning,
 the rest of the open clocks up to the size) and counts every statement of one
 ``Sweeper.run_once`` with a ``before_cursor_execute`` listener, by kind (verb and
-table), with the process's CPU seconds. An ``executemany`` counts once, as it is
+table), the seconds they took by kind, and the process's CPU seconds. An ``executemany`` counts once, as it is
 sent (the report's tallies show that the work done is the same).
 
     python -m bench.sweep_cost [--sizes 10000,1000000] [--top 25]
@@ -55,15 +55,24 @@ async def count_sweep(n: int, *, top: int) -> dict[str, Any]:
         try:
             ctx = await prepare_sweep(engine, n)
             kinds: Counter[str] = Counter()
+            seconds: dict[str, float] = {}
+            began_at: list[float] = []
 
             def _statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
                 kinds[kind_of(statement)] += 1
+                began_at.append(time.perf_counter())
+
+            def _done(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                kind = kind_of(statement)
+                seconds[kind] = seconds.get(kind, 0.0) + time.perf_counter() - began_at.pop()
 
             event.listen(engine.sync_engine, "before_cursor_execute", _statement)
+            event.listen(engine.sync_engine, "after_cursor_execute", _done)
             cpu, began = time.process_time(), time.perf_counter()
             report = await Sweeper(make_sessionmaker(engine), ctx).run_once()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - began
             event.remove(engine.sync_engine, "before_cursor_execute", _statement)
+            event.remove(engine.sync_engine, "after_cursor_execute", _done)
         finally:
             await engine.dispose()
     finally:
@@ -72,7 +81,8 @@ async def count_sweep(n: int, *, top: int) -> dict[str, Any]:
     return {"open_clocks": n, "due": DUE_NOW, "report": {k: v for k, v in asdict(report).items() if v},
             "statements": total, "per_missed_clock": round(total / DUE_NOW, 2),
 "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-            "by_kind": dict(kinds.most_common(top))}
+            "by_kind": dict(kinds.most_common(top)),
+            "seconds_by_kind": {k: round(v, 3) for k, v in Counter(seconds).most_common(top)}}
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -153,10 +153,11 @@ class BatchLookups(Lookups):
 
     async def roster(self, session: AsyncSession, unit_code: str, moment: datetime) -> list[RosterEntry]:
         if unit_code not in self.rosters:  # a unit outside the batch (a refusing lead unit)
-            self.rosters[unit_code] = list((await session.execute(
-                select(RosterEntry).join(Unit, Unit.id == RosterEntry.unit_id)
-                .where(Unit.code == unit_code)
-                .order_by(RosterEntry.duty, RosterEntry.person_name))).scalars())
+            with session.no_autoflush:  # the batch writes no roster: its rows can wait
+                self.rosters[unit_code] = list((await session.execute(
+                    select(RosterEntry).join(Unit, Unit.id == RosterEntry.unit_id)
+                    .where(Unit.code == unit_code)
+                    .order_by(RosterEntry.duty, RosterEntry.person_name))).scalars())
         return [e for e in self.rosters[unit_code]
                 if e.valid_from <= moment and (e.valid_to is None or e.valid_to > moment)]
 
@@ -179,7 +180,8 @@ class BatchLookups(Lookups):
 
     async def office(self, session: AsyncSession) -> Unit | None:
         if not self._office:
-            self._office.append(await super().office(session))
+            with session.no_autoflush:  # the batch writes no unit: its rows can wait
+                self._office.append(await super().office(session))
         return self._office[0]
 
 
