@@ -39,6 +39,7 @@ from forwarder.charges import DIRECT, BatchLookups, Lookups, month_window
 from forwarder.cockpit_summary import refresh as refresh_summaries
 from forwarder.sweeper_consequences import (
     Missed,
+    MonthsOfReads,
     apply_missed,
     close_moot,
     moot_reason,
@@ -207,29 +208,21 @@ class Sweeper:
 
         Most batches fail nowhere, and a savepoint per clock costs two statements. What the
         consequences read (rosters, earlier charges and warnings, whether an item was read,
-        the efficiency office) is read here once for the batch (``BatchLookups``), and with
+        the months of late reads, the efficiency office) is read here once for the batch
+        (``BatchLookups``, ``read_assignments``, ``MonthsOfReads``), and with
         nothing read in between, what they write goes out in one flush at the end, a
         statement per table instead of several per clock. The consequences are the same code
         as one by one, in the same order, so they record the same.
         """
-        due = [a for a in [await session.get(Assignment, i) for i in sorted(locked)] if a is not None]
-        units = [u for u in [await session.get(Unit, i) for i in sorted({a.unit_id for a in due})]
-                 if u is not None]
-        charging = {r.assignment_id for r in rows if r.kind in (DeadlineKind.ANSWER, DeadlineKind.REDO)}
-        answering = {r.assignment_id for r in rows if r.kind == DeadlineKind.ANSWER}
-        first = now.astimezone(self.zone).date().replace(day=1)
-        lookups = await BatchLookups.load(session, units=[u.code for u in units],
-                                          assignments=[a for a in due if a.id in charging],
-                                          month=month_window(first, self.zone))
-        read = await read_assignments(session, [a for a in due if a.id in answering])
         skipped: set[int] = set()
         found: Counter[str] = Counter()
         try:
             async with session.begin_nested():
+                lookups, read, reads = await self._batch_lookups(session, rows, locked, now)
                 for row in rows:
                     missed = await self._claim(session, row, row.assignment_id in locked, now,
                                                skipped, found, lookups=lookups,
-                                               read=row.assignment_id in read)
+                                               read=row.assignment_id in read, reads=reads)
                     if missed is not None:
                         await self._consequence(session, missed, found)
         except Exception as exc:
@@ -240,9 +233,27 @@ class Sweeper:
         tally.update(found)
         return True
 
+    async def _batch_lookups(self, session: AsyncSession, rows: Sequence[Deadline], locked: set[int],
+                             now: datetime) -> tuple[BatchLookups, set[int], MonthsOfReads]:
+        """What the batch's consequences will ask, read in a statement or two each."""
+        due = [a for a in [await session.get(Assignment, i) for i in sorted(locked)] if a is not None]
+        units = [u for u in [await session.get(Unit, i) for i in sorted({a.unit_id for a in due})]
+                 if u is not None]
+        charging = {r.assignment_id for r in rows if r.kind in (DeadlineKind.ANSWER, DeadlineKind.REDO)}
+        answering = {r.assignment_id for r in rows if r.kind == DeadlineKind.ANSWER}
+        first = now.astimezone(self.zone).date().replace(day=1)
+        lookups = await BatchLookups.load(session, units=[u.code for u in units],
+                                          assignments=[a for a in due if a.id in charging],
+                                          month=month_window(first, self.zone))
+        read = await read_assignments(session, [a for a in due if a.id in answering])
+        by_id = {a.id: a for a in due}
+        reading = [(r, by_id[r.assignment_id]) for r in rows
+                   if r.kind == DeadlineKind.READ and r.assignment_id in by_id]
+        return lookups, read, await MonthsOfReads.load(session, reading, self.zone)
+
     async def _claim(self, session: AsyncSession, row: Deadline, locked: bool, now: datetime,
                      passed: set[int], tally: Counter[str], *, lookups: Lookups = DIRECT,
-                     read: bool | None = None) -> Missed | None:
+                     read: bool | None = None, reads: MonthsOfReads | None = None) -> Missed | None:
         """The missed clock ``row`` with its rows, or None if it is not to be settled now."""
         if row.met_at is not None or row.missed or row.due_at > now:
             passed.add(row.id)  # changed since it was selected
@@ -257,7 +268,7 @@ class Sweeper:
         assert assignment is not None and case is not None
         unit = await session.get(Unit, assignment.unit_id)
         assert unit is not None
-        return Missed(row, assignment, case, unit, self.zone, lookups=lookups, read=read)
+        return Missed(row, assignment, case, unit, self.zone, lookups=lookups, read=read, reads=reads)
 
     async def _consequence(self, session: AsyncSession, missed: Missed, found: Counter[str]) -> None:
         reason = await moot_reason(session, missed)
