@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from forwarder import charges
 from forwarder import sweeper_consequences as consequences
@@ -184,3 +184,37 @@ async def test_a_row_the_database_refuses_undoes_only_its_clock(
     assert actions == ["overdue_handling", "unit_notified", "efficiency_warning"]
     assert clocks[DeadlineKind.ANSWER].missed
     assert len(list((await session.execute(select(Finding))).scalars())) == 1
+
+
+async def _statements_of_sweep(session: AsyncSession, ctx: Context, backend: str) -> int:
+    """Statements one sweep sends, not counting INSERTs on SQLite: there the ORM inserts rows
+    one at a time (each ``INSERT … RETURNING`` in process, no round trip), batch or not."""
+    bind = session.bind
+    assert isinstance(bind, AsyncConnection)
+    counted = [0]
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if backend != "sqlite" or not statement.startswith("INSERT"):
+            counted[0] += 1
+
+    event.listen(bind.sync_engine, "before_cursor_execute", count)
+    try:
+        report = await sweep(session, ctx)
+    finally:
+        event.remove(bind.sync_engine, "before_cursor_execute", count)
+    assert report.failed == 0 and report.expired_unhandled > 0
+    return counted[0]
+
+
+async def test_a_batch_costs_statements_per_batch_not_per_clock(
+        session: AsyncSession, ctx: Context, make: Maker, backend: str) -> None:
+    # Unread items: a late read (R11.2a, a warning each third) and an expired answer (R11.2b,
+    # escalated from the second warning on) each. One by one this was ~20 statements an item.
+    for i in range(3):
+        await dispatched(session, ctx, (await make.case(f"路灯不亮 {i}")).number)
+    few = await _statements_of_sweep(session, ctx, backend)
+    moved(ctx, at("2026-11-24 10:00"))  # as the first ones: due by the same sweep
+    for i in range(12):
+        await dispatched(session, ctx, (await make.case(f"井盖缺失 {i}")).number)
+    many = await _statements_of_sweep(session, ctx, backend)
+    assert many - few <= 6, (few, many)
