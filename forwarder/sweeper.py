@@ -16,9 +16,13 @@ only lock a sweeper waits for is a unit's row, taken in id order before a batch
 with late reads, so that the R11.2a count of a month is exact. SQLite runs every
 transaction ``BEGIN IMMEDIATE`` (``registrar.db``), where the locks are moot.
 
-A deadline whose consequence fails is rolled back to its savepoint, logged with
-its traceback, counted in ``SweepReport.failed`` and retried on the next run, so
-one bad row cannot stop the sweep of the others.
+A batch of missed clocks is settled under one savepoint, with what its consequences
+read (rosters, earlier charges, warnings and late reads, the efficiency office) read
+once for the batch and its writes sent in one flush (``Sweeper._settle_batch``). If
+anything in it fails, the whole batch is rolled back and settled again one clock at a
+time, each under its own savepoint: a deadline whose consequence fails then is rolled
+back alone, logged with its traceback, counted in ``SweepReport.failed`` and retried
+on the next run, so one bad row cannot stop the sweep of the others.
 """
 
 from __future__ import annotations
