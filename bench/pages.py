@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.bigdata import copy_of, ensure_template
 from bench.pg import admin
@@ -140,19 +141,25 @@ async def _make_due(conn: Any, now: datetime) -> None:
         """), {"now": now})
 
 
+async def prepare_sweep(engine: AsyncEngine, open_clocks: int) -> Context:
+    """Bring the open clocks to ``open_clocks``, make ``DUE_NOW`` run out and ``DUE_NOW`` more
+    reach their warning; the context (clock pinned where the data ends) to sweep with."""
+    now = await data_now(engine.url.render_as_string(hide_password=False))
+    async with engine.begin() as conn:
+        await _open_clocks_to(conn, open_clocks, now)
+        await _make_due(conn, now)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("ANALYZE deadline"))
+    calendar = WorkingCalendar.load(zone=ZONE)
+    return Context(clock=FixedClock(now), due=CalendarDuePolicy(calendar))
+
+
 async def sweep_once(url: str, open_clocks: int) -> float:
     """ms for one sweep over ``open_clocks`` open clocks, ``DUE_NOW`` of them due and as many warned."""
-    now = await data_now(url)
     engine = create_engine(url)
     try:
-        async with engine.begin() as conn:
-            await _open_clocks_to(conn, open_clocks, now)
-            await _make_due(conn, now)
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE deadline"))
-        calendar = WorkingCalendar.load(zone=ZONE)
-        ctx = Context(clock=FixedClock(now), due=CalendarDuePolicy(calendar))
+        ctx = await prepare_sweep(engine, open_clocks)
         began = time.perf_counter()
         report = await Sweeper(make_sessionmaker(engine), ctx).run_once()
         elapsed = (time.perf_counter() - began) * 1000

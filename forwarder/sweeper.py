@@ -16,9 +16,13 @@ only lock a sweeper waits for is a unit's row, taken in id order before a batch
 with late reads, so that the R11.2a count of a month is exact. SQLite runs every
 transaction ``BEGIN IMMEDIATE`` (``registrar.db``), where the locks are moot.
 
-A deadline whose consequence fails is rolled back to its savepoint, logged with
-its traceback, counted in ``SweepReport.failed`` and retried on the next run, so
-one bad row cannot stop the sweep of the others.
+A batch of missed clocks is settled under one savepoint, with what its consequences
+read (rosters, earlier charges, warnings and late reads, the efficiency office) read
+once for the batch and its writes sent in one flush (``Sweeper._settle_batch``). If
+anything in it fails, the whole batch is rolled back and settled again one clock at a
+time, each under its own savepoint: a deadline whose consequence fails then is rolled
+back alone, logged with its traceback, counted in ``SweepReport.failed`` and retried
+on the next run, so one bad row cannot stop the sweep of the others.
 """
 
 from __future__ import annotations
@@ -35,8 +39,16 @@ from typing import TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from forwarder.charges import DIRECT, BatchLookups, Lookups, month_window
 from forwarder.cockpit_summary import refresh as refresh_summaries
-from forwarder.sweeper_consequences import Missed, apply_missed, close_moot, moot_reason
+from forwarder.sweeper_consequences import (
+    Missed,
+    MonthsOfReads,
+    apply_missed,
+    close_moot,
+    moot_reason,
+    read_assignments,
+)
 from forwarder.sweeper_repair import forward_late, provisional_recount
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from registrar.db import serial_plan
@@ -157,6 +169,14 @@ class Sweeper:
                     return
                 await self._lock_units_of_reads(session, rows)
                 locked, _held = await self._lock_assignments(session, rows)
+                ids = [r.id for r in rows]
+                if await self._settle_batch(session, rows, locked, now, passed, tally):
+                    continue
+                # Something in the batch failed: its savepoint undid all of it (and expired the
+                # rows it had changed); now each clock under its own, so that only the failing
+                # one is left for the next run.
+                await session.execute(select(Deadline).where(Deadline.id.in_(ids))
+                                      .execution_options(populate_existing=True))
                 for row in rows:
                     await self._settle(session, row, row.assignment_id in locked, now, passed, tally)
 
@@ -185,31 +205,94 @@ class Sweeper:
         units = await _load(session, Unit, {a.unit_id for a in assignments})
         return {a.id for a in assignments}, [*assignments, *cases, *units]
 
-    async def _settle(self, session: AsyncSession, row: Deadline, locked: bool, now: datetime,
-                      passed: set[int], tally: Counter[str]) -> None:
-        row_id = row.id
+    async def _settle_batch(self, session: AsyncSession, rows: Sequence[Deadline], locked: set[int],
+                            now: datetime, passed: set[int], tally: Counter[str]) -> bool:
+        """Settle the whole batch under one savepoint; False if anything in it failed (then
+        nothing of it was kept, and the caller settles its clocks one by one).
+
+        Most batches fail nowhere, and a savepoint per clock costs two statements. What the
+        consequences read (rosters, earlier charges and warnings, whether an item was read,
+        the months of late reads, the efficiency office) is read here once for the batch
+        (``BatchLookups``, ``read_assignments``, ``MonthsOfReads``), and with
+        nothing read in between, what they write goes out in one flush at the end, a
+        statement per table instead of several per clock. The consequences are the same code
+        as one by one, in the same order, so they record the same.
+        """
+        skipped: set[int] = set()
+        found: Counter[str] = Counter()
+        try:
+            async with session.begin_nested():
+                lookups, read, reads = await self._batch_lookups(session, rows, locked, now)
+                for row in rows:
+                    missed = await self._claim(session, row, row.assignment_id in locked, now,
+                                               skipped, found, lookups=lookups,
+                                               read=row.assignment_id in read, reads=reads)
+                    if missed is not None:
+                        await self._consequence(session, missed, found)
+        except Exception as exc:
+            logger.info("sweeper: a batch of %d clocks failed (%r); settling them one by one",
+                        len(rows), exc)
+            return False
+        passed.update(skipped)
+        tally.update(found)
+        return True
+
+    async def _batch_lookups(self, session: AsyncSession, rows: Sequence[Deadline], locked: set[int],
+                             now: datetime) -> tuple[BatchLookups, set[int], MonthsOfReads]:
+        """What the batch's consequences will ask, read in a statement or two each."""
+        due = [a for a in [await session.get(Assignment, i) for i in sorted(locked)] if a is not None]
+        units = [u for u in [await session.get(Unit, i) for i in sorted({a.unit_id for a in due})]
+                 if u is not None]
+        charging = {r.assignment_id for r in rows if r.kind in (DeadlineKind.ANSWER, DeadlineKind.REDO)}
+        answering = {r.assignment_id for r in rows if r.kind == DeadlineKind.ANSWER}
+        first = now.astimezone(self.zone).date().replace(day=1)
+        lookups = await BatchLookups.load(session, units=[u.code for u in units],
+                                          assignments=[a for a in due if a.id in charging],
+                                          month=month_window(first, self.zone))
+        read = await read_assignments(session, [a for a in due if a.id in answering])
+        by_id = {a.id: a for a in due}
+        reading = [(r, by_id[r.assignment_id]) for r in rows
+                   if r.kind == DeadlineKind.READ and r.assignment_id in by_id]
+        return lookups, read, await MonthsOfReads.load(session, reading, self.zone)
+
+    async def _claim(self, session: AsyncSession, row: Deadline, locked: bool, now: datetime,
+                     passed: set[int], tally: Counter[str], *, lookups: Lookups = DIRECT,
+                     read: bool | None = None, reads: MonthsOfReads | None = None) -> Missed | None:
+        """The missed clock ``row`` with its rows, or None if it is not to be settled now."""
         if row.met_at is not None or row.missed or row.due_at > now:
-            passed.add(row_id)  # changed since it was selected
-            return
+            passed.add(row.id)  # changed since it was selected
+            return None
         if not locked:
-            passed.add(row_id)
+            passed.add(row.id)
             tally["busy"] += 1
-            return
+            return None
         # From the session (SQL only for a row a failed savepoint expired).
         assignment = await session.get(Assignment, row.assignment_id)
         case = await session.get(Case, row.case_id)
         assert assignment is not None and case is not None
         unit = await session.get(Unit, assignment.unit_id)
         assert unit is not None
-        number, missed, found = case.number, Missed(row, assignment, case, unit, self.zone), Counter[str]()
+        return Missed(row, assignment, case, unit, self.zone, lookups=lookups, read=read, reads=reads)
+
+    async def _consequence(self, session: AsyncSession, missed: Missed, found: Counter[str]) -> None:
+        reason = await moot_reason(session, missed)
+        if reason is not None:
+            close_moot(session, self.ctx, missed, reason)
+            found["closed"] += 1
+        else:
+            await apply_missed(session, self.ctx, missed, found)
+
+    async def _settle(self, session: AsyncSession, row: Deadline, locked: bool, now: datetime,
+                      passed: set[int], tally: Counter[str]) -> None:
+        """One clock under its own savepoint, reading as it goes (after a batch failed)."""
+        row_id = row.id
+        missed = await self._claim(session, row, locked, now, passed, tally)
+        if missed is None:
+            return
+        number, found = missed.case.number, Counter[str]()
         try:
             async with session.begin_nested():
-                reason = await moot_reason(session, missed)
-                if reason is not None:
-                    close_moot(session, self.ctx, missed, reason)
-                    found["closed"] += 1
-                else:
-                    await apply_missed(session, self.ctx, missed, found)
+                await self._consequence(session, missed, found)
         except Exception:
             logger.exception("sweeper: deadline %s of case %s failed; retried next run", row_id, number)
             passed.add(row_id)

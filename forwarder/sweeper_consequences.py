@@ -31,15 +31,17 @@ Interpretations, chosen here and tested:
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forwarder.charges import Occasion, charge_r11_2b, month_window, notify_unit, warn
+from forwarder.charges import DIRECT, Lookups, Occasion, charge_r11_2b, month_window, notify_unit, warn
 from forwarder.workflow import reviewer_of
 from forwarder.workflow_base import SYSTEM, Context, add_event
 from forwarder.workflow_special import refuse_return
@@ -68,6 +70,12 @@ class Missed:
     unit: Unit
     zone: tzinfo
     """The city's time zone (months of R11.2a, times in event data)."""
+    lookups: Lookups = DIRECT
+    """Where charging reads the roster and earlier charges: the sweeper's batch, or the database."""
+    read: bool | None = None
+    """Whether the assignment was read, when the sweeper looked it up for its batch; None: ask."""
+    reads: MonthsOfReads | None = None
+    """The batch's months of late reads (R11.2a); None: ask the database."""
 
 
 def deadline_moment(deadline: Deadline) -> datetime:
@@ -168,7 +176,58 @@ async def _return_silence(session: AsyncSession, ctx: Context, m: Missed,
 
 def month_of(deadline: Deadline, zone: tzinfo) -> date:
     """The first day of the month of the deadline day, in the city's zone."""
-    return deadline_moment(deadline).astimezone(zone).date().replace(day=1)
+    return _month(deadline.due_at, zone)
+
+
+def _month(due_at: datetime, zone: tzinfo) -> date:
+    return (due_at - _LAST_INSTANT).astimezone(zone).date().replace(day=1)
+
+
+_LateRead = tuple[datetime, int, str]
+"""A missed read clock as R11.2a counts it: (``due_at``, id, case number)."""
+
+
+def _late_reads_of(unit_ids: Sequence[int], start: datetime,
+                   end: datetime) -> Select[int, datetime, int, str]:
+    """The missed read clocks of the units whose ``due_at`` is in ``(start, end]``, in order."""
+    return (select(Assignment.unit_id, Deadline.due_at, Deadline.id, Case.number)
+            .join(Deadline, Deadline.case_id == Case.id)
+            .join(Assignment, Assignment.id == Deadline.assignment_id)
+            .where(Assignment.unit_id.in_(unit_ids), Deadline.kind == DeadlineKind.READ,
+                   Deadline.missed.is_(True), Deadline.due_at > start, Deadline.due_at <= end)
+            .order_by(Deadline.due_at, Deadline.id))
+
+
+@dataclass
+class MonthsOfReads:
+    """The late reads of a batch's units in the months of its read clocks (R11.2a), read in one
+    statement and kept up to date as the batch records more: what the count after each would
+    read, without a flush and a statement each. Exact, as the count one at a time is: the
+    units' rows are locked (``Sweeper._lock_units_of_reads``) and only a sweeper marks a read
+    clock missed."""
+
+    found: dict[tuple[int, date], list[_LateRead]]
+
+    @classmethod
+    async def load(cls, session: AsyncSession, reads: Sequence[tuple[Deadline, Assignment]],
+                   zone: tzinfo) -> MonthsOfReads:
+        """For the read clocks ``reads`` (with their assignments) about to be settled."""
+        found: dict[tuple[int, date], list[_LateRead]] = {
+            (a.unit_id, month_of(d, zone)): [] for d, a in reads}
+        if found:
+            windows = [month_window(first, zone) for _, first in found]
+            rows = await session.execute(_late_reads_of(
+                sorted({unit for unit, _ in found}), min(w[0] for w in windows),
+                max(w[1] for w in windows)))
+            for unit, due_at, deadline_id, number in rows:
+                found.get((unit, _month(due_at, zone)), []).append((due_at, deadline_id, number))
+        return cls(found)
+
+    def add(self, m: Missed) -> list[str]:
+        """Count the late read ``m``: the case numbers of its unit's month, oldest first."""
+        month = self.found[(m.unit.id, month_of(m.deadline, m.zone))]
+        bisect.insort(month, (m.deadline.due_at, m.deadline.id, m.case.number))
+        return [number for _, _, number in month]
 
 
 async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
@@ -181,24 +240,38 @@ async def _late_read(session: AsyncSession, ctx: Context, m: Missed, tally: Coun
     first = month_of(m.deadline, m.zone)
     # ``due_at`` bounds (exclusive, inclusive] of deadlines whose deadline day is in the month.
     start, end = month_window(first, m.zone)
-    await session.flush()
-    numbers = list((await session.execute(
-        select(Case.number).join(Deadline, Deadline.case_id == Case.id)
-        .join(Assignment, Assignment.id == Deadline.assignment_id)
-        .where(Assignment.unit_id == m.unit.id, Deadline.kind == DeadlineKind.READ,
-               Deadline.missed.is_(True), Deadline.due_at > start, Deadline.due_at <= end)
-        .order_by(Deadline.due_at, Deadline.id))).scalars())
+    if m.reads is not None:
+        numbers = m.reads.add(m)
+    else:
+        await session.flush()
+        numbers = [number for *_, number in await session.execute(
+            _late_reads_of([m.unit.id], start, end))]
     per_warning = ctx.clocks_at(m.deadline.due_at).late_reads_per_warning
     if len(numbers) % per_warning == 0:
-        await warn(session, o, m.unit, "R11.2a", ctx.clock.now(), month=first.strftime("%Y-%m"),
-                   late_reads=len(numbers), cases=numbers[-per_warning:])
+        await warn(session, o, m.unit, "R11.2a", ctx.clock.now(), lookups=m.lookups,
+                   month=first.strftime("%Y-%m"), late_reads=len(numbers),
+                   cases=numbers[-per_warning:])
         tally["efficiency_warnings"] += 1
 
 
 # --- R8.2a, R8.4c and R11.2b: answering ---------------------------------------------------
 
 
+async def read_assignments(session: AsyncSession, assignments: Iterable[Assignment]) -> set[int]:
+    """Which of ``assignments`` were read, in one statement (the sweeper asks once for its batch;
+    it never records a read itself, so the answer holds while the batch is settled)."""
+    ids = {a.id: a.case_id for a in assignments}
+    if not ids:
+        return set()
+    found = await session.execute(select(Event.case_id, Event.assignment_id).where(
+        Event.case_id.in_(sorted(set(ids.values()))), Event.assignment_id.in_(sorted(ids)),
+        Event.action == "read").distinct())
+    return {a for c, a in found if a is not None and ids.get(a) == c}
+
+
 async def _was_read(session: AsyncSession, m: Missed) -> bool:
+    if m.read is not None:
+        return m.read
     return (await session.execute(select(Event.id).where(
         Event.case_id == m.case.id, Event.assignment_id == m.assignment.id,
         Event.action == "read").limit(1))).first() is not None
@@ -242,6 +315,6 @@ def occasion(m: Missed) -> Occasion:
 
 
 async def _charge_r11_2b(session: AsyncSession, ctx: Context, m: Missed, tally: Counter[str]) -> None:
-    if await charge_r11_2b(session, occasion(m), ctx.clock.now()):
+    if await charge_r11_2b(session, occasion(m), ctx.clock.now(), lookups=m.lookups):
         tally["unit_notices"] += 1
         tally["efficiency_warnings"] += 1
